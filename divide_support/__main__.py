@@ -1,0 +1,4 @@
+from divide_support.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+from divide_support.core.actor import Role
+
+
+class Municipality(Model):
+    id = fields.IntField(primary_key=True)
+    code = fields.CharField(max_length=6, unique=True, description="全国地方公共団体コード")
+    name = fields.CharField(max_length=100)
+    timezone = fields.CharField(max_length=64, default="Asia/Tokyo")
+    phone = fields.CharField(max_length=32, null=True, description="Centre phone for residents")
+    follow_up_days = fields.IntField(default=14)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "municipality"
+
+
+class User(Model):
+    id = fields.IntField(primary_key=True)
+    municipality: fields.ForeignKeyRelation[Municipality] = fields.ForeignKeyField(
+        "divide_support.Municipality", related_name="users", on_delete=fields.RESTRICT, db_index=True
+    )
+    email = fields.CharField(max_length=254, unique=True)
+    display_name = fields.CharField(max_length=100)
+    role = fields.CharEnumField(Role, max_length=16)
+    password_hash = fields.CharField(max_length=255)
+    supporter = fields.ForeignKeyField(
+        "divide_support.Supporter", related_name="users", null=True, on_delete=fields.SET_NULL,
+        db_index=True,
+    )
+    active = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "app_user"
+
+
+class AuthToken(Model):
+    """Bearer tokens; only a SHA-256 of the token is stored."""
+
+    id = fields.IntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "divide_support.User", related_name="tokens", on_delete=fields.CASCADE, db_index=True
+    )
+    token_hash = fields.CharField(max_length=64, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    expires_at = fields.DatetimeField(db_index=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "auth_token"
+
+
+class LoginThrottle(Model):
+    """Failed logins per e-mail (known or not, so the lock reveals nothing)."""
+
+    email = fields.CharField(max_length=254, primary_key=True)
+    failures = fields.IntField(default=0)
+    first_failure_at = fields.DatetimeField(null=True)
+    locked_until = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "login_throttle"

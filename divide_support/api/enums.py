@@ -1,0 +1,35 @@
+"""The contract's enums, backed by the domain's own Python enums."""
+
+from __future__ import annotations
+
+import strawberry
+
+from divide_support.core.actor import Role as _Role
+from divide_support.followups import models as f
+from divide_support.people import models as p
+from divide_support.scheduling import models as s
+
+Role = strawberry.enum(_Role, name="Role")
+SessionKind = strawberry.enum(s.SessionKind, name="SessionKind")
+SessionStatus = strawberry.enum(s.SessionStatus, name="SessionStatus")
+VenueKind = strawberry.enum(s.VenueKind, name="VenueKind")
+CourseTopic = strawberry.enum(s.CourseTopic, name="CourseTopic")
+CourseLevel = strawberry.enum(
+    s.CourseLevel, name="CourseLevel",
+    description="National programme menu: BASIC (基本的な講座) or APPLIED (応用的な講座).",
+)
+Device = strawberry.enum(p.Device, name="Device")
+ContactPreference = strawberry.enum(p.ContactPreference, name="ContactPreference")
+SupporterAffiliation = strawberry.enum(p.SupporterAffiliation, name="SupporterAffiliation")
+AssignmentRole = strawberry.enum(s.AssignmentRole, name="AssignmentRole")
+RegistrationStatus = strawberry.enum(s.RegistrationStatus, name="RegistrationStatus")
+RegistrationSource = strawberry.enum(s.RegistrationSource, name="RegistrationSource")
+Attendance = strawberry.enum(s.Attendance, name="Attendance")
+VisitOutcome = strawberry.enum(s.VisitOutcome, name="VisitOutcome")
+FollowUpChannel = strawberry.enum(f.FollowUpChannel, name="FollowUpChannel")
+FollowUpStatus = strawberry.enum(f.FollowUpStatus, name="FollowUpStatus")
+FollowUpOutcome = strawberry.enum(f.FollowUpOutcome, name="FollowUpOutcome")
+FollowUpPurpose = strawberry.enum(
+    f.FollowUpPurpose, name="FollowUpPurpose",
+    description="Why the task exists: after a class, after a visit, a seat became free, manual.",
+)

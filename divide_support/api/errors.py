@@ -1,0 +1,72 @@
+"""DomainError -> UserError (payload data) and the GraphQL error codes of the contract."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import strawberry
+
+from divide_support.api.context import Context
+from divide_support.core.errors import DomainError
+from graphql import GraphQLError
+
+T = TypeVar("T")
+
+# Codes a GraphQL error may carry; anything else is masked as INTERNAL.
+PUBLIC_CODES = frozenset(
+    {"UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND", "BAD_USER_INPUT", "GRAPHQL_VALIDATION_FAILED"}
+)
+
+
+@strawberry.type(description="An expected, user-facing problem with a mutation's input.")
+class UserError:
+    code: str = strawberry.field(
+        description="Machine-readable: CAPACITY_FULL, ALREADY_REGISTERED, "
+        "SUPPORTER_DOUBLE_BOOKED, INVALID_PHONE, INVALID_TIME_RANGE, SESSION_NOT_OPEN, "
+        "NOT_FOUND, FORBIDDEN, ..."
+    )
+    message: str = strawberry.field(
+        description="Human-readable message (Japanese or English per Accept-Language; "
+        "Japanese by default)."
+    )
+    field: list[str] | None = strawberry.field(
+        description='Input field path the problem refers to, e.g. ["input", "phone"].'
+    )
+
+
+def to_user_error(error: DomainError, language: str) -> UserError:
+    message = error.message_en if language == "en" else error.message
+    return UserError(code=error.code, message=message, field=error.field)
+
+
+async def attempt(context: Context, action: Callable[[], Awaitable[T]]) -> tuple[T | None,
+                                                                               list[UserError]]:
+    """Run a service call; expected problems become UserErrors, nothing is changed."""
+    try:
+        return await action(), []
+    except DomainError as error:
+        return None, [to_user_error(error, context.language)]
+
+
+class PublicError(GraphQLError):
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message, extensions={"code": code})
+
+
+def unauthenticated() -> PublicError:
+    return PublicError("ログインが必要です。 (authentication required)", "UNAUTHENTICATED")
+
+
+def forbidden() -> PublicError:
+    return PublicError("この情報を見る権限がありません。 (forbidden)", "FORBIDDEN")
+
+
+def bad_input(message: str) -> PublicError:
+    return PublicError(message, "BAD_USER_INPUT")
+
+
+def query_error(error: DomainError) -> PublicError:
+    """A DomainError raised while reading (not mutating) becomes a GraphQL error."""
+    code = error.code if error.code in PUBLIC_CODES else "BAD_USER_INPUT"
+    return PublicError(error.message, code)

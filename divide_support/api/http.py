@@ -1,0 +1,236 @@
+"""GraphQL over HTTP (https://graphql.github.io/graphql-over-http/) on Starlette.
+
+Written out rather than using strawberry's view so the media types, status codes
+and error masking follow the spec and the contract exactly: parse, validation and
+variable errors are 400 with application/graphql-response+json (200 with
+application/json), mutations over GET are 405, bodies over the limit 413, and no
+error ever carries a stack trace or SQL.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from strawberry.exceptions import InvalidOperationTypeError
+from strawberry.http.ides import get_graphql_ide_html
+from strawberry.types.execution import ExecutionResult, PreExecutionError
+
+from divide_support.accounts import service as accounts
+from divide_support.api.context import Context, language_from
+from divide_support.api.errors import PublicError, query_error
+from divide_support.api.schema import schema
+from divide_support.audit import service as audit
+from divide_support.core.errors import DomainError
+from divide_support.core.settings import get_settings
+from graphql import GraphQLError, OperationType
+
+log = logging.getLogger("divide_support.graphql")
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class RequestTooLarge(Exception):
+    pass
+
+
+def request_id_of(request: Request) -> str:
+    given = request.headers.get("x-request-id", "")
+    return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+def _negotiate(accept: str | None) -> str | None:
+    """The response media type, or None when we can offer nothing acceptable."""
+    if not accept:
+        return JSON
+    ranked: list[tuple[float, str]] = []
+    for part in accept.split(","):
+        media, *params = [p.strip() for p in part.split(";")]
+        q = 1.0
+        for param in params:
+            if param.startswith("q="):
+                try:
+                    q = float(param[2:])
+                except ValueError:
+                    q = 0.0
+        ranked.append((q, media.lower()))
+    ranked.sort(key=lambda item: -item[0])
+    for q, media in ranked:
+        if q <= 0:
+            continue
+        if media == GRAPHQL_RESPONSE:
+            return GRAPHQL_RESPONSE
+        if media in (JSON, "*/*", "application/*"):
+            return JSON
+    return None
+
+
+def _json(payload: dict[str, Any], status: int, media: str, request_id: str,
+          headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return Response(body, status_code=status,
+                    media_type=f"{media}; charset=utf-8",
+                    headers={"X-Request-ID": request_id, **(headers or {})})
+
+
+def _request_error(message: str, status: int, media: str, request_id: str,
+                   headers: dict[str, str] | None = None) -> Response:
+    return _json({"errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]},
+                 status, media, request_id, headers)
+
+
+async def read_body(request: Request) -> bytes:
+    limit = get_settings().max_request_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise RequestTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
+    original = error.original_error
+    if isinstance(original, DomainError):
+        public = query_error(original)
+        return {"message": public.message, "locations": _locations(error), "path": error.path,
+                "extensions": public.extensions}
+    if original is None or isinstance(original, PublicError):
+        formatted = error.formatted
+        formatted.setdefault("extensions", {})
+        if original is None and "code" not in formatted["extensions"]:
+            formatted["extensions"]["code"] = "GRAPHQL_VALIDATION_FAILED"
+        return formatted
+    log.error("unexpected error in GraphQL request %s", request_id, exc_info=original)
+    return {
+        "message": "内部エラーが発生しました。時間をおいてもう一度お試しください。"
+                   f" (internal error; request id {request_id})",
+        "locations": _locations(error),
+        "path": error.path,
+        "extensions": {"code": "INTERNAL", "requestId": request_id},
+    }
+
+
+def _locations(error: GraphQLError) -> list[dict[str, int]] | None:
+    if not error.locations:
+        return None
+    return [{"line": loc.line, "column": loc.column} for loc in error.locations]
+
+
+def _is_request_error(result: ExecutionResult) -> bool:
+    """Errors before execution started: the response carries no `data` entry."""
+    if isinstance(result, PreExecutionError):
+        return True
+    # Variable coercion fails inside execute(); such errors have no path.
+    return result.data is None and bool(result.errors) and all(
+        e.path is None and not isinstance(e.original_error, PublicError | DomainError)
+        for e in result.errors
+    )
+
+
+async def _params_from_request(request: Request, media: str, request_id: str
+                               ) -> dict[str, Any] | Response:
+    if request.method == "GET":
+        query_params = request.query_params
+        params: dict[str, Any] = {"query": query_params.get("query"),
+                                  "operationName": query_params.get("operationName")}
+        for key in ("variables", "extensions"):
+            raw = query_params.get(key)
+            if raw:
+                try:
+                    params[key] = json.loads(raw)
+                except ValueError:
+                    return _request_error(f"{key} is not valid JSON", 400, media, request_id)
+        return params
+    content_type = request.headers.get("content-type", "")
+    mime = content_type.split(";")[0].strip().lower()
+    if mime != JSON:
+        return _request_error("Content-Type must be application/json", 415, media, request_id)
+    try:
+        body = await read_body(request)
+    except RequestTooLarge:
+        return _request_error("request body too large", 413, media, request_id)
+    try:
+        params = json.loads(body.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return _request_error("request body is not valid JSON", 400, media, request_id)
+    if not isinstance(params, dict):
+        return _request_error("request body must be a JSON object", 400, media, request_id)
+    return params
+
+
+def _check_params(params: dict[str, Any]) -> str | None:
+    if not isinstance(params.get("query"), str) or not params["query"].strip():
+        return "query must be a non-empty string"
+    if params.get("operationName") is not None and not isinstance(params["operationName"], str):
+        return "operationName must be a string"
+    for key in ("variables", "extensions"):
+        if params.get(key) is not None and not isinstance(params[key], dict):
+            return f"{key} must be a JSON object"
+    return None
+
+
+async def graphql_endpoint(request: Request) -> Response:
+    request_id = request_id_of(request)
+    accept = request.headers.get("accept")
+    if request.method == "GET" and accept and "text/html" in accept \
+            and "query" not in request.query_params:
+        return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
+    media = _negotiate(accept)
+    if media is None:
+        return _request_error("Accept must allow application/graphql-response+json or "
+                              "application/json", 406, JSON, request_id)
+    params = await _params_from_request(request, media, request_id)
+    if isinstance(params, Response):
+        return params
+    problem = _check_params(params)
+    if problem:
+        return _request_error(problem, 400, media, request_id)
+
+    actor = None
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        actor = await accounts.authenticate(auth[7:].strip(), request_id=request_id)
+    context = Context(request=request, actor=actor, request_id=request_id,
+                      language=language_from(request.headers.get("accept-language")))
+    allowed = {OperationType.QUERY} if request.method == "GET" else {
+        OperationType.QUERY, OperationType.MUTATION}
+    result = await schema.execute(
+        params["query"],
+        variable_values=params.get("variables"),
+        context_value=context,
+        operation_name=params.get("operationName"),
+        allowed_operation_types=allowed,
+    )
+    if result.errors and any(isinstance(e.original_error, InvalidOperationTypeError)
+                             for e in result.errors):
+        return _request_error("mutations need POST", 405, media, request_id, {"Allow": "POST"})
+    if actor is not None and context.pii_reads:
+        await audit.record(
+            actor, "resident.pii_read", "Resident", context.pii_reads.keys(),
+            {"fields": sorted({f for fields in context.pii_reads.values() for f in fields})},
+        )
+
+    payload: dict[str, Any] = {}
+    request_error = _is_request_error(result)
+    if not request_error:
+        payload["data"] = result.data
+    if result.errors:
+        payload["errors"] = [_format_error(e, request_id) for e in result.errors]
+    status = 400 if request_error and media == GRAPHQL_RESPONSE else 200
+    return _json(payload, status, media, request_id)
+
+
+__all__ = ["JSONResponse", "graphql_endpoint", "read_body"]

@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+from datetime import date
+
+import strawberry
+
+from divide_support.api.context import Info
+from divide_support.api.enums import ContactPreference, Device, SupporterAffiliation
+from divide_support.api.errors import UserError, attempt
+from divide_support.api.ids import decode_id
+from divide_support.api.pagination import Connection, paginate_query
+from divide_support.api.people.types import Resident, Supporter
+from divide_support.api.permissions import actor_of, staff_of
+from divide_support.people import service as people
+
+
+@strawberry.input
+class CreateResidentInput:
+    family_name: str
+    given_name: str
+    kana: str | None = None
+    phone: str | None = None
+    landline: str | None = None
+    birth_date: date | None = None
+    birth_year: int | None = None
+    contact_preference: ContactPreference | None = None
+    sms_consent: bool | None = None
+    device: Device | None = None
+    district: str | None = None
+    notes: str | None = None
+
+
+@strawberry.input
+class UpdateResidentInput:
+    resident_id: strawberry.ID
+    family_name: str | None = strawberry.UNSET
+    given_name: str | None = strawberry.UNSET
+    kana: str | None = strawberry.UNSET
+    phone: str | None = strawberry.UNSET
+    landline: str | None = strawberry.UNSET
+    birth_date: date | None = strawberry.UNSET
+    birth_year: int | None = strawberry.UNSET
+    contact_preference: ContactPreference | None = strawberry.UNSET
+    sms_consent: bool | None = strawberry.UNSET
+    device: Device | None = strawberry.UNSET
+    district: str | None = strawberry.UNSET
+    notes: str | None = strawberry.UNSET
+
+
+@strawberry.type
+class ResidentPayload:
+    resident: Resident | None = None
+    errors: list[UserError]
+
+
+@strawberry.input
+class CreateSupporterInput:
+    display_name: str
+    affiliation: SupporterAffiliation
+    kana: str | None = None
+    organisation: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    skills: list[str] | None = None
+    certified: bool | None = None
+
+
+@strawberry.type
+class SupporterPayload:
+    supporter: Supporter | None = None
+    errors: list[UserError]
+
+
+_RESIDENT_FIELDS = ("family_name", "given_name", "kana", "phone", "landline", "birth_date",
+                    "birth_year", "contact_preference", "sms_consent", "device", "district",
+                    "notes")
+
+
+def _resident_fields(input: object) -> people.ResidentFields:
+    values = {}
+    for name in _RESIDENT_FIELDS:
+        value = getattr(input, name)
+        if value is strawberry.UNSET:
+            continue
+        values[name] = value
+    return people.ResidentFields(**values)
+
+
+@strawberry.type
+class PeopleQuery:
+    @strawberry.field
+    async def residents(self, info: Info, search: str | None = None, first: int | None = None,
+                        after: str | None = None) -> Connection[Resident]:
+        actor = staff_of(info)
+        return await paginate_query(people.residents_query(actor, search), first, after,
+                                    Resident.from_model)
+
+    @strawberry.field
+    async def supporters(self, info: Info, active: bool | None = None, skill: str | None = None,
+                         first: int | None = None, after: str | None = None,
+                         ) -> Connection[Supporter]:
+        actor = actor_of(info)
+        return await paginate_query(people.supporters_query(actor, active=active, skill=skill),
+                                    first, after, Supporter.from_model)
+
+
+@strawberry.type
+class PeopleMutation:
+    @strawberry.mutation
+    async def create_resident(self, info: Info, input: CreateResidentInput) -> ResidentPayload:
+        actor = actor_of(info)
+        fields = _resident_fields(input)
+        row, errors = await attempt(info.context,
+                                    lambda: people.create_resident(fields=fields, actor=actor))
+        return ResidentPayload(resident=Resident.from_model(row) if row else None, errors=errors)
+
+    @strawberry.mutation
+    async def update_resident(self, info: Info, input: UpdateResidentInput) -> ResidentPayload:
+        actor = actor_of(info)
+
+        async def run():
+            resident_id = decode_id(input.resident_id, "Resident", ["input", "residentId"], "住民")
+            return await people.update_resident(resident_id=resident_id,
+                                                fields=_resident_fields(input), actor=actor)
+
+        row, errors = await attempt(info.context, run)
+        return ResidentPayload(resident=Resident.from_model(row) if row else None, errors=errors)
+
+    @strawberry.mutation
+    async def create_supporter(self, info: Info, input: CreateSupporterInput) -> SupporterPayload:
+        actor = actor_of(info)
+        row, errors = await attempt(info.context, lambda: people.create_supporter(
+            actor=actor, display_name=input.display_name, affiliation=input.affiliation,
+            kana=input.kana, organisation=input.organisation, phone=input.phone,
+            email=input.email, skills=input.skills, certified=bool(input.certified)))
+        return SupporterPayload(supporter=Supporter.from_model(row) if row else None,
+                                errors=errors)

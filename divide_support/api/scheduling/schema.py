@@ -1,0 +1,389 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated
+
+import strawberry
+
+from divide_support.api.context import Info
+from divide_support.api.enums import (
+    AssignmentRole,
+    Attendance,
+    CourseLevel,
+    CourseTopic,
+    Device,
+    RegistrationSource,
+    SessionKind,
+    SessionStatus,
+    VenueKind,
+    VisitOutcome,
+)
+from divide_support.api.errors import UserError, attempt, bad_input
+from divide_support.api.ids import decode_id, decode_optional, parse_global_id
+from divide_support.api.pagination import Connection, paginate_query
+from divide_support.api.permissions import actor_of
+from divide_support.api.scheduling.types import (
+    Assignment,
+    Course,
+    Registration,
+    Session,
+    Venue,
+    Visit,
+)
+from divide_support.core import timeutil
+from divide_support.scheduling import service as scheduling
+from divide_support.scheduling.staffing import understaffed_session_ids
+
+MAX_UNDERSTAFFED_WEEKS = 26
+
+
+@strawberry.input
+class CreateVenueInput:
+    name: str
+    kind: VenueKind
+    address: str | None = None
+    capacity: int | None = None
+    has_wifi: bool | None = None
+    loaner_devices: int | None = None
+    accessibility_notes: str | None = None
+
+
+@strawberry.type
+class VenuePayload:
+    venue: Venue | None = None
+    errors: list[UserError]
+
+
+@strawberry.input
+class CreateCourseInput:
+    title: str
+    topic: CourseTopic
+    duration_minutes: int
+    description: str | None = None
+    target_device: Device | None = None
+    level: CourseLevel | None = None
+
+
+@strawberry.type
+class CoursePayload:
+    course: Course | None = None
+    errors: list[UserError]
+
+
+@strawberry.input
+class ScheduleSessionInput:
+    kind: SessionKind
+    venue_id: strawberry.ID
+    starts_at: datetime
+    ends_at: datetime
+    course_id: strawberry.ID | None = None
+    title: str | None = None
+    capacity: int | None = None
+    required_supporters: int | None = None
+    repeat_weekly: int | None = strawberry.field(
+        default=None, description="Repeat weekly this many more times (0 = single session).")
+
+
+@strawberry.type
+class SchedulePayload:
+    sessions: list[Session]
+    errors: list[UserError]
+
+
+@strawberry.input
+class RescheduleSessionInput:
+    session_id: strawberry.ID
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    venue_id: strawberry.ID | None = None
+    capacity: int | None = None
+
+
+@strawberry.input
+class CancelSessionInput:
+    session_id: strawberry.ID
+    reason: str | None = None
+
+
+@strawberry.type
+class SessionPayload:
+    session: Session | None = None
+    errors: list[UserError]
+
+
+@strawberry.input
+class AssignSupporterInput:
+    session_id: strawberry.ID
+    supporter_id: strawberry.ID
+    role: AssignmentRole | None = None
+
+
+@strawberry.input
+class UnassignSupporterInput:
+    assignment_id: strawberry.ID
+
+
+@strawberry.type
+class AssignmentPayload:
+    assignment: Assignment | None = None
+    errors: list[UserError]
+
+
+@strawberry.input
+class RegisterInput:
+    session_id: strawberry.ID
+    resident_id: strawberry.ID
+    source: RegistrationSource | None = None
+
+
+@strawberry.input
+class CancelRegistrationInput:
+    registration_id: strawberry.ID
+    reason: str | None = None
+
+
+@strawberry.input
+class RecordAttendanceInput:
+    registration_id: strawberry.ID
+    attendance: Attendance
+
+
+@strawberry.type
+class RegistrationPayload:
+    registration: Registration | None = None
+    errors: list[UserError]
+
+
+@strawberry.input
+class RecordVisitInput:
+    session_id: strawberry.ID
+    topic: CourseTopic
+    outcome: VisitOutcome
+    resident_id: strawberry.ID | None = None
+    age_at_visit: int | None = None
+    helped_by_id: strawberry.ID | None = None
+    notes: str | None = None
+
+
+@strawberry.type
+class VisitPayload:
+    visit: Visit | None = None
+    errors: list[UserError]
+
+
+def _session_id(value: str, field: str = "sessionId") -> int:
+    return decode_id(value, "Session", ["input", field], "開催回")
+
+
+def _registration_id(value: str) -> int:
+    return decode_id(value, "Registration", ["input", "registrationId"], "申込")
+
+
+@strawberry.type
+class SchedulingQuery:
+    @strawberry.field
+    async def venues(self, info: Info) -> list[Venue]:
+        actor = actor_of(info)
+        return [Venue.from_model(v) for v in await scheduling.venues_query(actor)]
+
+    @strawberry.field
+    async def courses(self, info: Info) -> list[Course]:
+        actor = actor_of(info)
+        return [Course.from_model(c) for c in await scheduling.courses_query(actor)]
+
+    @strawberry.field
+    async def sessions(
+        self, info: Info,
+        from_: Annotated[datetime | None, strawberry.argument(name="from")] = None,
+        to: datetime | None = None, venue_id: strawberry.ID | None = None,
+        kind: SessionKind | None = None, status: SessionStatus | None = None,
+        understaffed: bool | None = None, first: int | None = None, after: str | None = None,
+    ) -> Connection[Session]:
+        actor = actor_of(info)
+        venue_pk = None
+        if venue_id is not None:
+            parsed = parse_global_id(venue_id)
+            # An ID of another type or municipality simply matches nothing.
+            venue_pk = parsed[1] if parsed and parsed[0] == "Venue" else -1
+        session_ids = None
+        if understaffed is not None:
+            ids = await understaffed_session_ids(actor.municipality_id, from_, to)
+            if understaffed:
+                session_ids = ids
+        query = scheduling.sessions_query(
+            actor, starts_from=from_, starts_before=to, venue_id=venue_pk, kind=kind,
+            status=status, session_ids=session_ids)
+        if understaffed is False:
+            query = query.exclude(id__in=ids) if ids else query
+        return await paginate_query(query, first, after, Session.from_model)
+
+    @strawberry.field(description="Scheduled sessions of the coming weeks that lack supporters "
+                      "(or a certified LEAD), soonest first, so staff can recruit in time.")
+    async def understaffed_sessions(self, info: Info, weeks: int = 4) -> list[Session]:
+        actor = actor_of(info)
+        if not 1 <= weeks <= MAX_UNDERSTAFFED_WEEKS:
+            raise bad_input(f"weeks は1〜{MAX_UNDERSTAFFED_WEEKS}で指定してください。")
+        now = timeutil.now()
+        ids = await understaffed_session_ids(actor.municipality_id, now,
+                                             now + timedelta(weeks=weeks))
+        rows = await scheduling.sessions_query(actor, session_ids=ids)
+        return [Session.from_model(row) for row in rows]
+
+
+@strawberry.type
+class SchedulingMutation:
+    @strawberry.mutation
+    async def create_venue(self, info: Info, input: CreateVenueInput) -> VenuePayload:
+        actor = actor_of(info)
+        row, errors = await attempt(info.context, lambda: scheduling.create_venue(
+            actor=actor, name=input.name, kind=input.kind, address=input.address,
+            capacity=input.capacity, has_wifi=bool(input.has_wifi),
+            loaner_devices=input.loaner_devices or 0,
+            accessibility_notes=input.accessibility_notes))
+        return VenuePayload(venue=Venue.from_model(row) if row else None, errors=errors)
+
+    @strawberry.mutation
+    async def create_course(self, info: Info, input: CreateCourseInput) -> CoursePayload:
+        actor = actor_of(info)
+        row, errors = await attempt(info.context, lambda: scheduling.create_course(
+            actor=actor, title=input.title, topic=input.topic,
+            duration_minutes=input.duration_minutes, description=input.description,
+            target_device=input.target_device,
+            level=input.level or scheduling.CourseLevel.BASIC))
+        return CoursePayload(course=Course.from_model(row) if row else None, errors=errors)
+
+    @strawberry.mutation
+    async def schedule_session(self, info: Info, input: ScheduleSessionInput) -> SchedulePayload:
+        actor = actor_of(info)
+
+        async def run():
+            return await scheduling.schedule_sessions(
+                actor=actor, kind=input.kind,
+                venue_id=decode_id(input.venue_id, "Venue", ["input", "venueId"], "会場"),
+                course_id=decode_optional(input.course_id, "Course", ["input", "courseId"],
+                                          "講座"),
+                starts_at=input.starts_at, ends_at=input.ends_at, title=input.title,
+                capacity=input.capacity, required_supporters=input.required_supporters,
+                repeat_weekly=input.repeat_weekly or 0)
+
+        rows, errors = await attempt(info.context, run)
+        return SchedulePayload(sessions=[Session.from_model(r) for r in rows or []],
+                               errors=errors)
+
+    @strawberry.mutation
+    async def reschedule_session(self, info: Info,
+                                 input: RescheduleSessionInput) -> SessionPayload:
+        actor = actor_of(info)
+
+        async def run():
+            return await scheduling.reschedule_session(
+                actor=actor, session_id=_session_id(input.session_id),
+                starts_at=input.starts_at, ends_at=input.ends_at,
+                venue_id=decode_optional(input.venue_id, "Venue", ["input", "venueId"], "会場"),
+                capacity=input.capacity)
+
+        row, errors = await attempt(info.context, run)
+        return SessionPayload(session=Session.from_model(row) if row else None, errors=errors)
+
+    @strawberry.mutation
+    async def cancel_session(self, info: Info, input: CancelSessionInput) -> SessionPayload:
+        actor = actor_of(info)
+
+        async def run():
+            return await scheduling.cancel_session(
+                actor=actor, session_id=_session_id(input.session_id), reason=input.reason)
+
+        row, errors = await attempt(info.context, run)
+        return SessionPayload(session=Session.from_model(row) if row else None, errors=errors)
+
+    @strawberry.mutation
+    async def assign_supporter(self, info: Info, input: AssignSupporterInput
+                               ) -> AssignmentPayload:
+        actor = actor_of(info)
+
+        async def run():
+            return await scheduling.assign_supporter(
+                actor=actor, session_id=_session_id(input.session_id),
+                supporter_id=decode_id(input.supporter_id, "Supporter",
+                                       ["input", "supporterId"], "支援員"),
+                role=input.role)
+
+        row, errors = await attempt(info.context, run)
+        return AssignmentPayload(assignment=Assignment.from_model(row) if row else None,
+                                 errors=errors)
+
+    @strawberry.mutation
+    async def unassign_supporter(self, info: Info, input: UnassignSupporterInput
+                                 ) -> AssignmentPayload:
+        actor = actor_of(info)
+
+        async def run():
+            return await scheduling.unassign_supporter(
+                actor=actor, assignment_id=decode_id(input.assignment_id, "Assignment",
+                                                     ["input", "assignmentId"], "担当"))
+
+        row, errors = await attempt(info.context, run)
+        return AssignmentPayload(assignment=Assignment.from_model(row) if row else None,
+                                 errors=errors)
+
+    @strawberry.mutation
+    async def register(self, info: Info, input: RegisterInput) -> RegistrationPayload:
+        actor = actor_of(info)
+
+        async def run():
+            return await scheduling.register(
+                actor=actor, session_id=_session_id(input.session_id),
+                resident_id=decode_id(input.resident_id, "Resident", ["input", "residentId"],
+                                      "住民"),
+                source=input.source)
+
+        row, errors = await attempt(info.context, run)
+        return RegistrationPayload(registration=Registration.from_model(row) if row else None,
+                                   errors=errors)
+
+    @strawberry.mutation
+    async def cancel_registration(self, info: Info, input: CancelRegistrationInput
+                                  ) -> RegistrationPayload:
+        actor = actor_of(info)
+
+        async def run():
+            return await scheduling.cancel_registration(
+                actor=actor, registration_id=_registration_id(input.registration_id),
+                reason=input.reason)
+
+        row, errors = await attempt(info.context, run)
+        return RegistrationPayload(registration=Registration.from_model(row) if row else None,
+                                   errors=errors)
+
+    @strawberry.mutation
+    async def record_attendance(self, info: Info, input: RecordAttendanceInput
+                                ) -> RegistrationPayload:
+        actor = actor_of(info)
+
+        async def run():
+            return await scheduling.record_attendance(
+                actor=actor, registration_id=_registration_id(input.registration_id),
+                attendance=input.attendance)
+
+        row, errors = await attempt(info.context, run)
+        return RegistrationPayload(registration=Registration.from_model(row) if row else None,
+                                   errors=errors)
+
+    @strawberry.mutation
+    async def record_visit(self, info: Info, input: RecordVisitInput) -> VisitPayload:
+        actor = actor_of(info)
+
+        async def run():
+            data = scheduling.VisitInput(
+                session_id=_session_id(input.session_id), topic=input.topic,
+                outcome=input.outcome,
+                resident_id=decode_optional(input.resident_id, "Resident",
+                                            ["input", "residentId"], "住民"),
+                age_at_visit=input.age_at_visit,
+                helped_by_id=decode_optional(input.helped_by_id, "Supporter",
+                                             ["input", "helpedById"], "支援員"),
+                notes=input.notes)
+            return await scheduling.record_visit(actor=actor, data=data)
+
+        row, errors = await attempt(info.context, run)
+        return VisitPayload(visit=Visit.from_model(row) if row else None, errors=errors)

@@ -1,0 +1,278 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+
+from divide_support.api.context import Info
+from divide_support.api.enums import (
+    AssignmentRole,
+    Attendance,
+    CourseLevel,
+    CourseTopic,
+    Device,
+    RegistrationSource,
+    RegistrationStatus,
+    SessionKind,
+    SessionStatus,
+    VenueKind,
+    VisitOutcome,
+)
+from divide_support.api.errors import forbidden
+from divide_support.api.ids import to_global_id
+from divide_support.api.loaders import (
+    AssignmentsBySessionLoader,
+    CourseLoader,
+    RegistrationsBySessionLoader,
+    ResidentLoader,
+    SessionLoader,
+    StaffingLoader,
+    SupporterLoader,
+    VenueLoader,
+    VisitsBySessionLoader,
+    loader,
+)
+from divide_support.api.node import Node
+from divide_support.api.pagination import Connection, paginate_list, paginate_query
+from divide_support.api.people.types import Resident, Supporter
+from divide_support.api.permissions import actor_of
+from divide_support.core.actor import Role
+from divide_support.scheduling import models
+from divide_support.scheduling import service as scheduling
+from divide_support.scheduling.staffing import SessionStaffing
+
+
+@strawberry.type
+class Venue(Node):
+    id: strawberry.ID
+    name: str
+    kind: VenueKind
+    address: str | None
+    capacity: int | None
+    has_wifi: bool
+    loaner_devices: int
+    accessibility_notes: str | None
+    _pk: strawberry.Private[int]
+
+    @classmethod
+    def from_model(cls, m: models.Venue) -> Venue:
+        return cls(id=strawberry.ID(to_global_id("Venue", m.id)), name=m.name,
+                   kind=VenueKind(m.kind), address=m.address, capacity=m.capacity,
+                   has_wifi=m.has_wifi, loaner_devices=m.loaner_devices,
+                   accessibility_notes=m.accessibility_notes, _pk=m.id)
+
+    @strawberry.field
+    async def sessions(
+        self, info: Info,
+        from_: Annotated[datetime | None, strawberry.argument(name="from")] = None,
+        to: datetime | None = None, first: int | None = None, after: str | None = None,
+    ) -> Connection[Session]:
+        actor = actor_of(info)
+        query = scheduling.sessions_query(actor, starts_from=from_, starts_before=to,
+                                          venue_id=self._pk)
+        return await paginate_query(query, first, after, Session.from_model)
+
+
+@strawberry.type
+class Course(Node):
+    id: strawberry.ID
+    title: str
+    topic: CourseTopic
+    level: CourseLevel
+    description: str | None
+    target_device: Device | None
+    duration_minutes: int
+
+    @classmethod
+    def from_model(cls, m: models.Course) -> Course:
+        return cls(id=strawberry.ID(to_global_id("Course", m.id)), title=m.title,
+                   topic=CourseTopic(m.topic), level=CourseLevel(m.level),
+                   description=m.description,
+                   target_device=Device(m.target_device) if m.target_device else None,
+                   duration_minutes=m.duration_minutes)
+
+
+@strawberry.type
+class Session(Node):
+    id: strawberry.ID
+    kind: SessionKind
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    capacity: int | None
+    sequence: int = strawberry.field(
+        description="Increments on every change attendees must hear about (time, venue, "
+        "cancellation); used as the iCalendar SEQUENCE.")
+    cancel_reason: str | None
+    _model: strawberry.Private[models.Session]
+
+    @classmethod
+    def from_model(cls, m: models.Session) -> Session:
+        return cls(id=strawberry.ID(to_global_id("Session", m.id)), kind=SessionKind(m.kind),
+                   title=m.title, starts_at=m.starts_at, ends_at=m.ends_at, capacity=m.capacity,
+                   sequence=m.sequence, cancel_reason=m.cancel_reason, _model=m)
+
+    @strawberry.field
+    def status(self) -> SessionStatus:
+        return SessionStatus(scheduling.effective_status(self._model))
+
+    @strawberry.field
+    async def course(self, info: Info) -> Course | None:
+        if self._model.course_id is None:
+            return None
+        row = await loader(info.context, CourseLoader).load(self._model.course_id)
+        return Course.from_model(row) if row else None
+
+    @strawberry.field
+    async def venue(self, info: Info) -> Venue:
+        row = await loader(info.context, VenueLoader).load(self._model.venue_id)
+        return Venue.from_model(row)
+
+    async def _staffing(self, info: Info) -> SessionStaffing:
+        return await loader(info.context, StaffingLoader).load(self._model.id)
+
+    @strawberry.field(description="Staff needed: at least 1 certified LEAD, and 1 per 4 "
+                      "confirmed attendees, or more if set explicitly.")
+    async def required_supporters(self, info: Info) -> int:
+        return (await self._staffing(info)).required
+
+    @strawberry.field
+    async def understaffed(self, info: Info) -> bool:
+        return (await self._staffing(info)).understaffed
+
+    @strawberry.field(description="True when a certified supporter is assigned as LEAD.")
+    async def has_certified_lead(self, info: Info) -> bool:
+        return (await self._staffing(info)).has_certified_lead
+
+    @strawberry.field
+    async def seats_taken(self, info: Info) -> int:
+        return (await self._staffing(info)).confirmed
+
+    @strawberry.field
+    async def seats_left(self, info: Info) -> int | None:
+        return (await self._staffing(info)).seats_left
+
+    @strawberry.field
+    async def waitlist_length(self, info: Info) -> int:
+        return (await self._staffing(info)).waitlisted
+
+    @strawberry.field
+    async def assignments(self, info: Info) -> list[Assignment]:
+        rows = await loader(info.context, AssignmentsBySessionLoader).load(self._model.id)
+        return [Assignment.from_model(row) for row in rows]
+
+    @strawberry.field
+    async def registrations(
+        self, info: Info, status: RegistrationStatus | None = None,
+        first: int | None = None, after: str | None = None,
+    ) -> Connection[Registration]:
+        actor = actor_of(info)
+        if not await scheduling.may_see_attendees(actor, self._model.id):
+            raise forbidden()
+        rows = await loader(info.context, RegistrationsBySessionLoader).load(self._model.id)
+        if status is not None:
+            rows = [r for r in rows if r.status == status]
+            if status == RegistrationStatus.WAITLISTED:
+                rows.sort(key=lambda r: (r.waitlist_position or 0, r.id))
+        return paginate_list(rows, first, after, Registration.from_model)
+
+    @strawberry.field
+    async def visits(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Visit]:
+        actor = actor_of(info)
+        if not await scheduling.may_see_attendees(actor, self._model.id):
+            raise forbidden()
+        rows = await loader(info.context, VisitsBySessionLoader).load(self._model.id)
+        return paginate_list(rows, first, after, Visit.from_model)
+
+
+@strawberry.type
+class Assignment(Node):
+    id: strawberry.ID
+    role: AssignmentRole
+    _model: strawberry.Private[models.Assignment]
+
+    @classmethod
+    def from_model(cls, m: models.Assignment) -> Assignment:
+        return cls(id=strawberry.ID(to_global_id("Assignment", m.id)),
+                   role=AssignmentRole(m.role), _model=m)
+
+    @strawberry.field
+    async def supporter(self, info: Info) -> Supporter:
+        row = await loader(info.context, SupporterLoader).load(self._model.supporter_id)
+        return Supporter.from_model(row)
+
+    @strawberry.field
+    async def session(self, info: Info) -> Session:
+        row = await loader(info.context, SessionLoader).load(self._model.session_id)
+        return Session.from_model(row)
+
+
+@strawberry.type
+class Registration(Node):
+    id: strawberry.ID
+    status: RegistrationStatus
+    waitlist_position: int | None
+    source: RegistrationSource
+    attendance: Attendance | None
+    checked_in_at: datetime | None
+    created_at: datetime
+    _model: strawberry.Private[models.Registration]
+
+    @classmethod
+    def from_model(cls, m: models.Registration) -> Registration:
+        return cls(id=strawberry.ID(to_global_id("Registration", m.id)),
+                   status=RegistrationStatus(m.status), waitlist_position=m.waitlist_position,
+                   source=RegistrationSource(m.source),
+                   attendance=Attendance(m.attendance) if m.attendance else None,
+                   checked_in_at=m.checked_in_at, created_at=m.created_at, _model=m)
+
+    @strawberry.field
+    async def resident(self, info: Info) -> Resident:
+        row = await loader(info.context, ResidentLoader).load(self._model.resident_id)
+        return Resident.from_model(row)
+
+    @strawberry.field
+    async def session(self, info: Info) -> Session:
+        row = await loader(info.context, SessionLoader).load(self._model.session_id)
+        return Session.from_model(row)
+
+
+@strawberry.type(description="A drop-in help visit at a HELP_SESSION. Anonymous visits keep "
+                 "only an age and what was asked.")
+class Visit(Node):
+    id: strawberry.ID
+    age_at_visit: int | None
+    topic: CourseTopic
+    outcome: VisitOutcome
+    _model: strawberry.Private[models.Visit]
+
+    @classmethod
+    def from_model(cls, m: models.Visit) -> Visit:
+        return cls(id=strawberry.ID(to_global_id("Visit", m.id)), age_at_visit=m.age_at_visit,
+                   topic=CourseTopic(m.topic), outcome=VisitOutcome(m.outcome), _model=m)
+
+    @strawberry.field
+    def notes(self, info: Info) -> str | None:
+        return self._model.notes if actor_of(info).role != Role.PLANNER else None
+
+    @strawberry.field
+    async def session(self, info: Info) -> Session:
+        row = await loader(info.context, SessionLoader).load(self._model.session_id)
+        return Session.from_model(row)
+
+    @strawberry.field
+    async def resident(self, info: Info) -> Resident | None:
+        if self._model.resident_id is None or actor_of(info).role == Role.PLANNER:
+            return None
+        row = await loader(info.context, ResidentLoader).load(self._model.resident_id)
+        return Resident.from_model(row) if row else None
+
+    @strawberry.field
+    async def helped_by(self, info: Info) -> Supporter | None:
+        if self._model.helped_by_id is None:
+            return None
+        row = await loader(info.context, SupporterLoader).load(self._model.helped_by_id)
+        return Supporter.from_model(row) if row else None

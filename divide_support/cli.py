@@ -1,0 +1,192 @@
+"""`divide-support` command line: serve, migrate, seed, create-user, demo, export-schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import warnings
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+from tortoise import Tortoise
+
+from divide_support.core.actor import Role
+from divide_support.core.database import (
+    SEED_LOCK,
+    ConnectionParams,
+    advisory_lock,
+    resolve_connection,
+    tortoise_config,
+)
+from divide_support.core.errors import DomainError
+from divide_support.core.logging import configure_logging
+from divide_support.core.settings import get_settings
+
+
+@contextlib.asynccontextmanager
+async def orm(params: ConnectionParams) -> AsyncIterator[None]:
+    await Tortoise.init(config=tortoise_config(params))
+    try:
+        yield
+    finally:
+        await Tortoise.close_connections()
+
+
+async def _migrate(params: ConnectionParams, quiet: bool = False) -> None:
+    from divide_support.core.migrate import apply_migrations
+
+    applied = await apply_migrations(params, quiet=quiet)
+    if not quiet:
+        print("マイグレーション完了" + (f"（{len(applied)}件適用）" if applied else "（変更なし）"))
+
+
+async def _seed(params: ConnectionParams, quiet: bool = False) -> dict[str, int]:
+    from divide_support.seed import load_reference_data
+
+    async with advisory_lock(params, SEED_LOCK), orm(params):
+        counts = await load_reference_data()
+    if not quiet:
+        print("基準データを読み込みました: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+    return counts
+
+
+async def cmd_migrate(args: argparse.Namespace) -> int:
+    await _migrate(await resolve_connection())
+    return 0
+
+
+async def cmd_seed(args: argparse.Namespace) -> int:
+    params = await resolve_connection()
+    if get_settings().embedded:
+        await _migrate(params, quiet=True)
+    await _seed(params)
+    return 0
+
+
+async def cmd_create_user(args: argparse.Namespace) -> int:
+    from divide_support.accounts.service import create_user
+
+    params = await resolve_connection()
+    if get_settings().embedded:
+        await _migrate(params, quiet=True)
+        await _seed(params, quiet=True)
+    async with orm(params):
+        try:
+            user = await create_user(
+                email=args.email, role=Role(args.role), municipality_code=args.municipality,
+                password=args.password, display_name=args.display_name,
+                supporter_id=args.supporter_id,
+            )
+        except DomainError as error:
+            print(f"エラー [{error.code}]: {error.message}", file=sys.stderr)
+            return 2
+    print(f"ユーザーを作成しました: {user.email} ({user.role}) id={user.id}")
+    return 0
+
+
+async def cmd_demo(args: argparse.Namespace) -> int:
+    from divide_support.demo import load_demo
+
+    params = await resolve_connection()
+    await _migrate(params, quiet=True)
+    await _seed(params, quiet=True)
+    async with advisory_lock(params, SEED_LOCK), orm(params):
+        counts = await load_demo(args.municipality)
+    if counts.get("skipped"):
+        print("デモデータは既に読み込まれています。")
+    else:
+        print("デモデータを読み込みました: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+    return 0
+
+
+async def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from divide_support.app import create_app
+
+    settings = get_settings()
+    params = await resolve_connection()
+    if settings.embedded:
+        await _migrate(params, quiet=True)
+        await _seed(params, quiet=True)
+    app = create_app(params)
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=10, proxy_headers=True,
+    )
+    print(f"divide-support: http://{args.host}:{args.port}/graphql"
+          + ("（組み込みPostgreSQL）" if settings.embedded else ""))
+    await uvicorn.Server(config).serve()
+    return 0
+
+
+async def cmd_export_schema(args: argparse.Namespace) -> int:
+    from divide_support.api.schema import export_sdl
+
+    sdl = export_sdl()
+    if args.output == "-":
+        sys.stdout.write(sdl)
+    else:
+        await asyncio.to_thread(Path(args.output).write_text, sdl, encoding="utf-8")
+    return 0
+
+
+async def cmd_makemigrations(args: argparse.Namespace) -> int:
+    from divide_support.core.migrate import make_migrations
+
+    paths = await make_migrations(await resolve_connection(), args.name)
+    print("\n".join(paths) if paths else "No changes detected")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="divide-support",
+        description="スマホ教室・デジタル活用支援の運営サービス (divide-support)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    sub.add_parser("seed", help="load municipalities and the course catalogue (idempotent)"
+                   ).set_defaults(func=cmd_seed)
+
+    user = sub.add_parser("create-user", help="create a login")
+    user.add_argument("--email", required=True)
+    user.add_argument("--role", required=True, choices=[r.value for r in Role])
+    user.add_argument("--municipality", required=True, help="municipality code, e.g. 142034")
+    user.add_argument("--password", required=True)
+    user.add_argument("--display-name", default=None)
+    user.add_argument("--supporter-id", type=int, default=None,
+                      help="link a SUPPORTER account to this supporter (numeric id)")
+    user.set_defaults(func=cmd_create_user)
+
+    serve = sub.add_parser("serve", help="serve the API (embedded mode: migrate and seed first)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=cmd_serve)
+
+    demo = sub.add_parser("demo", help="fill the database with a realistic demo municipality")
+    demo.add_argument("--municipality", default="142034")
+    demo.set_defaults(func=cmd_demo)
+
+    export = sub.add_parser("export-schema", help="write the GraphQL SDL")
+    export.add_argument("--output", default="-")
+    export.set_defaults(func=cmd_export_schema)
+
+    make = sub.add_parser("makemigrations", help="(developers) write migrations for model changes")
+    make.add_argument("--name", default=None)
+    make.set_defaults(func=cmd_makemigrations)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    configure_logging()
+    warnings.filterwarnings("ignore", module="platformdirs")
+    try:
+        code = asyncio.run(args.func(args))
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)

@@ -1,0 +1,59 @@
+"""One settings object, read from the environment (see README "Configuration")."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("divide-support", appauthor=False))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL (postgres://user:pass@host:5432/db). Unset: embedded PostgreSQL.",
+    )
+    divide_support_data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Where the embedded PostgreSQL keeps its data.",
+    )
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Public URL of the service, used in links and webhook signatures.",
+    )
+    log_level: str = Field(default="INFO")
+
+    db_pool_min: int = Field(default=1, ge=1)
+    db_pool_max: int = Field(default=10, ge=1)
+    db_acquire_timeout_seconds: float = Field(default=10.0, gt=0)
+    db_statement_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    token_ttl_hours: int = Field(default=12, ge=1)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lockout_minutes: int = Field(default=15, ge=1)
+
+    max_request_bytes: int = Field(default=1_000_000, ge=1024)
+    graphql_max_depth: int = Field(default=10, ge=2)
+    graphql_max_aliases: int = Field(default=30, ge=1)
+    graphql_max_tokens: int = Field(default=2000, ge=100)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.divide_support_data_dir
+
+    @property
+    def embedded(self) -> bool:
+        return not self.database_url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

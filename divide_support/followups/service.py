@@ -1,0 +1,180 @@
+"""Follow-up tasks: did the person manage on their own afterwards?"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from tortoise.transactions import in_transaction
+
+from divide_support.accounts.models import User
+from divide_support.audit import service as audit
+from divide_support.core import timeutil
+from divide_support.core.actor import Actor
+from divide_support.core.errors import DomainError, NotFound
+from divide_support.core.permissions import require_staff
+from divide_support.core.tenancy import get_scoped
+from divide_support.followups.models import (
+    FollowUp,
+    FollowUpChannel,
+    FollowUpOutcome,
+    FollowUpPurpose,
+    FollowUpStatus,
+)
+from divide_support.people.models import ContactPreference, Resident
+
+VISIT_FOLLOW_UP_DAYS = 7
+
+_CHANNEL_FOR_PREFERENCE = {
+    ContactPreference.SMS: FollowUpChannel.SMS,
+    ContactPreference.PHONE_CALL: FollowUpChannel.PHONE_CALL,
+    ContactPreference.POST: FollowUpChannel.POST,
+    # No stated preference: a phone call is what centres do.
+    ContactPreference.NONE: FollowUpChannel.PHONE_CALL,
+}
+
+
+def channel_for(resident: Resident) -> FollowUpChannel:
+    channel = _CHANNEL_FOR_PREFERENCE[ContactPreference(resident.contact_preference)]
+    if channel == FollowUpChannel.SMS:
+        from divide_support.people.service import can_receive_sms
+
+        if not can_receive_sms(resident):
+            return FollowUpChannel.PHONE_CALL
+    return channel
+
+
+async def create_automatic(
+    *,
+    actor: Actor,
+    resident: Resident,
+    purpose: FollowUpPurpose,
+    due_on: date,
+    channel: FollowUpChannel | None = None,
+    registration_id: int | None = None,
+    visit_id: int | None = None,
+    notes: str | None = None,
+) -> FollowUp:
+    """Called by other services inside their transaction (after class, after visit, seat)."""
+    follow_up = await FollowUp.create(
+        municipality_id=actor.municipality_id,
+        resident_id=resident.id,
+        registration_id=registration_id,
+        visit_id=visit_id,
+        purpose=purpose,
+        due_on=due_on,
+        channel=channel or channel_for(resident),
+        notes=notes,
+    )
+    await audit.record(actor, "followup.create", "FollowUp", [follow_up.id],
+                       {"purpose": str(purpose)})
+    return follow_up
+
+
+async def cancel_open_for_registration(
+    *, registration_id: int, purpose: FollowUpPurpose, actor: Actor
+) -> int:
+    return await FollowUp.filter(
+        municipality_id=actor.municipality_id,
+        registration_id=registration_id,
+        purpose=purpose,
+        status=FollowUpStatus.OPEN,
+    ).update(status=FollowUpStatus.CANCELLED)
+
+
+async def schedule_follow_up(
+    *,
+    resident_id: int,
+    due_on: date,
+    channel: FollowUpChannel,
+    actor: Actor,
+    registration_id: int | None = None,
+    visit_id: int | None = None,
+    assigned_to_id: int | None = None,
+    notes: str | None = None,
+) -> FollowUp:
+    from divide_support.scheduling.models import Registration, Visit
+
+    require_staff(actor)
+    resident = await get_scoped(Resident, resident_id, actor, what="住民",
+                                field=["input", "residentId"])
+    if registration_id is not None:
+        registration = await get_scoped(Registration, registration_id, actor, what="申込",
+                                        field=["input", "registrationId"])
+        if registration.resident_id != resident.id:
+            raise DomainError("MISMATCH", "申込がこの住民のものではありません。",
+                              ["input", "registrationId"],
+                              message_en="The registration belongs to another resident.")
+    if visit_id is not None:
+        visit = await get_scoped(Visit, visit_id, actor, what="相談記録",
+                                 field=["input", "visitId"])
+        if visit.resident_id != resident.id:
+            raise DomainError("MISMATCH", "相談記録がこの住民のものではありません。",
+                              ["input", "visitId"],
+                              message_en="The visit belongs to another resident.")
+    if assigned_to_id is not None:
+        if not await User.filter(id=assigned_to_id, municipality_id=actor.municipality_id,
+                                 active=True).exists():
+            raise NotFound("担当者", ["input", "assignedToId"])
+    if due_on < timeutil.today(actor.timezone) - timedelta(days=365):
+        raise DomainError("INVALID_DATE", "期日が古すぎます。", ["input", "dueOn"],
+                          message_en="The due date is too far in the past.")
+    async with in_transaction():
+        follow_up = await FollowUp.create(
+            municipality_id=actor.municipality_id,
+            resident_id=resident.id,
+            registration_id=registration_id,
+            visit_id=visit_id,
+            purpose=FollowUpPurpose.MANUAL,
+            due_on=due_on,
+            channel=channel,
+            assigned_to_id=assigned_to_id,
+            notes=(notes or "").strip() or None,
+        )
+        await audit.record(actor, "followup.create", "FollowUp", [follow_up.id],
+                           {"purpose": "MANUAL"})
+    return follow_up
+
+
+async def complete_follow_up(
+    *, follow_up_id: int, outcome: FollowUpOutcome, actor: Actor, notes: str | None = None
+) -> FollowUp:
+    require_staff(actor)
+    async with in_transaction():
+        follow_up = await get_scoped(FollowUp, follow_up_id, actor, what="フォローアップ",
+                                     field=["input", "followUpId"], for_update=True)
+        if follow_up.status != FollowUpStatus.OPEN:
+            raise DomainError("FOLLOW_UP_CLOSED", "このフォローアップは既に完了または取消済みです。",
+                              ["input", "followUpId"],
+                              message_en="This follow-up is already closed.")
+        follow_up.status = FollowUpStatus.DONE
+        follow_up.outcome = outcome
+        follow_up.completed_at = timeutil.now()
+        if notes and notes.strip():
+            follow_up.notes = (
+                f"{follow_up.notes}\n{notes.strip()}" if follow_up.notes else notes.strip()
+            )
+        await follow_up.save()
+        await audit.record(actor, "followup.complete", "FollowUp", [follow_up.id],
+                           {"outcome": str(outcome)})
+    return follow_up
+
+
+def follow_ups_query(
+    actor: Actor,
+    *,
+    status: FollowUpStatus | None = None,
+    due_before: date | None = None,
+    assigned_to_me: bool = False,
+    resident_id: int | None = None,
+):
+    require_staff(actor)
+    query = FollowUp.filter(municipality_id=actor.municipality_id)
+    if status is not None:
+        query = query.filter(status=status)
+    if due_before is not None:
+        query = query.filter(due_on__lt=due_before)
+    if assigned_to_me:
+        query = query.filter(assigned_to_id=actor.user_id)
+    if resident_id is not None:
+        query = query.filter(resident_id=resident_id)
+    return query.order_by("due_on", "id")

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class ContactPreference(StrEnum):
+    SMS = "SMS"
+    PHONE_CALL = "PHONE_CALL"
+    POST = "POST"
+    NONE = "NONE"
+
+
+class Device(StrEnum):
+    IPHONE = "IPHONE"
+    ANDROID = "ANDROID"
+    FEATURE_PHONE = "FEATURE_PHONE"
+    TABLET = "TABLET"
+    NONE = "NONE"
+    OTHER = "OTHER"
+
+
+class SupporterAffiliation(StrEnum):
+    CARRIER_SHOP = "CARRIER_SHOP"
+    NPO = "NPO"
+    VOLUNTEER = "VOLUNTEER"
+    CITY_STAFF = "CITY_STAFF"
+    STUDENT = "STUDENT"
+    OTHER = "OTHER"
+
+
+class Resident(Model):
+    id = fields.IntField(primary_key=True)
+    municipality = fields.ForeignKeyField(
+        "divide_support.Municipality", related_name="residents", on_delete=fields.RESTRICT,
+        db_index=True,
+    )
+    family_name = fields.CharField(max_length=50)
+    given_name = fields.CharField(max_length=50)
+    kana = fields.CharField(max_length=100, null=True)
+    phone = fields.CharField(max_length=20, null=True, db_index=True, description="E.164 mobile")
+    landline = fields.CharField(max_length=20, null=True, description="E.164")
+    birth_date = fields.DateField(null=True)
+    birth_year = fields.IntField(null=True)
+    contact_preference = fields.CharEnumField(ContactPreference, max_length=16,
+                                              default=ContactPreference.PHONE_CALL)
+    sms_consent = fields.BooleanField(default=False)
+    sms_opted_out = fields.BooleanField(default=False)
+    device = fields.CharEnumField(Device, max_length=16, null=True)
+    district = fields.CharField(max_length=100, null=True, db_index=True)
+    notes = fields.TextField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "resident"
+        indexes = (("municipality_id", "family_name", "given_name"), ("municipality_id", "kana"))
+
+
+class Supporter(Model):
+    """デジタル活用支援員: volunteers, carrier-shop staff, NPO members, students."""
+
+    id = fields.IntField(primary_key=True)
+    municipality = fields.ForeignKeyField(
+        "divide_support.Municipality", related_name="supporters", on_delete=fields.RESTRICT,
+        db_index=True,
+    )
+    display_name = fields.CharField(max_length=100)
+    kana = fields.CharField(max_length=100, null=True)
+    affiliation = fields.CharEnumField(SupporterAffiliation, max_length=16)
+    organisation = fields.CharField(max_length=200, null=True)
+    phone = fields.CharField(max_length=20, null=True)
+    email = fields.CharField(max_length=254, null=True)
+    skills = fields.JSONField(default=list)
+    certified = fields.BooleanField(default=False)
+    active = fields.BooleanField(default=True, db_index=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "supporter"
+        indexes = (("municipality_id", "display_name"),)

@@ -1,0 +1,248 @@
+"""Residents and supporters (デジタル活用支援員)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
+
+from divide_support.audit import service as audit
+from divide_support.core import timeutil
+from divide_support.core.actor import Actor
+from divide_support.core.errors import DomainError
+from divide_support.core.permissions import require_staff
+from divide_support.core.tenancy import get_scoped
+from divide_support.people import phones
+from divide_support.people.models import (
+    ContactPreference,
+    Device,
+    Resident,
+    Supporter,
+    SupporterAffiliation,
+)
+
+UNSET: Any = object()
+
+
+def can_receive_sms(resident: Resident) -> bool:
+    """The one eligibility rule for SMS: consent, a mobile number, preference SMS, no opt-out."""
+    return (
+        resident.sms_consent
+        and bool(resident.phone)
+        and resident.contact_preference == ContactPreference.SMS
+        and not resident.sms_opted_out
+    )
+
+
+def _required_text(value: str, field: str, label: str, max_length: int) -> str:
+    text = (value or "").strip()
+    if not text:
+        raise DomainError("REQUIRED", f"{label}を入力してください。", ["input", field],
+                          message_en=f"{field} is required.")
+    if len(text) > max_length:
+        raise DomainError("TOO_LONG", f"{label}は{max_length}文字以内で入力してください。",
+                          ["input", field], message_en=f"{field} is too long.")
+    return text
+
+
+def _optional_text(value: str | None) -> str | None:
+    if value is None:
+        return None
+    text = value.strip()
+    return text or None
+
+
+def _check_birth(birth_date: date | None, birth_year: int | None, tz: str) -> int | None:
+    today = timeutil.today(tz)
+    if birth_date is not None:
+        if birth_date > today or birth_date.year < today.year - 120:
+            raise DomainError("INVALID_BIRTH_DATE", "生年月日が正しくありません。",
+                              ["input", "birthDate"], message_en="The birth date is not valid.")
+        if birth_year is not None and birth_year != birth_date.year:
+            raise DomainError("INVALID_BIRTH_DATE", "生まれ年と生年月日が一致しません。",
+                              ["input", "birthYear"],
+                              message_en="Birth year and birth date disagree.")
+        return birth_date.year
+    if birth_year is not None and not (today.year - 120 <= birth_year <= today.year):
+        raise DomainError("INVALID_BIRTH_DATE", "生まれ年が正しくありません。",
+                          ["input", "birthYear"], message_en="The birth year is not valid.")
+    return birth_year
+
+
+@dataclass
+class ResidentFields:
+    family_name: Any = UNSET
+    given_name: Any = UNSET
+    kana: Any = UNSET
+    phone: Any = UNSET
+    landline: Any = UNSET
+    birth_date: Any = UNSET
+    birth_year: Any = UNSET
+    contact_preference: Any = UNSET
+    sms_consent: Any = UNSET
+    device: Any = UNSET
+    district: Any = UNSET
+    notes: Any = UNSET
+
+    def given(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not UNSET}
+
+
+def _clean_resident_fields(values: dict[str, Any], actor: Actor) -> dict[str, Any]:
+    """Validate and normalise; raises the first problem found."""
+    clean: dict[str, Any] = {}
+    for key, label, limit in (("family_name", "姓", 50), ("given_name", "名", 50)):
+        if key in values:
+            clean[key] = _required_text(values[key], _camel(key), label, limit)
+    for key in ("kana", "district", "notes"):
+        if key in values:
+            clean[key] = _optional_text(values[key])
+    if "phone" in values:
+        raw = _optional_text(values["phone"])
+        clean["phone"] = phones.parse_mobile(raw, ["input", "phone"]) if raw else None
+    if "landline" in values:
+        raw = _optional_text(values["landline"])
+        clean["landline"] = phones.parse_any(raw, ["input", "landline"]) if raw else None
+    for key in ("birth_date", "birth_year"):
+        if key in values:
+            clean[key] = values[key]
+    for key in ("contact_preference", "sms_consent", "device"):
+        if key in values and values[key] is not None:
+            clean[key] = values[key]
+        elif key == "device" and key in values:
+            clean[key] = None
+    return clean
+
+
+def _camel(snake: str) -> str:
+    head, *rest = snake.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+async def create_resident(*, fields: ResidentFields, actor: Actor) -> Resident:
+    require_staff(actor)
+    values = fields.given()
+    values.setdefault("family_name", "")
+    values.setdefault("given_name", "")
+    clean = _clean_resident_fields(values, actor)
+    year = _check_birth(clean.get("birth_date"), clean.get("birth_year"), actor.timezone)
+    clean["birth_year"] = year
+    _check_sms_choice(clean)
+    async with in_transaction():
+        resident = await Resident.create(municipality_id=actor.municipality_id, **clean)
+        await audit.record(actor, "resident.create", "Resident", [resident.id])
+    return resident
+
+
+def _check_sms_choice(values: dict[str, Any]) -> None:
+    if values.get("contact_preference") == ContactPreference.SMS and not values.get("phone"):
+        raise DomainError(
+            "PHONE_REQUIRED_FOR_SMS",
+            "SMSでの連絡には携帯電話の番号が必要です。",
+            ["input", "phone"],
+            message_en="SMS contact needs a mobile number.",
+        )
+
+
+async def update_resident(*, resident_id: int, fields: ResidentFields, actor: Actor) -> Resident:
+    require_staff(actor)
+    async with in_transaction():
+        resident = await get_scoped(Resident, resident_id, actor, what="住民",
+                                    field=["input", "residentId"], for_update=True)
+        clean = _clean_resident_fields(fields.given(), actor)
+        merged = {k: getattr(resident, k) for k in (
+            "birth_date", "birth_year", "phone", "contact_preference")}
+        merged.update(clean)
+        if "birth_date" in clean or "birth_year" in clean:
+            if "birth_date" in clean and "birth_year" not in clean:
+                merged["birth_year"] = None
+            clean["birth_year"] = _check_birth(merged["birth_date"], merged["birth_year"],
+                                               actor.timezone)
+        _check_sms_choice(merged)
+        for key, value in clean.items():
+            setattr(resident, key, value)
+        await resident.save()
+        await audit.record(actor, "resident.update", "Resident", [resident.id],
+                           {"fields": sorted(clean)})
+    return resident
+
+
+def residents_query(actor: Actor, search: str | None = None):
+    require_staff(actor)
+    query = Resident.filter(municipality_id=actor.municipality_id)
+    if search and search.strip():
+        term = search.strip()
+        condition = (
+            Q(family_name__icontains=term)
+            | Q(given_name__icontains=term)
+            | Q(kana__icontains=term)
+        )
+        digits = "".join(ch for ch in term if ch.isdigit())
+        if len(digits) >= 4:
+            condition |= Q(phone__contains=digits[-8:]) | Q(landline__contains=digits[-8:])
+        query = query.filter(condition)
+    return query.order_by("kana", "family_name", "given_name", "id")
+
+
+async def get_resident(resident_id: int, actor: Actor) -> Resident:
+    return await get_scoped(Resident, resident_id, actor, what="住民")
+
+
+async def create_supporter(
+    *,
+    display_name: str,
+    affiliation: SupporterAffiliation,
+    actor: Actor,
+    kana: str | None = None,
+    organisation: str | None = None,
+    phone: str | None = None,
+    email: str | None = None,
+    skills: list[str] | None = None,
+    certified: bool = False,
+) -> Supporter:
+    require_staff(actor)
+    name = _required_text(display_name, "displayName", "氏名", 100)
+    phone_e164 = phones.parse_any(phone, ["input", "phone"]) if _optional_text(phone) else None
+    clean_skills = sorted({s.strip() for s in skills or [] if s and s.strip()})
+    async with in_transaction():
+        supporter = await Supporter.create(
+            municipality_id=actor.municipality_id,
+            display_name=name,
+            kana=_optional_text(kana),
+            affiliation=affiliation,
+            organisation=_optional_text(organisation),
+            phone=phone_e164,
+            email=_optional_text(email),
+            skills=clean_skills,
+            certified=certified,
+        )
+        await audit.record(actor, "supporter.create", "Supporter", [supporter.id])
+    return supporter
+
+
+async def set_supporter_active(*, supporter_id: int, active: bool, actor: Actor) -> Supporter:
+    require_staff(actor)
+    async with in_transaction():
+        supporter = await get_scoped(Supporter, supporter_id, actor, what="支援員",
+                                     field=["input", "supporterId"], for_update=True)
+        supporter.active = active
+        await supporter.save(update_fields=["active"])
+        await audit.record(actor, "supporter.activate" if active else "supporter.deactivate",
+                           "Supporter", [supporter.id])
+    return supporter
+
+
+def supporters_query(actor: Actor, *, active: bool | None = None, skill: str | None = None):
+    query = Supporter.filter(municipality_id=actor.municipality_id)
+    if active is not None:
+        query = query.filter(active=active)
+    if skill:
+        # JSON array containment, served by PostgreSQL.
+        query = query.filter(skills__contains=[skill.strip()])
+    return query.order_by("kana", "display_name", "id")
+
+
+__all__ = ["Device", "ResidentFields", "can_receive_sms"]

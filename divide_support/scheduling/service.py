@@ -1,0 +1,767 @@
+"""Venues, courses, sessions, supporter assignments, registrations, attendance, visits.
+
+Concurrency: every change to a session's seats locks the session row
+(SELECT ... FOR UPDATE) for its transaction, so capacity and the FIFO waitlist
+hold under any number of simultaneous requests. Supporter assignments lock the
+supporter row after the session row (always in that order, so no deadlocks).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+
+from divide_support.accounts.models import Municipality
+from divide_support.audit import service as audit
+from divide_support.core import timeutil
+from divide_support.core.actor import Actor
+from divide_support.core.errors import DomainError
+from divide_support.core.permissions import require_staff
+from divide_support.core.tenancy import get_scoped
+from divide_support.followups import service as followups
+from divide_support.followups.models import FollowUpChannel, FollowUpPurpose
+from divide_support.people.models import Device, Resident, Supporter
+from divide_support.people.service import can_receive_sms
+from divide_support.scheduling.models import (
+    Assignment,
+    AssignmentRole,
+    Attendance,
+    Course,
+    CourseLevel,
+    CourseTopic,
+    Registration,
+    RegistrationSource,
+    RegistrationStatus,
+    Session,
+    SessionKind,
+    SessionStatus,
+    Venue,
+    VenueKind,
+    Visit,
+    VisitOutcome,
+)
+
+MAX_WEEKLY_REPEATS = 52
+MAX_SESSION_HOURS = 12
+ACTIVE_STATUSES = (RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED)
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+def effective_status(session: Session, at: datetime | None = None) -> SessionStatus:
+    """COMPLETED is not stored: a scheduled session whose end has passed is completed."""
+    if session.status == SessionStatus.CANCELLED:
+        return SessionStatus.CANCELLED
+    if session.ends_at <= (at or timeutil.now()):
+        return SessionStatus.COMPLETED
+    return SessionStatus.SCHEDULED
+
+
+def _text(value: str | None, field: str, label: str, max_length: int, *, required: bool) -> str:
+    text = (value or "").strip()
+    if required and not text:
+        raise DomainError("REQUIRED", f"{label}を入力してください。", ["input", field],
+                          message_en=f"{field} is required.")
+    if len(text) > max_length:
+        raise DomainError("TOO_LONG", f"{label}は{max_length}文字以内で入力してください。",
+                          ["input", field], message_en=f"{field} is too long.")
+    return text
+
+
+def _non_negative(value: int | None, field: str, label: str, *, minimum: int = 0) -> None:
+    if value is not None and value < minimum:
+        raise DomainError("BAD_USER_INPUT", f"{label}は{minimum}以上の数を入力してください。",
+                          ["input", field], message_en=f"{field} must be at least {minimum}.")
+
+
+def _check_time_range(starts_at: datetime, ends_at: datetime, field: str = "endsAt") -> None:
+    if ends_at <= starts_at:
+        raise DomainError("INVALID_TIME_RANGE", "終了時刻は開始時刻より後にしてください。",
+                          ["input", field], message_en="endsAt must be after startsAt.")
+    if ends_at - starts_at > timedelta(hours=MAX_SESSION_HOURS):
+        raise DomainError("INVALID_TIME_RANGE",
+                          f"1回の開催は{MAX_SESSION_HOURS}時間以内にしてください。",
+                          ["input", field],
+                          message_en=f"A session lasts at most {MAX_SESSION_HOURS} hours.")
+
+
+def _session_not_open(message: str, message_en: str, field: str = "sessionId") -> DomainError:
+    return DomainError("SESSION_NOT_OPEN", message, ["input", field], message_en=message_en)
+
+
+async def _lock_session(session_id: int, actor: Actor, field: str = "sessionId") -> Session:
+    return await get_scoped(Session, session_id, actor, what="開催回", field=["input", field],
+                            for_update=True)
+
+
+async def _municipality(actor: Actor) -> Municipality:
+    return await Municipality.get(id=actor.municipality_id)
+
+
+# --- venues and courses --------------------------------------------------------------------
+
+async def create_venue(
+    *,
+    actor: Actor,
+    name: str,
+    kind: VenueKind,
+    address: str | None = None,
+    capacity: int | None = None,
+    has_wifi: bool = False,
+    loaner_devices: int = 0,
+    accessibility_notes: str | None = None,
+) -> Venue:
+    require_staff(actor)
+    clean_name = _text(name, "name", "会場名", 200, required=True)
+    _non_negative(capacity, "capacity", "定員", minimum=1)
+    _non_negative(loaner_devices, "loanerDevices", "貸出端末数")
+    if await Venue.filter(municipality_id=actor.municipality_id, name=clean_name).exists():
+        raise DomainError("DUPLICATE", "同じ名前の会場が既にあります。", ["input", "name"],
+                          message_en="A venue with this name already exists.")
+    async with in_transaction():
+        venue = await Venue.create(
+            municipality_id=actor.municipality_id, name=clean_name, kind=kind,
+            address=_text(address, "address", "住所", 300, required=False) or None,
+            capacity=capacity, has_wifi=has_wifi, loaner_devices=loaner_devices or 0,
+            accessibility_notes=(accessibility_notes or "").strip() or None,
+        )
+        await audit.record(actor, "venue.create", "Venue", [venue.id])
+    return venue
+
+
+async def create_course(
+    *,
+    actor: Actor,
+    title: str,
+    topic: CourseTopic,
+    duration_minutes: int,
+    description: str | None = None,
+    target_device: Device | None = None,
+    level: CourseLevel = CourseLevel.BASIC,
+) -> Course:
+    require_staff(actor)
+    clean_title = _text(title, "title", "講座名", 200, required=True)
+    if not 15 <= duration_minutes <= MAX_SESSION_HOURS * 60:
+        raise DomainError("BAD_USER_INPUT", "講座の時間は15分から12時間の間で入力してください。",
+                          ["input", "durationMinutes"],
+                          message_en="durationMinutes must be between 15 and 720.")
+    if await Course.filter(municipality_id=actor.municipality_id, title=clean_title).exists():
+        raise DomainError("DUPLICATE", "同じ名前の講座が既にあります。", ["input", "title"],
+                          message_en="A course with this title already exists.")
+    async with in_transaction():
+        course = await Course.create(
+            municipality_id=actor.municipality_id, title=clean_title, topic=topic, level=level,
+            description=(description or "").strip() or None, target_device=target_device,
+            duration_minutes=duration_minutes,
+        )
+        await audit.record(actor, "course.create", "Course", [course.id])
+    return course
+
+
+def venues_query(actor: Actor):
+    return Venue.filter(municipality_id=actor.municipality_id).order_by("name", "id")
+
+
+def courses_query(actor: Actor):
+    return Course.filter(municipality_id=actor.municipality_id).order_by("level", "topic", "id")
+
+
+# --- sessions ------------------------------------------------------------------------------
+
+async def schedule_sessions(
+    *,
+    actor: Actor,
+    kind: SessionKind,
+    venue_id: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    course_id: int | None = None,
+    title: str | None = None,
+    capacity: int | None = None,
+    required_supporters: int | None = None,
+    repeat_weekly: int = 0,
+) -> list[Session]:
+    """One session, or a weekly series keeping the local wall-clock time."""
+    require_staff(actor)
+    starts_at = timeutil.ensure_aware(starts_at, actor.timezone)
+    ends_at = timeutil.ensure_aware(ends_at, actor.timezone)
+    _check_time_range(starts_at, ends_at)
+    repeat_weekly = repeat_weekly or 0
+    if not 0 <= repeat_weekly <= MAX_WEEKLY_REPEATS:
+        raise DomainError("BAD_USER_INPUT", f"繰り返しは0〜{MAX_WEEKLY_REPEATS}回で指定してください。",
+                          ["input", "repeatWeekly"],
+                          message_en=f"repeatWeekly must be 0..{MAX_WEEKLY_REPEATS}.")
+    _non_negative(capacity, "capacity", "定員", minimum=1)
+    _non_negative(required_supporters, "requiredSupporters", "必要な支援員数", minimum=1)
+    venue = await get_scoped(Venue, venue_id, actor, what="会場", field=["input", "venueId"])
+    course = None
+    if course_id is not None:
+        course = await get_scoped(Course, course_id, actor, what="講座",
+                                  field=["input", "courseId"])
+    if kind == SessionKind.CLASS and course is None:
+        raise DomainError("COURSE_REQUIRED", "教室には講座を指定してください。",
+                          ["input", "courseId"], message_en="A CLASS needs a course.")
+    default_title = course.title if course else "スマホ相談会"
+    clean_title = _text(title, "title", "タイトル", 200, required=False) or default_title
+    if capacity is not None and venue.capacity is not None and capacity > venue.capacity:
+        raise DomainError("CAPACITY_EXCEEDS_VENUE",
+                          f"定員が会場の収容人数（{venue.capacity}人）を超えています。",
+                          ["input", "capacity"],
+                          message_en=f"Capacity exceeds the venue's {venue.capacity} places.")
+    series_id = uuid.uuid4() if repeat_weekly else None
+    sessions: list[Session] = []
+    async with in_transaction():
+        for week in range(repeat_weekly + 1):
+            session = await Session.create(
+                municipality_id=actor.municipality_id,
+                kind=kind,
+                course_id=course.id if course else None,
+                venue_id=venue.id,
+                title=clean_title,
+                starts_at=timeutil.add_weeks_local(starts_at, week, actor.timezone),
+                ends_at=timeutil.add_weeks_local(ends_at, week, actor.timezone),
+                capacity=capacity,
+                required_supporters_explicit=required_supporters,
+                series_id=series_id,
+            )
+            sessions.append(session)
+        await audit.record(actor, "session.schedule", "Session", [s.id for s in sessions],
+                           {"repeatWeekly": repeat_weekly})
+    return sessions
+
+
+async def _check_supporters_free(
+    session: Session, starts_at: datetime, ends_at: datetime, supporter_ids: list[int]
+) -> None:
+    for supporter_id in sorted(supporter_ids):
+        await Supporter.filter(id=supporter_id).select_for_update().first()
+        clash = await Assignment.filter(
+            supporter_id=supporter_id,
+            session__status=SessionStatus.SCHEDULED,
+            session__starts_at__lt=ends_at,
+            session__ends_at__gt=starts_at,
+        ).exclude(session_id=session.id).exists()
+        if clash:
+            raise DomainError(
+                "SUPPORTER_DOUBLE_BOOKED",
+                "担当の支援員がこの時間帯に別の回を担当しています。",
+                ["input", "startsAt"],
+                message_en="An assigned supporter is booked elsewhere at that time.",
+            )
+
+
+async def reschedule_session(
+    *,
+    actor: Actor,
+    session_id: int,
+    starts_at: datetime | None = None,
+    ends_at: datetime | None = None,
+    venue_id: int | None = None,
+    capacity: int | None = None,
+) -> Session:
+    """Move a session or change its capacity. Time or venue changes bump `sequence`;
+    a larger capacity seats people from the waitlist at once."""
+    require_staff(actor)
+    async with in_transaction():
+        session = await _lock_session(session_id, actor)
+        if session.status == SessionStatus.CANCELLED:
+            raise _session_not_open("中止された回は変更できません。",
+                                    "A cancelled session cannot be changed.")
+        new_starts = timeutil.ensure_aware(starts_at, actor.timezone) if starts_at else None
+        new_ends = timeutil.ensure_aware(ends_at, actor.timezone) if ends_at else None
+        if new_starts and not new_ends:
+            # Moving the start keeps the length.
+            new_ends = new_starts + (session.ends_at - session.starts_at)
+        target_starts = new_starts or session.starts_at
+        target_ends = new_ends or session.ends_at
+        _check_time_range(target_starts, target_ends)
+        venue = None
+        if venue_id is not None:
+            venue = await get_scoped(Venue, venue_id, actor, what="会場",
+                                     field=["input", "venueId"])
+        time_changed = (target_starts, target_ends) != (session.starts_at, session.ends_at)
+        venue_changed = venue is not None and venue.id != session.venue_id
+        changes: dict[str, object] = {}
+        if capacity is not None:
+            _non_negative(capacity, "capacity", "定員", minimum=1)
+            confirmed = await Registration.filter(
+                session_id=session.id, status=RegistrationStatus.CONFIRMED).count()
+            if capacity < confirmed:
+                raise DomainError(
+                    "CAPACITY_BELOW_CONFIRMED",
+                    f"確定済みの参加者が{confirmed}人いるため、定員をそれより少なくできません。",
+                    ["input", "capacity"],
+                    message_en=f"{confirmed} seats are confirmed; capacity cannot go below that.",
+                )
+            check_venue = venue or await Venue.get(id=session.venue_id)
+            if check_venue.capacity is not None and capacity > check_venue.capacity:
+                raise DomainError("CAPACITY_EXCEEDS_VENUE",
+                                  f"定員が会場の収容人数（{check_venue.capacity}人）を超えています。",
+                                  ["input", "capacity"],
+                                  message_en="Capacity exceeds the venue's places.")
+            if capacity != session.capacity:
+                changes["capacity"] = capacity
+                session.capacity = capacity
+        if time_changed:
+            supporter_ids = await Assignment.filter(session_id=session.id).values_list(
+                "supporter_id", flat=True)
+            await _check_supporters_free(session, target_starts, target_ends, list(supporter_ids))
+            changes["startsAt"] = target_starts.isoformat()
+            changes["endsAt"] = target_ends.isoformat()
+            session.starts_at, session.ends_at = target_starts, target_ends
+        if venue_changed:
+            assert venue is not None
+            changes["venueId"] = venue.id
+            session.venue_id = venue.id
+        if time_changed or venue_changed:
+            session.sequence += 1
+        if not changes:
+            return session
+        await session.save()
+        promoted = await _fill_free_seats(session, actor)
+        await audit.record(actor, "session.reschedule", "Session", [session.id],
+                           {"changes": changes, "promotedRegistrations": promoted})
+    return session
+
+
+async def cancel_session(*, actor: Actor, session_id: int, reason: str | None = None) -> Session:
+    require_staff(actor)
+    async with in_transaction():
+        session = await _lock_session(session_id, actor)
+        if session.status == SessionStatus.CANCELLED:
+            raise _session_not_open("この回は既に中止されています。",
+                                    "This session is already cancelled.")
+        if session.ends_at <= timeutil.now():
+            raise _session_not_open("終了した回は中止できません。",
+                                    "A session that has ended cannot be cancelled.")
+        session.status = SessionStatus.CANCELLED
+        session.sequence += 1
+        session.cancel_reason = (reason or "").strip() or None
+        await session.save()
+        await audit.record(actor, "session.cancel", "Session", [session.id],
+                           {"reason": session.cancel_reason})
+    return session
+
+
+def sessions_query(
+    actor: Actor,
+    *,
+    starts_from: datetime | None = None,
+    starts_before: datetime | None = None,
+    venue_id: int | None = None,
+    kind: SessionKind | None = None,
+    status: SessionStatus | None = None,
+    session_ids: list[int] | None = None,
+):
+    query = Session.filter(municipality_id=actor.municipality_id)
+    if starts_from is not None:
+        query = query.filter(starts_at__gte=starts_from)
+    if starts_before is not None:
+        query = query.filter(starts_at__lt=starts_before)
+    if venue_id is not None:
+        query = query.filter(venue_id=venue_id)
+    if kind is not None:
+        query = query.filter(kind=kind)
+    if session_ids is not None:
+        query = query.filter(id__in=session_ids)
+    now = timeutil.now()
+    if status == SessionStatus.CANCELLED:
+        query = query.filter(status=SessionStatus.CANCELLED)
+    elif status == SessionStatus.COMPLETED:
+        query = query.filter(status=SessionStatus.SCHEDULED, ends_at__lte=now)
+    elif status == SessionStatus.SCHEDULED:
+        query = query.filter(status=SessionStatus.SCHEDULED, ends_at__gt=now)
+    return query.order_by("starts_at", "id")
+
+
+# --- supporters ----------------------------------------------------------------------------
+
+async def assign_supporter(
+    *, actor: Actor, session_id: int, supporter_id: int, role: AssignmentRole | None = None
+) -> Assignment:
+    require_staff(actor)
+    role = role or AssignmentRole.ASSISTANT
+    async with in_transaction():
+        session = await _lock_session(session_id, actor)
+        if effective_status(session) != SessionStatus.SCHEDULED:
+            raise _session_not_open("中止または終了した回には支援員を割り当てられません。",
+                                    "Cannot staff a cancelled or finished session.")
+        supporter = await get_scoped(Supporter, supporter_id, actor, what="支援員",
+                                     field=["input", "supporterId"], for_update=True)
+        if not supporter.active:
+            raise DomainError("SUPPORTER_INACTIVE", "この支援員は現在活動していません。",
+                              ["input", "supporterId"],
+                              message_en="This supporter is not active.")
+        if role == AssignmentRole.LEAD and not supporter.certified:
+            raise DomainError("LEAD_NOT_CERTIFIED",
+                              "講師役（LEAD）は認定を受けた支援員に限られます。",
+                              ["input", "role"],
+                              message_en="Only certified supporters can lead.")
+        if await Assignment.filter(session_id=session.id, supporter_id=supporter.id).exists():
+            raise DomainError("ALREADY_ASSIGNED", "この支援員は既にこの回の担当です。",
+                              ["input", "supporterId"],
+                              message_en="This supporter is already assigned here.")
+        clash = await Assignment.filter(
+            supporter_id=supporter.id,
+            session__status=SessionStatus.SCHEDULED,
+            session__starts_at__lt=session.ends_at,
+            session__ends_at__gt=session.starts_at,
+        ).exists()
+        if clash:
+            raise DomainError("SUPPORTER_DOUBLE_BOOKED",
+                              "この支援員は同じ時間帯に別の回を担当しています。",
+                              ["input", "supporterId"],
+                              message_en="This supporter is booked elsewhere at that time.")
+        assignment = await Assignment.create(
+            municipality_id=actor.municipality_id, session_id=session.id,
+            supporter_id=supporter.id, role=role,
+        )
+        await audit.record(actor, "assignment.create", "Assignment", [assignment.id],
+                           {"sessionId": session.id, "supporterId": supporter.id,
+                            "role": str(role)})
+    return assignment
+
+
+async def unassign_supporter(*, actor: Actor, assignment_id: int) -> Assignment:
+    require_staff(actor)
+    async with in_transaction():
+        assignment = await get_scoped(Assignment, assignment_id, actor, what="担当",
+                                      field=["input", "assignmentId"])
+        await _lock_session(assignment.session_id, actor)
+        await Assignment.filter(id=assignment.id).delete()
+        await audit.record(actor, "assignment.delete", "Assignment", [assignment.id],
+                           {"sessionId": assignment.session_id,
+                            "supporterId": assignment.supporter_id})
+    return assignment
+
+
+async def is_assigned(actor: Actor, session_id: int) -> bool:
+    if actor.supporter_id is None:
+        return False
+    return await Assignment.filter(session_id=session_id, supporter_id=actor.supporter_id,
+                                   municipality_id=actor.municipality_id).exists()
+
+
+async def _require_staff_or_assigned(actor: Actor, session_id: int) -> None:
+    if actor.is_staff:
+        return
+    if not await is_assigned(actor, session_id):
+        require_staff(actor)
+
+
+# --- registrations -------------------------------------------------------------------------
+
+async def _promote(registration: Registration, actor: Actor) -> None:
+    """Seat a waitlisted resident; phone them when no SMS can reach them."""
+    registration.status = RegistrationStatus.CONFIRMED
+    registration.waitlist_position = None
+    registration.promoted_at = timeutil.now()
+    await registration.save(update_fields=["status", "waitlist_position", "promoted_at"])
+    resident = await Resident.get(id=registration.resident_id)
+    if not can_receive_sms(resident):
+        await followups.create_automatic(
+            actor=actor,
+            resident=resident,
+            purpose=FollowUpPurpose.SEAT_AVAILABLE,
+            due_on=timeutil.today(actor.timezone),
+            channel=FollowUpChannel.PHONE_CALL,
+            registration_id=registration.id,
+            notes="キャンセル待ちから参加確定になりました。席が取れたことを電話でお伝えください。",
+        )
+
+
+async def _close_waitlist_gap(session_id: int, position: int) -> None:
+    await Registration.filter(
+        session_id=session_id, status=RegistrationStatus.WAITLISTED,
+        waitlist_position__gt=position,
+    ).update(waitlist_position=F("waitlist_position") - 1)
+
+
+async def _fill_free_seats(session: Session, actor: Actor) -> list[int]:
+    """Promote waitlisted residents, first come first served, into free seats.
+    Caller holds the session lock."""
+    if session.status == SessionStatus.CANCELLED or effective_status(session) != (
+        SessionStatus.SCHEDULED
+    ):
+        return []
+    confirmed = await Registration.filter(
+        session_id=session.id, status=RegistrationStatus.CONFIRMED).count()
+    free = None if session.capacity is None else session.capacity - confirmed
+    waiting = Registration.filter(
+        session_id=session.id, status=RegistrationStatus.WAITLISTED
+    ).order_by("waitlist_position", "id")
+    if free is not None:
+        if free <= 0:
+            return []
+        waiting = waiting.limit(free)
+    promoted = await waiting
+    for registration in promoted:
+        await _promote(registration, actor)
+    if promoted:
+        # Renumber what is left so positions stay 1..n.
+        remaining = await Registration.filter(
+            session_id=session.id, status=RegistrationStatus.WAITLISTED
+        ).order_by("waitlist_position", "id")
+        for index, registration in enumerate(remaining, start=1):
+            if registration.waitlist_position != index:
+                registration.waitlist_position = index
+                await registration.save(update_fields=["waitlist_position"])
+    return [r.id for r in promoted]
+
+
+async def register(
+    *,
+    actor: Actor,
+    session_id: int,
+    resident_id: int,
+    source: RegistrationSource | None = None,
+) -> Registration:
+    """Seat the resident, or put them on the FIFO waitlist when the session is full."""
+    require_staff(actor)
+    source = source or RegistrationSource.PHONE
+    async with in_transaction():
+        session = await _lock_session(session_id, actor)
+        resident = await get_scoped(Resident, resident_id, actor, what="住民",
+                                    field=["input", "residentId"])
+        now = timeutil.now()
+        if session.status == SessionStatus.CANCELLED:
+            raise _session_not_open("この回は中止されたため申し込めません。",
+                                    "This session is cancelled.")
+        started = session.starts_at <= now
+        if started and source != RegistrationSource.WALK_IN:
+            raise _session_not_open(
+                "開始済みの回には申し込めません。当日の飛び入り参加は「当日参加（WALK_IN）」で登録してください。",
+                "The session has started; register people at the door with source WALK_IN.",
+            )
+        existing = await Registration.filter(
+            session_id=session.id, resident_id=resident.id, status__in=ACTIVE_STATUSES
+        ).first()
+        if existing is not None:
+            raise DomainError("ALREADY_REGISTERED", "この方は既にこの回に申し込まれています。",
+                              ["input", "residentId"],
+                              message_en="This resident is already registered for this session.")
+        confirmed = await Registration.filter(
+            session_id=session.id, status=RegistrationStatus.CONFIRMED).count()
+        has_seat = session.capacity is None or confirmed < session.capacity
+        if not has_seat and started:
+            # Nobody waits for a seat in a class that is already running.
+            raise DomainError("CAPACITY_FULL",
+                              "定員に達しています。当日参加を受け付けるには先に定員を増やしてください。",
+                              ["input", "sessionId"],
+                              message_en="The session is full; raise the capacity first.")
+        position = None
+        if not has_seat:
+            last = await Registration.filter(
+                session_id=session.id, status=RegistrationStatus.WAITLISTED
+            ).order_by("-waitlist_position").first()
+            position = (last.waitlist_position or 0) + 1 if last else 1
+        registration = await Registration.create(
+            municipality_id=actor.municipality_id,
+            session_id=session.id,
+            resident_id=resident.id,
+            status=RegistrationStatus.CONFIRMED if has_seat else RegistrationStatus.WAITLISTED,
+            waitlist_position=position,
+            source=source,
+        )
+        await audit.record(actor, "registration.create", "Registration", [registration.id],
+                           {"sessionId": session.id, "residentId": resident.id,
+                            "status": str(registration.status), "source": str(source)})
+    return registration
+
+
+async def cancel_registration(
+    *, actor: Actor, registration_id: int, reason: str | None = None
+) -> Registration:
+    """Cancel a seat or waitlist place; a freed seat goes to the first on the waitlist."""
+    require_staff(actor)
+    async with in_transaction():
+        registration = await get_scoped(Registration, registration_id, actor, what="申込",
+                                        field=["input", "registrationId"])
+        session = await _lock_session(registration.session_id, actor, "registrationId")
+        registration = await Registration.get(id=registration.id)  # re-read under the lock
+        if registration.status == RegistrationStatus.CANCELLED:
+            raise DomainError("ALREADY_CANCELLED", "この申込は既に取り消されています。",
+                              ["input", "registrationId"],
+                              message_en="This registration is already cancelled.")
+        if session.starts_at <= timeutil.now() and session.status != SessionStatus.CANCELLED:
+            raise _session_not_open(
+                "開始済みの回の申込は取り消せません。欠席の場合は出欠で「欠席」を記録してください。",
+                "The session has started; record NO_SHOW instead.",
+                "registrationId",
+            )
+        was = registration.status
+        position = registration.waitlist_position
+        registration.status = RegistrationStatus.CANCELLED
+        registration.waitlist_position = None
+        registration.cancelled_at = timeutil.now()
+        registration.cancel_reason = (reason or "").strip() or None
+        await registration.save()
+        promoted: list[int] = []
+        if was == RegistrationStatus.WAITLISTED and position is not None:
+            await _close_waitlist_gap(session.id, position)
+        elif was == RegistrationStatus.CONFIRMED:
+            promoted = await _fill_free_seats(session, actor)
+        await audit.record(actor, "registration.cancel", "Registration", [registration.id],
+                           {"reason": registration.cancel_reason,
+                            "promotedRegistrations": promoted})
+    return registration
+
+
+async def record_attendance(
+    *, actor: Actor, registration_id: int, attendance: Attendance
+) -> Registration:
+    """Attendance once the session has started; ATTENDED at a class plans a follow-up."""
+    async with in_transaction():
+        registration = await get_scoped(Registration, registration_id, actor, what="申込",
+                                        field=["input", "registrationId"], for_update=True)
+        await _require_staff_or_assigned(actor, registration.session_id)
+        session = await Session.get(id=registration.session_id)
+        if session.status == SessionStatus.CANCELLED:
+            raise _session_not_open("中止された回の出欠は記録できません。",
+                                    "The session was cancelled.", "registrationId")
+        if session.starts_at > timeutil.now():
+            raise DomainError("SESSION_NOT_STARTED", "出欠は開始時刻になってから記録できます。",
+                              ["input", "registrationId"],
+                              message_en="Attendance can be recorded once the session starts.")
+        if registration.status != RegistrationStatus.CONFIRMED:
+            raise DomainError(
+                "NOT_CONFIRMED",
+                "参加確定の申込だけ出欠を記録できます。キャンセル待ちの方は当日参加として登録してください。",
+                ["input", "registrationId"],
+                message_en="Only confirmed registrations have attendance.",
+            )
+        previous = registration.attendance
+        registration.attendance = attendance
+        if attendance == Attendance.ATTENDED:
+            registration.checked_in_at = registration.checked_in_at or timeutil.now()
+        else:
+            registration.checked_in_at = None
+        await registration.save(update_fields=["attendance", "checked_in_at"])
+        if session.kind == SessionKind.CLASS and previous != attendance:
+            if attendance == Attendance.ATTENDED:
+                municipality = await _municipality(actor)
+                resident = await Resident.get(id=registration.resident_id)
+                due = timeutil.local_date(session.starts_at, actor.timezone) + timedelta(
+                    days=municipality.follow_up_days)
+                await followups.create_automatic(
+                    actor=actor, resident=resident, purpose=FollowUpPurpose.AFTER_CLASS,
+                    due_on=due, registration_id=registration.id,
+                    notes=f"「{session.title}」受講後の様子の確認",
+                )
+            else:
+                await followups.cancel_open_for_registration(
+                    registration_id=registration.id, purpose=FollowUpPurpose.AFTER_CLASS,
+                    actor=actor)
+        await audit.record(actor, "registration.attendance", "Registration", [registration.id],
+                           {"attendance": str(attendance)})
+    return registration
+
+
+def registrations_query(
+    actor: Actor,
+    *,
+    session_id: int | None = None,
+    resident_id: int | None = None,
+    status: RegistrationStatus | None = None,
+):
+    query = Registration.filter(municipality_id=actor.municipality_id)
+    if session_id is not None:
+        query = query.filter(session_id=session_id)
+    if resident_id is not None:
+        query = query.filter(resident_id=resident_id)
+    if status is not None:
+        query = query.filter(status=status)
+    if status == RegistrationStatus.WAITLISTED:
+        return query.order_by("waitlist_position", "id")
+    return query.order_by("created_at", "id")
+
+
+async def may_see_attendees(actor: Actor, session_id: int) -> bool:
+    """Staff see everyone; a supporter sees attendees of sessions they help at."""
+    return actor.is_staff or await is_assigned(actor, session_id)
+
+
+# --- visits --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VisitInput:
+    session_id: int
+    topic: CourseTopic
+    outcome: VisitOutcome
+    resident_id: int | None = None
+    age_at_visit: int | None = None
+    helped_by_id: int | None = None
+    notes: str | None = None
+
+
+async def record_visit(*, actor: Actor, data: VisitInput) -> Visit:
+    """A drop-in visit at a help session; NEEDS_FOLLOW_UP plans a follow-up in 7 days."""
+    await _require_staff_or_assigned(actor, data.session_id)
+    session = await get_scoped(Session, data.session_id, actor, what="開催回",
+                               field=["input", "sessionId"])
+    if session.kind != SessionKind.HELP_SESSION:
+        raise DomainError("WRONG_SESSION_KIND", "相談記録はスマホ相談会の回にだけ登録できます。",
+                          ["input", "sessionId"],
+                          message_en="Visits belong to HELP_SESSION sessions.")
+    if session.status == SessionStatus.CANCELLED:
+        raise _session_not_open("中止された回には記録できません。", "The session was cancelled.")
+    if session.starts_at > timeutil.now():
+        raise DomainError("SESSION_NOT_STARTED", "相談記録は開始時刻になってから登録できます。",
+                          ["input", "sessionId"],
+                          message_en="Visits can be recorded once the session starts.")
+    if data.age_at_visit is not None and not 0 <= data.age_at_visit <= 120:
+        raise DomainError("BAD_USER_INPUT", "年齢は0〜120の数で入力してください。",
+                          ["input", "ageAtVisit"], message_en="ageAtVisit must be 0..120.")
+    resident = None
+    age = data.age_at_visit
+    if data.resident_id is not None:
+        resident = await get_scoped(Resident, data.resident_id, actor, what="住民",
+                                    field=["input", "residentId"])
+        if age is None:
+            age = timeutil.age_on(resident.birth_date, resident.birth_year,
+                                  timeutil.local_date(session.starts_at, actor.timezone))
+    if data.outcome == VisitOutcome.NEEDS_FOLLOW_UP and resident is None:
+        raise DomainError(
+            "RESIDENT_REQUIRED",
+            "フォローアップが必要な場合は、連絡できるよう住民を登録してから記録してください。",
+            ["input", "residentId"],
+            message_en="A follow-up needs a known resident to contact.",
+        )
+    helped_by_id = data.helped_by_id
+    if helped_by_id is None and actor.supporter_id is not None:
+        helped_by_id = actor.supporter_id
+    if helped_by_id is not None:
+        await get_scoped(Supporter, helped_by_id, actor, what="支援員",
+                         field=["input", "helpedById"])
+    async with in_transaction():
+        visit = await Visit.create(
+            municipality_id=actor.municipality_id,
+            session_id=session.id,
+            resident_id=resident.id if resident else None,
+            age_at_visit=age,
+            topic=data.topic,
+            outcome=data.outcome,
+            helped_by_id=helped_by_id,
+            notes=(data.notes or "").strip() or None,
+        )
+        if data.outcome == VisitOutcome.NEEDS_FOLLOW_UP and resident is not None:
+            due = timeutil.local_date(session.starts_at, actor.timezone) + timedelta(
+                days=followups.VISIT_FOLLOW_UP_DAYS)
+            await followups.create_automatic(
+                actor=actor, resident=resident, purpose=FollowUpPurpose.AFTER_VISIT,
+                due_on=due, visit_id=visit.id, notes="相談会で解決しきれなかった内容の確認",
+            )
+        await audit.record(actor, "visit.create", "Visit", [visit.id],
+                           {"sessionId": session.id, "anonymous": resident is None})
+    return visit
+
+
+def visits_query(actor: Actor, *, session_id: int | None = None):
+    query = Visit.filter(municipality_id=actor.municipality_id)
+    if session_id is not None:
+        query = query.filter(session_id=session_id)
+    return query.order_by("created_at", "id")

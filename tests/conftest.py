@@ -1,0 +1,191 @@
+"""Test fixtures: a real PostgreSQL (TEST_DATABASE_URL, or an embedded pgserver), migrated
+once per run; every test starts from empty tables. Nothing inside the process is mocked."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from tortoise import Tortoise, connections
+
+from divide_support.accounts import service as accounts
+from divide_support.accounts.models import Municipality
+from divide_support.core.actor import Actor, Role
+from divide_support.core.database import (
+    ConnectionParams,
+    ensure_database_exists,
+    parse_database_url,
+    start_embedded_server,
+    tortoise_config,
+)
+from divide_support.core.migrate import apply_migrations
+
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture(scope="session")
+def server_params() -> ConnectionParams:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        base = parse_database_url(url)
+    else:
+        data_dir = Path(tempfile.mkdtemp(prefix="divide-support-test-"))
+        base = start_embedded_server(data_dir)
+        # the data folder is removed at exit; the server stops with its last user
+        import atexit
+
+        atexit.register(shutil.rmtree, data_dir, True)
+    name = f"ds_test_{os.getpid()}_{secrets.token_hex(3)}"
+    return ConnectionParams(host=base.host, port=base.port, user=base.user,
+                            password=base.password, database=name)
+
+
+@pytest.fixture(scope="session")
+async def database(server_params: ConnectionParams) -> AsyncIterator[ConnectionParams]:
+    await ensure_database_exists(server_params)
+    await apply_migrations(server_params, quiet=True)
+    await Tortoise.init(config=tortoise_config(server_params))
+    yield server_params
+    await Tortoise.close_connections()
+    conn = await asyncpg.connect(**{**server_params.dsn_kwargs(), "database": "postgres"})
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{server_params.database}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+_TABLES = ("audit_entry, follow_up, visit, registration, assignment, session, course, venue, "
+           "auth_token, login_throttle, app_user, supporter, resident, municipality")
+
+
+@pytest.fixture
+async def db(database: ConnectionParams) -> ConnectionParams:
+    await connections.get("default").execute_script(
+        f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE")
+    return database
+
+
+@dataclass
+class Town:
+    municipality: Municipality
+    admin: Actor
+    coordinator: Actor
+    planner: Actor
+    tokens: dict[Role, str]
+
+
+async def _make_town(code: str, name: str, prefix: str) -> Town:
+    municipality = await Municipality.create(code=code, name=name, timezone="Asia/Tokyo",
+                                             phone="0463-21-1111")
+    tokens: dict[Role, str] = {}
+    actors: dict[Role, Actor] = {}
+    for role in (Role.ADMIN, Role.COORDINATOR, Role.PLANNER):
+        email = f"{prefix}-{role.value.lower()}@example.jp"
+        await accounts.create_user(email=email, role=role, municipality_code=code,
+                                   password=PASSWORD)
+        result = await accounts.login(email=email, password=PASSWORD)
+        tokens[role] = result.token
+        actor = await accounts.authenticate(result.token)
+        assert actor is not None
+        actors[role] = actor
+    return Town(municipality, actors[Role.ADMIN], actors[Role.COORDINATOR], actors[Role.PLANNER],
+                tokens)
+
+
+@pytest.fixture
+async def town(db) -> Town:
+    """平塚市 with an admin, a coordinator and a planner, each logged in."""
+    return await _make_town("142034", "平塚市", "hiratsuka")
+
+
+@pytest.fixture
+async def other_town(db) -> Town:
+    """焼津市: another municipality whose data must never leak into 平塚市's answers."""
+    return await _make_town("222127", "焼津市", "yaizu")
+
+
+@pytest.fixture
+async def client(db) -> AsyncIterator[httpx.AsyncClient]:
+    from divide_support.app import create_app
+
+    transport = httpx.ASGITransport(app=create_app(init_orm=False))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+class GraphQLClient:
+    def __init__(self, client: httpx.AsyncClient, token: str | None) -> None:
+        self.client = client
+        self.token = token
+
+    async def post(self, query: str, variables: dict[str, Any] | None = None,
+                   **headers: str) -> httpx.Response:
+        sent = {"Content-Type": "application/json", "Accept": "application/json", **headers}
+        if self.token:
+            sent["Authorization"] = f"Bearer {self.token}"
+        return await self.client.post("/graphql", json={"query": query, "variables": variables},
+                                      headers=sent)
+
+    async def __call__(self, query: str, variables: dict[str, Any] | None = None,
+                       **headers: str) -> dict[str, Any]:
+        response = await self.post(query, variables, **headers)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def data(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = await self(query, variables)
+        assert "errors" not in body, body
+        return body["data"]
+
+
+@pytest.fixture
+def gql(client: httpx.AsyncClient, town: Town):
+    """gql(role) -> a client logged in with that role in 平塚市."""
+
+    def make(role: Role | None = Role.COORDINATOR, token: str | None = None) -> GraphQLClient:
+        return GraphQLClient(client, token or (town.tokens[role] if role else None))
+
+    return make
+
+
+class QueryCounter(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.statements: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.lstrip().upper().startswith(("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")):
+            self.statements.append(message)
+
+
+@pytest.fixture
+def count_queries():
+    """Counts SQL statements sent through Tortoise while the block runs."""
+    logger = logging.getLogger("tortoise.db_client")
+
+    class _Counter:
+        def __enter__(self) -> QueryCounter:
+            self.handler = QueryCounter()
+            self.level = logger.level
+            logger.setLevel(logging.DEBUG)
+            logger.addHandler(self.handler)
+            return self.handler
+
+        def __exit__(self, *exc: object) -> None:
+            logger.removeHandler(self.handler)
+            logger.setLevel(self.level)
+
+    return _Counter

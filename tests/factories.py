@@ -1,0 +1,86 @@
+"""Small builders for test data, going through the services like the product does."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from divide_support.core.actor import Actor
+from divide_support.people import service as people
+from divide_support.people.models import ContactPreference, Resident, Supporter, SupporterAffiliation
+from divide_support.scheduling import service as scheduling
+from divide_support.scheduling.models import Course, CourseTopic, Session, SessionKind, Venue, VenueKind
+
+_counter = {"n": 0}
+
+
+def _next() -> int:
+    _counter["n"] += 1
+    return _counter["n"]
+
+
+async def venue(actor: Actor, capacity: int | None = 40, name: str | None = None) -> Venue:
+    return await scheduling.create_venue(actor=actor, name=name or f"中央公民館{_next()}",
+                                         kind=VenueKind.COMMUNITY_CENTRE,
+                                         address="平塚市浅間町1-1", capacity=capacity, has_wifi=True)
+
+
+async def course(actor: Actor, topic: CourseTopic = CourseTopic.DEVICE_BASICS) -> Course:
+    return await scheduling.create_course(actor=actor, title=f"はじめてのスマホ{_next()}",
+                                          topic=topic, duration_minutes=120)
+
+
+async def session(
+    actor: Actor,
+    starts_at: datetime,
+    *,
+    hours: float = 2,
+    capacity: int | None = 10,
+    kind: SessionKind = SessionKind.CLASS,
+    venue_obj: Venue | None = None,
+    required_supporters: int | None = None,
+) -> Session:
+    place = venue_obj or await venue(actor)
+    course_obj = await course(actor) if kind == SessionKind.CLASS else None
+    [created] = await scheduling.schedule_sessions(
+        actor=actor, kind=kind, venue_id=place.id, course_id=course_obj.id if course_obj else None,
+        starts_at=starts_at, ends_at=starts_at + timedelta(hours=hours), capacity=capacity,
+        required_supporters=required_supporters,
+    )
+    return created
+
+
+async def resident(
+    actor: Actor,
+    family: str = "山田",
+    given: str | None = None,
+    *,
+    sms: bool = False,
+    phone: str | None = None,
+    **extra,
+) -> Resident:
+    number = _next()
+    fields = people.ResidentFields(
+        family_name=family, given_name=given or f"花子{number}", kana="ヤマダ ハナコ",
+        phone=phone or (f"090-{1000 + number % 9000:04d}-{number % 10000:04d}" if sms else None),
+        contact_preference=ContactPreference.SMS if sms else ContactPreference.PHONE_CALL,
+        sms_consent=sms, **extra,
+    )
+    return await people.create_resident(fields=fields, actor=actor)
+
+
+async def supporter(actor: Actor, *, certified: bool = True, name: str | None = None) -> Supporter:
+    return await people.create_supporter(
+        actor=actor, display_name=name or f"支援員{_next()}",
+        affiliation=SupporterAffiliation.CARRIER_SHOP, certified=certified, skills=["iPhone"])
+
+
+def at(days: float = 0, hour: int | None = None, minutes: int = 0) -> datetime:
+    """A time relative to now (UTC), optionally at a local (Tokyo) hour on that day."""
+    moment = datetime.now(UTC) + timedelta(days=days)
+    if hour is not None:
+        from zoneinfo import ZoneInfo
+
+        local = moment.astimezone(ZoneInfo("Asia/Tokyo")).replace(
+            hour=hour, minute=minutes, second=0, microsecond=0)
+        moment = local.astimezone(UTC)
+    return moment
