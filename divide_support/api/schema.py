@@ -6,12 +6,13 @@ from pathlib import Path
 
 import strawberry
 from strawberry.extensions import (
-    MaxAliasesLimiter,
+    AddValidationRules,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.extensions.max_aliases import create_validator as alias_rule
+from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.schema.config import StrawberryConfig
 
 from divide_support.api.accounts.schema import AccountsMutation, AccountsQuery
@@ -35,18 +36,22 @@ class Mutation(AccountsMutation, SchedulingMutation, PeopleMutation, FollowUpsMu
 
 def build_schema() -> strawberry.Schema:
     settings = get_settings()
-    # Extension instances are built once here, so their validation rules are the same
-    # objects on every request and the validation cache keeps working.
+    # The limit rules are classes built once, here. Strawberry's QueryDepthLimiter and
+    # MaxAliasesLimiter build new rule classes on every construction, and the validation
+    # cache is keyed by the rule classes: per-request construction would never hit it.
+    limit_rules = [
+        depth_rule(settings.graphql_max_depth, None),
+        alias_rule(settings.graphql_max_aliases),
+    ]
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(auto_camel_case=True),
         extensions=[
-            ParserCache(maxsize=256),
-            QueryDepthLimiter(max_depth=settings.graphql_max_depth),
-            MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
-            MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
-            ValidationCache(maxsize=256),
+            lambda: ParserCache(maxsize=256),
+            lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+            lambda: AddValidationRules(limit_rules),
+            lambda: ValidationCache(maxsize=256),
         ],
     )
 
