@@ -6,10 +6,10 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import strawberry
+from graphql import GraphQLError
 
 from divide_support.api.context import Context
 from divide_support.core.errors import DomainError
-from graphql import GraphQLError
 
 T = TypeVar("T")
 

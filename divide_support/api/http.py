@@ -15,11 +15,13 @@ import re
 import uuid
 from typing import Any
 
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from strawberry.exceptions import InvalidOperationTypeError
 from strawberry.http.ides import get_graphql_ide_html
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.execution import ExecutionResult, PreExecutionError
+from strawberry.types.graphql import OperationType
 
 from divide_support.accounts import service as accounts
 from divide_support.api.context import Context, language_from
@@ -28,7 +30,6 @@ from divide_support.api.schema import schema
 from divide_support.audit import service as audit
 from divide_support.core.errors import DomainError
 from divide_support.core.settings import get_settings
-from graphql import GraphQLError, OperationType
 
 log = logging.getLogger("divide_support.graphql")
 
@@ -184,6 +185,17 @@ def _check_params(params: dict[str, Any]) -> str | None:
 
 async def graphql_endpoint(request: Request) -> Response:
     request_id = request_id_of(request)
+    try:
+        return await _handle(request, request_id)
+    except Exception:  # never a stack trace to the client; the log has it with the request id
+        log.exception("unhandled error in GraphQL request %s", request_id)
+        media = _negotiate(request.headers.get("accept")) or JSON
+        return _json({"errors": [{"message": "内部エラーが発生しました。 (internal error)",
+                                  "extensions": {"code": "INTERNAL", "requestId": request_id}}]},
+                     500, media, request_id)
+
+
+async def _handle(request: Request, request_id: str) -> Response:
     accept = request.headers.get("accept")
     if request.method == "GET" and accept and "text/html" in accept \
             and "query" not in request.query_params:
@@ -207,13 +219,16 @@ async def graphql_endpoint(request: Request) -> Response:
                       language=language_from(request.headers.get("accept-language")))
     allowed = {OperationType.QUERY} if request.method == "GET" else {
         OperationType.QUERY, OperationType.MUTATION}
-    result = await schema.execute(
-        params["query"],
-        variable_values=params.get("variables"),
-        context_value=context,
-        operation_name=params.get("operationName"),
-        allowed_operation_types=allowed,
-    )
+    try:
+        result = await schema.execute(
+            params["query"],
+            variable_values=params.get("variables"),
+            context_value=context,
+            operation_name=params.get("operationName"),
+            allowed_operation_types=allowed,
+        )
+    except InvalidOperationTypeError:
+        return _request_error("mutations need POST", 405, media, request_id, {"Allow": "POST"})
     if result.errors and any(isinstance(e.original_error, InvalidOperationTypeError)
                              for e in result.errors):
         return _request_error("mutations need POST", 405, media, request_id, {"Allow": "POST"})

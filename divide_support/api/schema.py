@@ -34,6 +34,13 @@ class Mutation(AccountsMutation, SchedulingMutation, PeopleMutation, FollowUpsMu
     pass
 
 
+class Schema(strawberry.Schema):
+    def process_errors(self, errors, execution_context=None) -> None:
+        # The HTTP endpoint logs unexpected errors with the request id; expected ones
+        # (UNAUTHENTICATED, FORBIDDEN, validation) are not worth a traceback in the log.
+        return None
+
+
 def build_schema() -> strawberry.Schema:
     settings = get_settings()
     # The limit rules are classes built once, here. Strawberry's QueryDepthLimiter and
@@ -43,7 +50,7 @@ def build_schema() -> strawberry.Schema:
         depth_rule(settings.graphql_max_depth, None),
         alias_rule(settings.graphql_max_aliases),
     ]
-    return strawberry.Schema(
+    return Schema(
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(auto_camel_case=True),

@@ -1,0 +1,190 @@
+"""The command line as operators use it: the installed `divide-support` script, run from
+another folder, against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import quote
+
+import asyncpg
+import pytest
+
+from divide_support.core.database import ConnectionParams
+
+SCRIPT = Path(sys.executable).with_name("divide-support")
+
+
+def _url(params: ConnectionParams, database: str) -> str:
+    if params.host.startswith("/"):
+        return f"postgresql://{params.user}@/{database}?host={quote(params.host)}&port={params.port}"
+    auth = params.user + (f":{quote(params.password)}" if params.password else "")
+    return f"postgresql://{auth}@{params.host}:{params.port}/{database}"
+
+
+@pytest.fixture
+async def fresh_database(database: ConnectionParams):
+    """An empty database of its own, with DATABASE_URL pointing at it."""
+    name = f"ds_cli_{secrets.token_hex(4)}"
+    conn = await asyncpg.connect(**{**database.dsn_kwargs(), "database": "postgres"})
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    yield _url(database, name), ConnectionParams(database.host, database.port, database.user,
+                                                 database.password, name)
+    conn = await asyncpg.connect(**{**database.dsn_kwargs(), "database": "postgres"})
+    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await conn.close()
+
+
+def _env(database_url: str | None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    env["LOG_LEVEL"] = "WARNING"
+    env.update(extra)
+    return env
+
+
+async def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    return await asyncio.to_thread(
+        subprocess.run, [str(SCRIPT), *args], env=env, cwd=cwd, capture_output=True,
+        text=True, timeout=180,
+    )
+
+
+async def test_migrate_applies_once_and_then_reports_no_change(fresh_database, tmp_path):
+    url, params = fresh_database
+    first = await run_cli("migrate", env=_env(url), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "0001_initial" in first.stdout
+    second = await run_cli("migrate", env=_env(url), cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "変更なし" in second.stdout
+    conn = await asyncpg.connect(**params.dsn_kwargs())
+    try:
+        tables = {r["tablename"] for r in await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+    finally:
+        await conn.close()
+    assert {"session", "registration", "resident", "supporter", "audit_entry"} <= tables
+
+
+async def test_two_migrations_at_once_both_succeed(fresh_database, tmp_path):
+    url, _ = fresh_database
+    results = await asyncio.gather(*(run_cli("migrate", env=_env(url), cwd=tmp_path)
+                                     for _ in range(2)))
+    assert [r.returncode for r in results] == [0, 0], [r.stderr for r in results]
+
+
+async def test_seed_is_idempotent_and_create_user_checks_its_input(fresh_database, tmp_path):
+    url, params = fresh_database
+    assert (await run_cli("migrate", env=_env(url), cwd=tmp_path)).returncode == 0
+    for _ in range(2):
+        seeded = await run_cli("seed", env=_env(url), cwd=tmp_path)
+        assert seeded.returncode == 0, seeded.stderr
+    conn = await asyncpg.connect(**params.dsn_kwargs())
+    try:
+        names = await conn.fetch("SELECT code, name FROM municipality ORDER BY code")
+        course_counts = await conn.fetch(
+            "SELECT municipality_id, count(*) FROM course GROUP BY municipality_id")
+    finally:
+        await conn.close()
+    assert [(r["code"], r["name"]) for r in names] == [
+        ("092142", "さくら市"), ("142034", "平塚市"), ("222127", "焼津市"), ("222259", "伊豆の国市")]
+    assert len({r["count"] for r in course_counts}) == 1  # same catalogue everywhere, no duplicates
+
+    ok = await run_cli("create-user", "--email", "Staff@Example.jp", "--role", "COORDINATOR",
+                       "--municipality", "142034", "--password", "long-enough-pw",
+                       env=_env(url), cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert "staff@example.jp" in ok.stdout
+    again = await run_cli("create-user", "--email", "staff@example.jp", "--role", "ADMIN",
+                          "--municipality", "142034", "--password", "long-enough-pw",
+                          env=_env(url), cwd=tmp_path)
+    assert again.returncode == 2
+    assert "既に使われています" in again.stderr
+    supporter = await run_cli("create-user", "--email", "s@example.jp", "--role", "SUPPORTER",
+                              "--municipality", "142034", "--password", "long-enough-pw",
+                              env=_env(url), cwd=tmp_path)
+    assert supporter.returncode == 2 and "SUPPORTER_REQUIRED" in supporter.stderr
+    unknown = await run_cli("create-user", "--email", "x@example.jp", "--role", "ADMIN",
+                            "--municipality", "999999", "--password", "long-enough-pw",
+                            env=_env(url), cwd=tmp_path)
+    assert unknown.returncode == 2 and "999999" in unknown.stderr
+    bad_role = await run_cli("create-user", "--email", "x@example.jp", "--role", "BOSS",
+                             "--municipality", "142034", "--password", "long-enough-pw",
+                             env=_env(url), cwd=tmp_path)
+    assert bad_role.returncode == 2
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for(url: str, timeout: float = 60.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.status
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"{url} did not answer within {timeout}s")
+
+
+def _start_serve(env: dict[str, str], cwd: Path, port: int) -> subprocess.Popen:
+    log = (cwd / f"serve-{port}.log").open("w")
+    return subprocess.Popen([str(SCRIPT), "serve", "--host", "127.0.0.1", "--port", str(port)],
+                            env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _serve_and_stop(env: dict[str, str], cwd: Path) -> tuple[int, int, int]:
+    port = _free_port()
+    process = _start_serve(env, cwd, port)
+    try:
+        health = _wait_for(f"http://127.0.0.1:{port}/healthz", timeout=120)
+        ready = _wait_for(f"http://127.0.0.1:{port}/readyz")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            code = process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            code = -9
+    return health, ready, code
+
+
+async def test_serve_answers_health_checks_and_stops_gracefully(fresh_database, tmp_path):
+    url, _ = fresh_database
+    assert (await run_cli("migrate", env=_env(url), cwd=tmp_path)).returncode == 0
+    health, ready, code = await asyncio.to_thread(_serve_and_stop, _env(url), tmp_path)
+    assert (health, ready, code) == (200, 200, 0)
+
+
+async def test_embedded_mode_serves_and_shares_the_database_with_another_command(tmp_path):
+    """No DATABASE_URL: `serve` starts the embedded PostgreSQL, migrates and seeds; a `seed`
+    running at the same time joins the same server instead of fighting over it."""
+    env = _env(None, DIVIDE_SUPPORT_DATA_DIR=str(tmp_path / "data"))
+    port = _free_port()
+    process = await asyncio.to_thread(_start_serve, env, tmp_path, port)
+    try:
+        assert await asyncio.to_thread(_wait_for, f"http://127.0.0.1:{port}/readyz", 180) == 200
+        seeded = await run_cli("seed", env=env, cwd=tmp_path)
+        assert seeded.returncode == 0, seeded.stderr
+        assert "municipalities=4" in seeded.stdout
+        # the server still answers after the other command has left
+        assert await asyncio.to_thread(_wait_for, f"http://127.0.0.1:{port}/readyz") == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(process.wait, 60)
+    assert process.returncode == 0
