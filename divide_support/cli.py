@@ -104,6 +104,13 @@ async def cmd_demo(args: argparse.Namespace) -> int:
 async def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: object) -> None:
+            # Shut down gracefully, then return normally instead of re-raising the signal,
+            # so exit handlers run (the embedded PostgreSQL stops when its last user leaves).
+            super().handle_exit(sig, frame)  # type: ignore[arg-type]
+            self._captured_signals.clear()
+
     from divide_support.app import create_app
 
     settings = get_settings()
@@ -118,7 +125,7 @@ async def cmd_serve(args: argparse.Namespace) -> int:
     )
     print(f"divide-support: http://{args.host}:{args.port}/graphql"
           + ("（組み込みPostgreSQL）" if settings.embedded else ""))
-    await uvicorn.Server(config).serve()
+    await Server(config).serve()
     return 0
 
 
