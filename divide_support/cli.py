@@ -148,6 +148,18 @@ async def cmd_makemigrations(args: argparse.Namespace) -> int:
     return 0
 
 
+def _supporter_id(value: str) -> int:
+    """Staff copy the supporter's ID from the API (opaque) or the database (a number)."""
+    from divide_support.api.ids import parse_global_id
+
+    if value.strip().isdigit():
+        return int(value)
+    parsed = parse_global_id(value.strip())
+    if parsed is None or parsed[0] != "Supporter":
+        raise argparse.ArgumentTypeError(f"支援員IDとして読み取れません: {value}")
+    return parsed[1]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="divide-support",
@@ -165,8 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     user.add_argument("--municipality", required=True, help="municipality code, e.g. 142034")
     user.add_argument("--password", required=True)
     user.add_argument("--display-name", default=None)
-    user.add_argument("--supporter-id", type=int, default=None,
-                      help="link a SUPPORTER account to this supporter (numeric id)")
+    user.add_argument("--supporter-id", type=_supporter_id, default=None,
+                      help="link a SUPPORTER account to this supporter (its GraphQL ID or number)")
     user.set_defaults(func=cmd_create_user)
 
     serve = sub.add_parser("serve", help="serve the API (embedded mode: migrate and seed first)")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from strawberry.types import Info as StrawberryInfo
@@ -24,6 +26,13 @@ class Context:
 
     def note_pii_read(self, resident_id: int, field_name: str) -> None:
         self.pii_reads[resident_id].add(field_name)
+
+    def local(self, moment: datetime | None) -> datetime | None:
+        """Timestamps go out with the municipality's offset (+09:00), as people read them."""
+        if moment is None:
+            return None
+        tz = self.actor.timezone if self.actor else "Asia/Tokyo"
+        return moment.astimezone(ZoneInfo(tz))
 
 
 Info = StrawberryInfo[Context, None]

@@ -43,5 +43,5 @@ class AccountsMutation:
             info.context, lambda: accounts.login(email=input.email, password=input.password))
         if result is None:
             return LoginPayload(errors=errors)
-        return LoginPayload(token=result.token, expires_at=result.expires_at,
+        return LoginPayload(token=result.token, expires_at=info.context.local(result.expires_at),
                             user=User.from_model(result.user), errors=[])

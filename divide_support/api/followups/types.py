@@ -35,7 +35,6 @@ class FollowUp(Node):
     purpose: FollowUpPurpose
     outcome: FollowUpOutcome | None
     notes: str | None
-    completed_at: datetime | None
     _model: strawberry.Private[models.FollowUp]
 
     @classmethod
@@ -44,7 +43,11 @@ class FollowUp(Node):
                    channel=FollowUpChannel(m.channel), status=FollowUpStatus(m.status),
                    purpose=FollowUpPurpose(m.purpose),
                    outcome=FollowUpOutcome(m.outcome) if m.outcome else None,
-                   notes=m.notes, completed_at=m.completed_at, _model=m)
+                   notes=m.notes, _model=m)
+
+    @strawberry.field
+    def completed_at(self, info: Info) -> datetime | None:
+        return info.context.local(self._model.completed_at)
 
     @strawberry.field
     async def resident(self, info: Info) -> Resident:

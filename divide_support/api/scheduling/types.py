@@ -98,8 +98,6 @@ class Session(Node):
     id: strawberry.ID
     kind: SessionKind
     title: str
-    starts_at: datetime
-    ends_at: datetime
     capacity: int | None
     sequence: int = strawberry.field(
         description="Increments on every change attendees must hear about (time, venue, "
@@ -110,8 +108,16 @@ class Session(Node):
     @classmethod
     def from_model(cls, m: models.Session) -> Session:
         return cls(id=strawberry.ID(to_global_id("Session", m.id)), kind=SessionKind(m.kind),
-                   title=m.title, starts_at=m.starts_at, ends_at=m.ends_at, capacity=m.capacity,
+                   title=m.title, capacity=m.capacity,
                    sequence=m.sequence, cancel_reason=m.cancel_reason, _model=m)
+
+    @strawberry.field
+    def starts_at(self, info: Info) -> datetime:
+        return info.context.local(self._model.starts_at)
+
+    @strawberry.field
+    def ends_at(self, info: Info) -> datetime:
+        return info.context.local(self._model.ends_at)
 
     @strawberry.field
     def status(self) -> SessionStatus:
@@ -217,8 +223,6 @@ class Registration(Node):
     waitlist_position: int | None
     source: RegistrationSource
     attendance: Attendance | None
-    checked_in_at: datetime | None
-    created_at: datetime
     _model: strawberry.Private[models.Registration]
 
     @classmethod
@@ -226,8 +230,15 @@ class Registration(Node):
         return cls(id=strawberry.ID(to_global_id("Registration", m.id)),
                    status=RegistrationStatus(m.status), waitlist_position=m.waitlist_position,
                    source=RegistrationSource(m.source),
-                   attendance=Attendance(m.attendance) if m.attendance else None,
-                   checked_in_at=m.checked_in_at, created_at=m.created_at, _model=m)
+                   attendance=Attendance(m.attendance) if m.attendance else None, _model=m)
+
+    @strawberry.field
+    def checked_in_at(self, info: Info) -> datetime | None:
+        return info.context.local(self._model.checked_in_at)
+
+    @strawberry.field
+    def created_at(self, info: Info) -> datetime:
+        return info.context.local(self._model.created_at)
 
     @strawberry.field
     async def resident(self, info: Info) -> Resident:
