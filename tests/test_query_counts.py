@@ -1,0 +1,118 @@
+"""Listing sessions costs a constant number of SQL statements, whatever the page size.
+
+The absolute numbers are recorded in query_counts.json (as NetBox does): a change that
+adds a statement per request shows up here and has to be accepted on purpose, by
+editing that file with a reason.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import factories
+import pytest
+from factories import at
+
+from divide_support.scheduling import service as scheduling
+from divide_support.scheduling.models import AssignmentRole
+
+RECORDED = json.loads((Path(__file__).parent / "query_counts.json").read_text(encoding="utf-8"))
+
+SESSIONS = """query ($first: Int!) {
+  sessions(first: $first) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { cursor node {
+      id title startsAt endsAt status capacity
+      seatsTaken seatsLeft waitlistLength requiredSupporters understaffed hasCertifiedLead
+      venue { id name capacity }
+      course { id title topic }
+      assignments { id role supporter { id displayName certified skills } }
+    } }
+  }
+}"""
+
+SESSIONS_WITH_ATTENDEES = """query ($first: Int!) {
+  sessions(first: $first) {
+    edges { node {
+      id seatsTaken understaffed
+      venue { name } course { title }
+      assignments { role supporter { displayName } }
+      registrations { totalCount edges { node { id status resident { id familyName givenName } } } }
+    } }
+  }
+}"""
+
+
+@pytest.fixture
+async def fifty_sessions(town):
+    """50 classes on 50 days, each with its own venue and course, a certified LEAD and an
+    assistant (out of 4 supporters) and 3 registered residents: every relation is populated."""
+    actor = town.coordinator
+    supporters = [await factories.supporter(actor, certified=True) for _ in range(4)]
+    residents = [await factories.resident(actor, given=f"花子{i}") for i in range(6)]
+    for day in range(50):
+        session = await factories.session(actor, at(days=1 + day, hour=10), capacity=10)
+        await scheduling.assign_supporter(actor=actor, session_id=session.id,
+                                          supporter_id=supporters[day % 4].id,
+                                          role=AssignmentRole.LEAD)
+        await scheduling.assign_supporter(actor=actor, session_id=session.id,
+                                          supporter_id=supporters[(day + 1) % 4].id)
+        for offset in range(3):
+            await scheduling.register(actor=actor, session_id=session.id,
+                                      resident_id=residents[(day + offset) % 6].id)
+    return town
+
+
+async def _count(gql, count_queries, query: str, first: int) -> tuple[int, list[str], dict]:
+    client = gql()
+    with count_queries() as counter:
+        body = await client(query, {"first": first})
+    assert "errors" not in body, body
+    return len(counter.statements), counter.statements, body["data"]
+
+
+def _explain(statements: list[str]) -> str:
+    return "\n".join(f"  {i + 1}. {s[:160]!r}" for i, s in enumerate(statements))
+
+
+async def test_listing_sessions_is_a_constant_number_of_queries(fifty_sessions, gql, count_queries):
+    small, _, small_data = await _count(gql, count_queries, SESSIONS, 5)
+    large, large_sql, large_data = await _count(gql, count_queries, SESSIONS, 50)
+
+    edges = large_data["sessions"]["edges"]
+    assert len(small_data["sessions"]["edges"]) == 5
+    assert len(edges) == 50
+    assert all(len(e["node"]["assignments"]) == 2 for e in edges)
+    assert all(e["node"]["seatsTaken"] == 3 and e["node"]["course"] for e in edges)
+    assert len({e["node"]["venue"]["id"] for e in edges}) == 50
+
+    assert small == large, (f"first:5 took {small} statements, first:50 took {large}:\n"
+                            f"{_explain(large_sql)}")
+    assert large == RECORDED["sessions_with_venue_course_assignments"], (
+        f"{large} statements (recorded {RECORDED['sessions_with_venue_course_assignments']}); "
+        f"if the change is intended, update tests/query_counts.json:\n{_explain(large_sql)}")
+
+
+async def test_attendee_lists_are_a_constant_number_of_queries(fifty_sessions, gql, count_queries):
+    small, _, _ = await _count(gql, count_queries, SESSIONS_WITH_ATTENDEES, 5)
+    large, large_sql, data = await _count(gql, count_queries, SESSIONS_WITH_ATTENDEES, 50)
+    assert all(e["node"]["registrations"]["totalCount"] == 3 for e in data["sessions"]["edges"])
+    assert small == large, _explain(large_sql)
+    assert large == RECORDED["sessions_with_registrations_and_residents"], (
+        f"{large} statements; if the change is intended, update tests/query_counts.json:\n"
+        f"{_explain(large_sql)}")
+
+
+async def test_page_two_costs_the_same(fifty_sessions, gql, count_queries):
+    first_page, _, data = await _count(gql, count_queries, SESSIONS, 20)
+    client = gql()
+    after = data["sessions"]["pageInfo"]["endCursor"]
+    query = SESSIONS.replace("($first: Int!)", "($first: Int!, $after: String)").replace(
+        "sessions(first: $first)", "sessions(first: $first, after: $after)")
+    with count_queries() as counter:
+        body = await client(query, {"first": 20, "after": after})
+    assert "errors" not in body
+    assert len(body["data"]["sessions"]["edges"]) == 20
+    assert len(counter.statements) == first_page
