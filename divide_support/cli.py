@@ -93,7 +93,11 @@ async def cmd_demo(args: argparse.Namespace) -> int:
     await _migrate(params, quiet=True)
     await _seed(params, quiet=True)
     async with advisory_lock(params, SEED_LOCK), orm(params):
-        counts = await load_demo(args.municipality)
+        try:
+            counts = await load_demo(args.municipality)
+        except ValueError as error:
+            print(f"エラー: {error}", file=sys.stderr)
+            return 2
     if counts.get("skipped"):
         print("デモデータは既に読み込まれています。")
     else:

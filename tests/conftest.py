@@ -10,16 +10,18 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from tortoise import Tortoise, connections
 
 from divide_support.accounts import service as accounts
-from divide_support.accounts.models import Municipality
+from divide_support.accounts.models import AuthToken, Municipality, User
 from divide_support.core.actor import Actor, Role
 from divide_support.core.database import (
     ConnectionParams,
@@ -86,18 +88,29 @@ class Town:
     tokens: dict[Role, str]
 
 
+_PASSWORD_HASH: dict[str, str] = {}
+
+
 async def _make_town(code: str, name: str, prefix: str) -> Town:
+    """Users and tokens written directly: argon2 is deliberately slow, and hashing for
+    every test would dominate the run. Login itself is tested through the service."""
+    if not _PASSWORD_HASH:
+        _PASSWORD_HASH["hash"] = PasswordHasher().hash(PASSWORD)
     municipality = await Municipality.create(code=code, name=name, timezone="Asia/Tokyo",
                                              phone="0463-21-1111")
     tokens: dict[Role, str] = {}
     actors: dict[Role, Actor] = {}
     for role in (Role.ADMIN, Role.COORDINATOR, Role.PLANNER):
-        email = f"{prefix}-{role.value.lower()}@example.jp"
-        await accounts.create_user(email=email, role=role, municipality_code=code,
-                                   password=PASSWORD)
-        result = await accounts.login(email=email, password=PASSWORD)
-        tokens[role] = result.token
-        actor = await accounts.authenticate(result.token)
+        user = await User.create(
+            email=f"{prefix}-{role.value.lower()}@example.jp", role=role,
+            municipality_id=municipality.id, password_hash=_PASSWORD_HASH["hash"],
+            display_name=f"{name}{role.value}",
+        )
+        token = secrets.token_urlsafe(32)
+        await AuthToken.create(user_id=user.id, token_hash=accounts.hash_token(token),
+                               expires_at=datetime.now(UTC) + timedelta(hours=12))
+        tokens[role] = token
+        actor = await accounts.authenticate(token)
         assert actor is not None
         actors[role] = actor
     return Town(municipality, actors[Role.ADMIN], actors[Role.COORDINATOR], actors[Role.PLANNER],

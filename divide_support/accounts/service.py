@@ -123,25 +123,26 @@ async def _register_failure(email: str) -> None:
     now = timeutil.now()
     window_start = now - timedelta(minutes=settings.login_lockout_minutes)
     conn = connections.get("default")
-    _, rows = await conn.execute_query(
+    # One statement, so concurrent guesses all count and the lock is set atomically.
+    await conn.execute_query_dict(
         """
-        INSERT INTO login_throttle (email, failures, first_failure_at)
-        VALUES ($1, 1, $2)
+        INSERT INTO login_throttle (email, failures, first_failure_at, locked_until)
+        VALUES ($1, 1, $2, CASE WHEN $4 <= 1 THEN $5::timestamptz END)
         ON CONFLICT (email) DO UPDATE SET
             failures = CASE WHEN login_throttle.first_failure_at IS NULL
                              OR login_throttle.first_failure_at < $3
                             THEN 1 ELSE login_throttle.failures + 1 END,
             first_failure_at = CASE WHEN login_throttle.first_failure_at IS NULL
                                      OR login_throttle.first_failure_at < $3
-                                    THEN $2 ELSE login_throttle.first_failure_at END
+                                    THEN $2 ELSE login_throttle.first_failure_at END,
+            locked_until = CASE WHEN login_throttle.first_failure_at >= $3
+                                 AND login_throttle.failures + 1 >= $4
+                                THEN $5::timestamptz ELSE login_throttle.locked_until END
         RETURNING failures
         """,
-        [email, now, window_start],
+        [email, now, window_start, settings.login_max_failures,
+         now + timedelta(minutes=settings.login_lockout_minutes)],
     )
-    if rows and rows[0]["failures"] >= settings.login_max_failures:
-        await LoginThrottle.filter(email=email).update(
-            locked_until=now + timedelta(minutes=settings.login_lockout_minutes)
-        )
 
 
 async def login(*, email: str, password: str) -> LoginResult:

@@ -108,6 +108,11 @@ def _format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
         public = query_error(original)
         return {"message": public.message, "locations": _locations(error), "path": error.path,
                 "extensions": public.extensions}
+    if error.path is None and isinstance(original, GraphQLError | ValueError | TypeError):
+        # A variable that does not fit its type (e.g. "four" for Int!): the client's mistake.
+        formatted = error.formatted
+        formatted["extensions"] = {"code": "BAD_USER_INPUT"}
+        return formatted
     if original is None or isinstance(original, PublicError):
         formatted = error.formatted
         formatted.setdefault("extensions", {})

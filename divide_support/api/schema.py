@@ -20,6 +20,7 @@ from divide_support.api.audit.schema import AuditQuery
 from divide_support.api.followups.schema import FollowUpsMutation, FollowUpsQuery
 from divide_support.api.node_query import NodeQuery
 from divide_support.api.people.schema import PeopleMutation, PeopleQuery
+from divide_support.api.scalars import SCALAR_MAP
 from divide_support.api.scheduling.schema import SchedulingMutation, SchedulingQuery
 from divide_support.core.settings import get_settings
 
@@ -53,7 +54,7 @@ def build_schema() -> strawberry.Schema:
     return Schema(
         query=Query,
         mutation=Mutation,
-        config=StrawberryConfig(auto_camel_case=True),
+        config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
         extensions=[
             lambda: ParserCache(maxsize=256),
             lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),

@@ -13,6 +13,7 @@ from divide_support.core.actor import Actor
 from divide_support.core.errors import DomainError, NotFound
 from divide_support.core.permissions import require_staff
 from divide_support.core.tenancy import get_scoped
+from divide_support.core.text import NOTES_MAX, clean_text
 from divide_support.followups.models import (
     FollowUp,
     FollowUpChannel,
@@ -115,6 +116,7 @@ async def schedule_follow_up(
         if not await User.filter(id=assigned_to_id, municipality_id=actor.municipality_id,
                                  active=True).exists():
             raise NotFound("担当者", ["input", "assignedToId"])
+    clean_notes = clean_text(notes, "notes", "メモ", NOTES_MAX, multiline=True)
     if due_on < timeutil.today(actor.timezone) - timedelta(days=365):
         raise DomainError("INVALID_DATE", "期日が古すぎます。", ["input", "dueOn"],
                           message_en="The due date is too far in the past.")
@@ -128,7 +130,7 @@ async def schedule_follow_up(
             due_on=due_on,
             channel=channel,
             assigned_to_id=assigned_to_id,
-            notes=(notes or "").strip() or None,
+            notes=clean_notes,
         )
         await audit.record(actor, "followup.create", "FollowUp", [follow_up.id],
                            {"purpose": "MANUAL"})
@@ -139,6 +141,7 @@ async def complete_follow_up(
     *, follow_up_id: int, outcome: FollowUpOutcome, actor: Actor, notes: str | None = None
 ) -> FollowUp:
     require_staff(actor)
+    clean_notes = clean_text(notes, "notes", "メモ", NOTES_MAX, multiline=True)
     async with in_transaction():
         follow_up = await get_scoped(FollowUp, follow_up_id, actor, what="フォローアップ",
                                      field=["input", "followUpId"], for_update=True)
@@ -149,10 +152,8 @@ async def complete_follow_up(
         follow_up.status = FollowUpStatus.DONE
         follow_up.outcome = outcome
         follow_up.completed_at = timeutil.now()
-        if notes and notes.strip():
-            follow_up.notes = (
-                f"{follow_up.notes}\n{notes.strip()}" if follow_up.notes else notes.strip()
-            )
+        if clean_notes:
+            follow_up.notes = f"{follow_up.notes}\n{clean_notes}" if follow_up.notes else clean_notes
         await follow_up.save()
         await audit.record(actor, "followup.complete", "FollowUp", [follow_up.id],
                            {"outcome": str(outcome)})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -15,6 +16,7 @@ from divide_support.core.actor import Actor
 from divide_support.core.errors import DomainError
 from divide_support.core.permissions import require_staff
 from divide_support.core.tenancy import get_scoped
+from divide_support.core.text import NOTES_MAX, clean_text, required_text
 from divide_support.people import phones
 from divide_support.people.models import (
     ContactPreference,
@@ -35,24 +37,6 @@ def can_receive_sms(resident: Resident) -> bool:
         and resident.contact_preference == ContactPreference.SMS
         and not resident.sms_opted_out
     )
-
-
-def _required_text(value: str, field: str, label: str, max_length: int) -> str:
-    text = (value or "").strip()
-    if not text:
-        raise DomainError("REQUIRED", f"{label}を入力してください。", ["input", field],
-                          message_en=f"{field} is required.")
-    if len(text) > max_length:
-        raise DomainError("TOO_LONG", f"{label}は{max_length}文字以内で入力してください。",
-                          ["input", field], message_en=f"{field} is too long.")
-    return text
-
-
-def _optional_text(value: str | None) -> str | None:
-    if value is None:
-        return None
-    text = value.strip()
-    return text or None
 
 
 def _check_birth(birth_date: date | None, birth_year: int | None, tz: str) -> int | None:
@@ -96,15 +80,16 @@ def _clean_resident_fields(values: dict[str, Any], actor: Actor) -> dict[str, An
     clean: dict[str, Any] = {}
     for key, label, limit in (("family_name", "姓", 50), ("given_name", "名", 50)):
         if key in values:
-            clean[key] = _required_text(values[key], _camel(key), label, limit)
-    for key in ("kana", "district", "notes"):
+            clean[key] = required_text(values[key], _camel(key), label, limit)
+    for key, label, limit in (("kana", "フリガナ", 100), ("district", "地区", 100),
+                              ("notes", "メモ", NOTES_MAX)):
         if key in values:
-            clean[key] = _optional_text(values[key])
+            clean[key] = clean_text(values[key], key, label, limit, multiline=key == "notes")
     if "phone" in values:
-        raw = _optional_text(values["phone"])
+        raw = clean_text(values["phone"], "phone", "携帯電話番号", 40)
         clean["phone"] = phones.parse_mobile(raw, ["input", "phone"]) if raw else None
     if "landline" in values:
-        raw = _optional_text(values["landline"])
+        raw = clean_text(values["landline"], "landline", "電話番号", 40)
         clean["landline"] = phones.parse_any(raw, ["input", "landline"]) if raw else None
     for key in ("birth_date", "birth_year"):
         if key in values:
@@ -173,8 +158,9 @@ async def update_resident(*, resident_id: int, fields: ResidentFields, actor: Ac
 def residents_query(actor: Actor, search: str | None = None):
     require_staff(actor)
     query = Resident.filter(municipality_id=actor.municipality_id)
-    if search and search.strip():
-        term = search.strip()
+    # NFKC: full-width digits and half-width kana typed at the counter still match.
+    term = clean_text(unicodedata.normalize("NFKC", search or ""), "search", "検索語", 100) or ""
+    if term:
         condition = (
             Q(family_name__icontains=term)
             | Q(given_name__icontains=term)
@@ -182,7 +168,7 @@ def residents_query(actor: Actor, search: str | None = None):
         )
         digits = "".join(ch for ch in term if ch.isdigit())
         if len(digits) >= 4:
-            condition |= Q(phone__contains=digits[-8:]) | Q(landline__contains=digits[-8:])
+            condition |= Q(phone__endswith=digits[-8:]) | Q(landline__endswith=digits[-8:])
         query = query.filter(condition)
     return query.order_by("kana", "family_name", "given_name", "id")
 
@@ -204,18 +190,23 @@ async def create_supporter(
     certified: bool = False,
 ) -> Supporter:
     require_staff(actor)
-    name = _required_text(display_name, "displayName", "氏名", 100)
-    phone_e164 = phones.parse_any(phone, ["input", "phone"]) if _optional_text(phone) else None
-    clean_skills = sorted({s.strip() for s in skills or [] if s and s.strip()})
+    name = required_text(display_name, "displayName", "氏名", 100)
+    raw_phone = clean_text(phone, "phone", "電話番号", 40)
+    phone_e164 = phones.parse_any(raw_phone, ["input", "phone"]) if raw_phone else None
+    clean_email = clean_text(email, "email", "メールアドレス", 254)
+    if clean_email and "@" not in clean_email:
+        raise DomainError("INVALID_EMAIL", "メールアドレスの形式が正しくありません。",
+                          ["input", "email"], message_en="The e-mail address is not valid.")
+    clean_skills = sorted({clean_text(s, "skills", "得意分野", 50) or "" for s in skills or []} - {""})
     async with in_transaction():
         supporter = await Supporter.create(
             municipality_id=actor.municipality_id,
             display_name=name,
-            kana=_optional_text(kana),
+            kana=clean_text(kana, "kana", "フリガナ", 100),
             affiliation=affiliation,
-            organisation=_optional_text(organisation),
+            organisation=clean_text(organisation, "organisation", "所属", 200),
             phone=phone_e164,
-            email=_optional_text(email),
+            email=clean_email,
             skills=clean_skills,
             certified=certified,
         )
@@ -241,7 +232,7 @@ def supporters_query(actor: Actor, *, active: bool | None = None, skill: str | N
         query = query.filter(active=active)
     if skill:
         # JSON array containment, served by PostgreSQL.
-        query = query.filter(skills__contains=[skill.strip()])
+        query = query.filter(skills__contains=[clean_text(skill, "skill", "得意分野", 50) or ""])
     return query.order_by("kana", "display_name", "id")
 
 

@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
@@ -22,6 +23,7 @@ from divide_support.core.actor import Actor
 from divide_support.core.errors import DomainError
 from divide_support.core.permissions import require_staff
 from divide_support.core.tenancy import get_scoped
+from divide_support.core.text import NOTES_MAX, clean_text, required_text
 from divide_support.followups import service as followups
 from divide_support.followups.models import FollowUpChannel, FollowUpPurpose
 from divide_support.people.models import Device, Resident, Supporter
@@ -61,17 +63,6 @@ def effective_status(session: Session, at: datetime | None = None) -> SessionSta
     return SessionStatus.SCHEDULED
 
 
-def _text(value: str | None, field: str, label: str, max_length: int, *, required: bool) -> str:
-    text = (value or "").strip()
-    if required and not text:
-        raise DomainError("REQUIRED", f"{label}を入力してください。", ["input", field],
-                          message_en=f"{field} is required.")
-    if len(text) > max_length:
-        raise DomainError("TOO_LONG", f"{label}は{max_length}文字以内で入力してください。",
-                          ["input", field], message_en=f"{field} is too long.")
-    return text
-
-
 def _non_negative(value: int | None, field: str, label: str, *, minimum: int = 0) -> None:
     if value is not None and value < minimum:
         raise DomainError("BAD_USER_INPUT", f"{label}は{minimum}以上の数を入力してください。",
@@ -91,6 +82,11 @@ def _check_time_range(starts_at: datetime, ends_at: datetime, field: str = "ends
 
 def _session_not_open(message: str, message_en: str, field: str = "sessionId") -> DomainError:
     return DomainError("SESSION_NOT_OPEN", message, ["input", field], message_en=message_en)
+
+
+def _duplicate(field: str, what: str) -> DomainError:
+    return DomainError("DUPLICATE", f"同じ名前の{what}が既にあります。", ["input", field],
+                       message_en=f"A {field} like this already exists.")
 
 
 async def _lock_session(session_id: int, actor: Actor, field: str = "sessionId") -> Session:
@@ -116,20 +112,24 @@ async def create_venue(
     accessibility_notes: str | None = None,
 ) -> Venue:
     require_staff(actor)
-    clean_name = _text(name, "name", "会場名", 200, required=True)
+    clean_name = required_text(name, "name", "会場名", 200)
     _non_negative(capacity, "capacity", "定員", minimum=1)
     _non_negative(loaner_devices, "loanerDevices", "貸出端末数")
+    notes_text = clean_text(accessibility_notes, "accessibilityNotes", "バリアフリー情報", NOTES_MAX,
+                            multiline=True)
     if await Venue.filter(municipality_id=actor.municipality_id, name=clean_name).exists():
-        raise DomainError("DUPLICATE", "同じ名前の会場が既にあります。", ["input", "name"],
-                          message_en="A venue with this name already exists.")
-    async with in_transaction():
-        venue = await Venue.create(
-            municipality_id=actor.municipality_id, name=clean_name, kind=kind,
-            address=_text(address, "address", "住所", 300, required=False) or None,
-            capacity=capacity, has_wifi=has_wifi, loaner_devices=loaner_devices or 0,
-            accessibility_notes=(accessibility_notes or "").strip() or None,
-        )
-        await audit.record(actor, "venue.create", "Venue", [venue.id])
+        raise _duplicate("name", "会場")
+    clean_address = clean_text(address, "address", "住所", 300)
+    try:
+        async with in_transaction():
+            venue = await Venue.create(
+                municipality_id=actor.municipality_id, name=clean_name, kind=kind,
+                address=clean_address, capacity=capacity, has_wifi=has_wifi,
+                loaner_devices=loaner_devices or 0, accessibility_notes=notes_text,
+            )
+            await audit.record(actor, "venue.create", "Venue", [venue.id])
+    except IntegrityError as error:  # the same name saved by a colleague a moment ago
+        raise _duplicate("name", "会場") from error
     return venue
 
 
@@ -144,21 +144,24 @@ async def create_course(
     level: CourseLevel = CourseLevel.BASIC,
 ) -> Course:
     require_staff(actor)
-    clean_title = _text(title, "title", "講座名", 200, required=True)
+    clean_title = required_text(title, "title", "講座名", 200)
+    clean_description = clean_text(description, "description", "説明", NOTES_MAX, multiline=True)
     if not 15 <= duration_minutes <= MAX_SESSION_HOURS * 60:
         raise DomainError("BAD_USER_INPUT", "講座の時間は15分から12時間の間で入力してください。",
                           ["input", "durationMinutes"],
                           message_en="durationMinutes must be between 15 and 720.")
     if await Course.filter(municipality_id=actor.municipality_id, title=clean_title).exists():
-        raise DomainError("DUPLICATE", "同じ名前の講座が既にあります。", ["input", "title"],
-                          message_en="A course with this title already exists.")
-    async with in_transaction():
-        course = await Course.create(
-            municipality_id=actor.municipality_id, title=clean_title, topic=topic, level=level,
-            description=(description or "").strip() or None, target_device=target_device,
-            duration_minutes=duration_minutes,
-        )
-        await audit.record(actor, "course.create", "Course", [course.id])
+        raise _duplicate("title", "講座")
+    try:
+        async with in_transaction():
+            course = await Course.create(
+                municipality_id=actor.municipality_id, title=clean_title, topic=topic, level=level,
+                description=clean_description, target_device=target_device,
+                duration_minutes=duration_minutes,
+            )
+            await audit.record(actor, "course.create", "Course", [course.id])
+    except IntegrityError as error:
+        raise _duplicate("title", "講座") from error
     return course
 
 
@@ -206,7 +209,7 @@ async def schedule_sessions(
         raise DomainError("COURSE_REQUIRED", "教室には講座を指定してください。",
                           ["input", "courseId"], message_en="A CLASS needs a course.")
     default_title = course.title if course else "スマホ相談会"
-    clean_title = _text(title, "title", "タイトル", 200, required=False) or default_title
+    clean_title = clean_text(title, "title", "タイトル", 200) or default_title
     if capacity is not None and venue.capacity is not None and capacity > venue.capacity:
         raise DomainError("CAPACITY_EXCEEDS_VENUE",
                           f"定員が会場の収容人数（{venue.capacity}人）を超えています。",
@@ -297,15 +300,19 @@ async def reschedule_session(
                     ["input", "capacity"],
                     message_en=f"{confirmed} seats are confirmed; capacity cannot go below that.",
                 )
-            check_venue = venue or await Venue.get(id=session.venue_id)
-            if check_venue.capacity is not None and capacity > check_venue.capacity:
-                raise DomainError("CAPACITY_EXCEEDS_VENUE",
-                                  f"定員が会場の収容人数（{check_venue.capacity}人）を超えています。",
-                                  ["input", "capacity"],
-                                  message_en="Capacity exceeds the venue's places.")
             if capacity != session.capacity:
                 changes["capacity"] = capacity
                 session.capacity = capacity
+        if capacity is not None or venue_changed:
+            # The seats must fit the room the session will be in.
+            room = venue or await Venue.get(id=session.venue_id)
+            seats = capacity if capacity is not None else session.capacity
+            if room.capacity is not None and seats is not None and seats > room.capacity:
+                raise DomainError(
+                    "CAPACITY_EXCEEDS_VENUE",
+                    f"定員が会場の収容人数（{room.capacity}人）を超えています。定員も合わせて変更してください。",
+                    ["input", "capacity"],
+                    message_en=f"The capacity exceeds the venue's {room.capacity} places.")
         if time_changed:
             supporter_ids = await Assignment.filter(session_id=session.id).values_list(
                 "supporter_id", flat=True)
@@ -340,7 +347,7 @@ async def cancel_session(*, actor: Actor, session_id: int, reason: str | None = 
                                     "A session that has ended cannot be cancelled.")
         session.status = SessionStatus.CANCELLED
         session.sequence += 1
-        session.cancel_reason = (reason or "").strip() or None
+        session.cancel_reason = clean_text(reason, "reason", "中止理由", NOTES_MAX, multiline=True)
         await session.save()
         await audit.record(actor, "session.cancel", "Session", [session.id],
                            {"reason": session.cancel_reason})
@@ -462,7 +469,9 @@ async def _promote(registration: Registration, actor: Actor) -> None:
     registration.promoted_at = timeutil.now()
     await registration.save(update_fields=["status", "waitlist_position", "promoted_at"])
     resident = await Resident.get(id=registration.resident_id)
-    if not can_receive_sms(resident):
+    session = await Session.get(id=registration.session_id)
+    # Once the session runs, a call "you have a seat" comes too late: they are at the door.
+    if not can_receive_sms(resident) and session.starts_at > timeutil.now():
         await followups.create_automatic(
             actor=actor,
             resident=resident,
@@ -513,6 +522,14 @@ async def _fill_free_seats(session: Session, actor: Actor) -> list[int]:
     return [r.id for r in promoted]
 
 
+def _capacity_full_at_the_door() -> DomainError:
+    # Nobody waits for a seat in a class that is already running.
+    return DomainError("CAPACITY_FULL",
+                       "定員に達しています。当日参加を受け付けるには先に定員を増やしてください。",
+                       ["input", "sessionId"],
+                       message_en="The session is full; raise the capacity first.")
+
+
 async def register(
     *,
     actor: Actor,
@@ -548,11 +565,7 @@ async def register(
             session_id=session.id, status=RegistrationStatus.CONFIRMED).count()
         has_seat = session.capacity is None or confirmed < session.capacity
         if not has_seat and started:
-            # Nobody waits for a seat in a class that is already running.
-            raise DomainError("CAPACITY_FULL",
-                              "定員に達しています。当日参加を受け付けるには先に定員を増やしてください。",
-                              ["input", "sessionId"],
-                              message_en="The session is full; raise the capacity first.")
+            raise _capacity_full_at_the_door()
         position = None
         if not has_seat:
             last = await Registration.filter(
@@ -598,7 +611,8 @@ async def cancel_registration(
         registration.status = RegistrationStatus.CANCELLED
         registration.waitlist_position = None
         registration.cancelled_at = timeutil.now()
-        registration.cancel_reason = (reason or "").strip() or None
+        registration.cancel_reason = clean_text(reason, "reason", "取消理由", NOTES_MAX,
+                                                multiline=True)
         await registration.save()
         promoted: list[int] = []
         if was == RegistrationStatus.WAITLISTED and position is not None:
@@ -630,7 +644,8 @@ async def record_attendance(
         if registration.status != RegistrationStatus.CONFIRMED:
             raise DomainError(
                 "NOT_CONFIRMED",
-                "参加確定の申込だけ出欠を記録できます。キャンセル待ちの方は当日参加として登録してください。",
+                "参加確定の申込だけ出欠を記録できます。キャンセル待ちの方が来場した場合は、"
+                "定員を増やすとキャンセル待ちの順に参加確定になります。",
                 ["input", "registrationId"],
                 message_en="Only confirmed registrations have attendance.",
             )
@@ -731,6 +746,7 @@ async def record_visit(*, actor: Actor, data: VisitInput) -> Visit:
             ["input", "residentId"],
             message_en="A follow-up needs a known resident to contact.",
         )
+    visit_notes = clean_text(data.notes, "notes", "メモ", NOTES_MAX, multiline=True)
     helped_by_id = data.helped_by_id
     if helped_by_id is None and actor.supporter_id is not None:
         helped_by_id = actor.supporter_id
@@ -746,7 +762,7 @@ async def record_visit(*, actor: Actor, data: VisitInput) -> Visit:
             topic=data.topic,
             outcome=data.outcome,
             helped_by_id=helped_by_id,
-            notes=(data.notes or "").strip() or None,
+            notes=visit_notes,
         )
         if data.outcome == VisitOutcome.NEEDS_FOLLOW_UP and resident is not None:
             due = timeutil.local_date(session.starts_at, actor.timezone) + timedelta(

@@ -18,7 +18,7 @@ ATTENDEES_PER_SUPPORTER = 4
 
 _STAFFING_SQL = f"""
 WITH stats AS (
-    SELECT s.id, s.kind, s.status, s.capacity,
+    SELECT s.id, s.kind, s.status, s.capacity, s.ends_at,
            COALESCE(r.confirmed, 0) AS confirmed,
            COALESCE(r.waitlisted, 0) AS waitlisted,
            COALESCE(a.assigned, 0) AS assigned,
@@ -33,16 +33,17 @@ WITH stats AS (
         FROM registration WHERE session_id = s.id
     ) r ON true
     LEFT JOIN LATERAL (
+        -- a supporter who has since left (inactive) no longer counts
         SELECT count(*) AS assigned,
                bool_or(asg.role = 'LEAD' AND sup.certified) AS has_certified_lead
         FROM assignment asg JOIN supporter sup ON sup.id = asg.supporter_id
-        WHERE asg.session_id = s.id
+        WHERE asg.session_id = s.id AND sup.active
     ) a ON true
     WHERE s.municipality_id = $1 AND {{where}}
 ), judged AS (
-    -- Cancelled sessions need nobody; a class also needs a certified LEAD.
+    -- Cancelled and finished sessions need nobody; a class also needs a certified LEAD.
     SELECT stats.*,
-           (status = 'SCHEDULED'
+           (status = 'SCHEDULED' AND ends_at > now()
             AND (assigned < required OR (kind = 'CLASS' AND NOT has_certified_lead)))
            AS understaffed
     FROM stats

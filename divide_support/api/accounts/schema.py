@@ -43,5 +43,8 @@ class AccountsMutation:
             info.context, lambda: accounts.login(email=input.email, password=input.password))
         if result is None:
             return LoginPayload(errors=errors)
+        # The payload's user { municipality } is read as the user who just logged in.
+        info.context.actor = await accounts.authenticate(result.token,
+                                                         request_id=info.context.request_id)
         return LoginPayload(token=result.token, expires_at=info.context.local(result.expires_at),
                             user=User.from_model(result.user), errors=[])
