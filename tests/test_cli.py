@@ -188,3 +188,34 @@ async def test_embedded_mode_serves_and_shares_the_database_with_another_command
         process.send_signal(signal.SIGTERM)
         await asyncio.to_thread(process.wait, 60)
     assert process.returncode == 0
+
+
+async def test_a_supporter_login_links_to_the_supporter_by_its_graphql_id(fresh_database, tmp_path):
+    from divide_support.api.ids import to_global_id
+
+    url, params = fresh_database
+    assert (await run_cli("migrate", env=_env(url), cwd=tmp_path)).returncode == 0
+    assert (await run_cli("seed", env=_env(url), cwd=tmp_path)).returncode == 0
+    conn = await asyncpg.connect(**params.dsn_kwargs())
+    try:
+        supporter_id = await conn.fetchval(
+            "INSERT INTO supporter (municipality_id, display_name, affiliation, skills, certified,"
+            " active, created_at) SELECT id, '鈴木 一郎', 'NPO', '[]', true, true, now()"
+            " FROM municipality WHERE code = '142034' RETURNING id")
+        made = await run_cli("create-user", "--email", "suzuki@example.jp", "--role", "SUPPORTER",
+                             "--municipality", "142034", "--password", "long-enough-pw",
+                             "--supporter-id", to_global_id("Supporter", supporter_id),
+                             env=_env(url), cwd=tmp_path)
+        assert made.returncode == 0, made.stderr
+        linked = await conn.fetchval("SELECT supporter_id FROM app_user WHERE email = $1",
+                                     "suzuki@example.jp")
+    finally:
+        await conn.close()
+    assert linked == supporter_id
+
+
+async def test_demo_for_an_unknown_municipality_is_a_clear_error(fresh_database, tmp_path):
+    url, _ = fresh_database
+    result = await run_cli("demo", "--municipality", "999999", env=_env(url), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "999999" in result.stderr and "Traceback" not in result.stderr
