@@ -16,6 +16,7 @@ from tortoise.contrib.starlette import RegisterTortoise
 
 from divide_support.api.http import graphql_endpoint
 from divide_support.core.database import ConnectionParams, resolve_connection, tortoise_config
+from divide_support.messaging.webhooks import twilio_inbound, twilio_status
 
 log = logging.getLogger(__name__)
 
@@ -37,22 +38,49 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok", "database": "ok"})
 
 
-def create_app(connection: ConnectionParams | None = None, *, init_orm: bool = True) -> Starlette:
-    """`init_orm=False` when the caller (tests, the CLI) has initialised Tortoise already."""
+@contextlib.asynccontextmanager
+async def _in_process_worker(enabled: bool) -> AsyncIterator[None]:
+    """Embedded mode runs one SMS dispatcher inside `serve` (production runs `worker`)."""
+    if not enabled:
+        yield
+        return
+    from divide_support.core.settings import get_settings
+    from divide_support.messaging.backends import backend_from_settings
+    from divide_support.messaging.dispatcher import Dispatcher
+
+    backend = backend_from_settings(get_settings())
+    stop = asyncio.Event()
+    task = asyncio.create_task(Dispatcher(backend).run_forever(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+        await backend.close()
+
+
+def create_app(connection: ConnectionParams | None = None, *, init_orm: bool = True,
+               run_worker: bool = False) -> Starlette:
+    """`init_orm=False` when the caller (tests, the CLI) has initialised Tortoise already;
+    `run_worker=True` runs the SMS dispatcher in the same process."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if not init_orm:
-            yield
+            async with _in_process_worker(run_worker):
+                yield
             return
         params = connection or await resolve_connection()
         # RegisterTortoise (not a bare Tortoise.init) so every request sees the ORM context.
-        async with RegisterTortoise(app, config=tortoise_config(params)):
+        async with RegisterTortoise(app, config=tortoise_config(params)), \
+                _in_process_worker(run_worker):
             yield
 
     routes = [
         Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/webhooks/twilio/status", twilio_status, methods=["POST"]),
+        Route("/webhooks/twilio/inbound", twilio_inbound, methods=["POST"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -1,4 +1,4 @@
-"""`divide-support` command line: serve, migrate, seed, create-user, demo, export-schema."""
+"""`divide-support` command line: serve, worker, migrate, seed, create-user, demo, export-schema."""
 
 from __future__ import annotations
 
@@ -122,7 +122,7 @@ async def cmd_serve(args: argparse.Namespace) -> int:
     if settings.embedded:
         await _migrate(params, quiet=True)
         await _seed(params, quiet=True)
-    app = create_app(params)
+    app = create_app(params, run_worker=settings.embedded)
     config = uvicorn.Config(
         app, host=args.host, port=args.port, log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=10, proxy_headers=True,
@@ -130,6 +130,40 @@ async def cmd_serve(args: argparse.Namespace) -> int:
     print(f"divide-support: http://{args.host}:{args.port}/graphql"
           + ("（組み込みPostgreSQL）" if settings.embedded else ""))
     await Server(config).serve()
+    return 0
+
+
+async def cmd_worker(args: argparse.Namespace) -> int:
+    import signal
+
+    from divide_support.messaging.backends import backend_from_settings
+    from divide_support.messaging.dispatcher import Dispatcher
+
+    settings = get_settings()
+    params = await resolve_connection()
+    if settings.embedded:
+        await _migrate(params, quiet=True)
+    try:
+        backend = backend_from_settings(settings)
+    except ValueError as error:
+        print(f"エラー: SMSの設定が不足しています（{error}）", file=sys.stderr)
+        return 2
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"divide-support worker: SMS backend {backend.name}"
+          + ("（組み込みPostgreSQL）" if settings.embedded else ""))
+    async with orm(params):
+        try:
+            if args.once:
+                stats = await Dispatcher(backend).run_once()
+                print(f"claimed={stats.claimed} sent={stats.sent} retried={stats.retried} "
+                      f"failed={stats.failed} unknown={stats.unknown} skipped={stats.skipped}")
+            else:
+                await Dispatcher(backend).run_forever(stop)
+        finally:
+            await backend.close()
     return 0
 
 
@@ -189,6 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run the SMS dispatcher (several may run at once)")
+    worker.add_argument("--once", action="store_true", help="one round, then exit")
+    worker.set_defaults(func=cmd_worker)
 
     demo = sub.add_parser("demo", help="fill the database with a realistic demo municipality")
     demo.add_argument("--municipality", default="142034")

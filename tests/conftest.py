@@ -68,8 +68,9 @@ async def database(server_params: ConnectionParams) -> AsyncIterator[ConnectionP
         await conn.close()
 
 
-_TABLES = ("audit_entry, follow_up, visit, registration, assignment, session, course, venue, "
-           "auth_token, login_throttle, app_user, supporter, resident, municipality")
+_TABLES = ("message, inbound_message, sms_rate, audit_entry, follow_up, visit, registration, "
+           "assignment, session, course, venue, auth_token, login_throttle, app_user, supporter, "
+           "resident, municipality")
 
 
 @pytest.fixture

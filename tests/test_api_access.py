@@ -56,6 +56,10 @@ QUERIES = {
     "supporters": "{ supporters { totalCount } }",
     "followUps": "{ followUps { totalCount } }",
     "auditLog": "{ auditLog { totalCount } }",
+    "messages": "{ messages { totalCount } }",
+    "residentsToPhone": '{ residentsToPhone(sessionId: "eA") { reason } }',
+    "smsUsage": "{ smsUsage { month } }",
+    "smsReplies": "{ smsReplies { totalCount } }",
 }
 MUTATIONS = {
     "createVenue": 'createVenue(input: {name: "会場", kind: OTHER})',
@@ -76,6 +80,10 @@ MUTATIONS = {
     "scheduleFollowUp": 'scheduleFollowUp(input: {residentId: "eA", dueOn: "2030-01-01", '
                         'channel: PHONE_CALL})',
     "completeFollowUp": 'completeFollowUp(input: {followUpId: "eA", outcome: DECLINED})',
+    "resendMessage": 'resendMessage(input: {messageId: "eA"})',
+    "setSmsConsent": 'setSmsConsent(input: {residentId: "eA", consent: true})',
+    "setSmsOptOut": 'setSmsOptOut(input: {residentId: "eA", optedOut: true})',
+    "markReplyReviewed": 'markReplyReviewed(input: {replyId: "eA"})',
 }
 
 

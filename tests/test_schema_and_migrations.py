@@ -18,13 +18,13 @@ from divide_support.core.migrate import pending_model_changes
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACT = ROOT.parent / "shared" / "design" / "api-contract.graphql"
 
-# Parts of the contract that arrive with later issues (SMS #3, calendar #4, reports #5).
-DEFERRED_TYPES = {"Message", "MessageEdge", "MessageConnection", "Survey", "SurveyBand",
+# Parts of the contract that arrive with later issues (calendar #4, reports #5).
+DEFERRED_TYPES = {"Survey", "SurveyBand",
                   "ParticipationRow", "ParticipationReport", "ParticipationFilter",
-                  "ImportSurveyInput", "SurveyPayload", "MessageKind", "MessageStatus"}
+                  "ImportSurveyInput", "SurveyPayload"}
 DEFERRED_FIELDS = {
     ("Venue", "calendarUrl"), ("Supporter", "calendarFeedUrl"), ("Registration", "inviteUrl"),
-    ("Resident", "messages"), ("Query", "messages"), ("Query", "surveys"),
+    ("Query", "surveys"),
     ("Query", "participationReport"), ("Mutation", "importSurvey"),
 }
 

@@ -13,6 +13,11 @@ class Municipality(Model):
     timezone = fields.CharField(max_length=64, default="Asia/Tokyo")
     phone = fields.CharField(max_length=32, null=True, description="Centre phone for residents")
     follow_up_days = fields.IntField(default=14)
+    # SMS: nothing goes out in quiet hours (local wall-clock minutes after midnight;
+    # 21:00-08:00 by default); one sender's pace, shared by all workers.
+    sms_quiet_from_minute = fields.IntField(default=21 * 60)
+    sms_quiet_until_minute = fields.IntField(default=8 * 60)
+    sms_per_second = fields.FloatField(default=1.0)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -6,6 +6,7 @@ import strawberry
 
 from divide_support.core.actor import Role as _Role
 from divide_support.followups import models as f
+from divide_support.messaging import models as m
 from divide_support.people import models as p
 from divide_support.scheduling import models as s
 
@@ -33,3 +34,12 @@ FollowUpPurpose = strawberry.enum(
     f.FollowUpPurpose, name="FollowUpPurpose",
     description="Why the task exists: after a class, after a visit, a seat became free, manual.",
 )
+MessageKind = strawberry.enum(m.MessageKind, name="MessageKind")
+MessageStatus = strawberry.enum(
+    m.MessageStatus, name="MessageStatus",
+    description="UNKNOWN: the provider may have accepted it (timeout, 5xx, crash after claim); "
+                "never resent blindly.",
+)
+SkipReason = strawberry.enum(m.SkipReason, name="SkipReason",
+                             description="Why a message was not sent (status SKIPPED).")
+InboundAction = strawberry.enum(m.InboundAction, name="InboundAction")

@@ -16,6 +16,7 @@ from tortoise.models import Model
 from divide_support.accounts.models import Municipality, User
 from divide_support.api.context import Context
 from divide_support.followups.models import FollowUp
+from divide_support.messaging.models import Message
 from divide_support.people.models import Resident, Supporter
 from divide_support.scheduling.models import (
     Assignment,
@@ -111,6 +112,10 @@ class FollowUpLoader(ByIdLoader):
     model = FollowUp
 
 
+class MessageLoader(ByIdLoader):
+    model = Message
+
+
 class AssignmentLoader(ByIdLoader):
     model = Assignment
 
@@ -130,6 +135,12 @@ class RegistrationsBySessionLoader(ManyByLoader):
     model = Registration
     key_field = "session_id"
     order = ("created_at", "id")
+
+
+class MessagesByResidentLoader(ManyByLoader):
+    model = Message
+    key_field = "resident_id"
+    order = ("-send_after", "-id")
 
 
 class RegistrationsByResidentLoader(ManyByLoader):

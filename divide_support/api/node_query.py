@@ -13,6 +13,7 @@ from divide_support.api.accounts.types import Municipality, User
 from divide_support.api.context import Info
 from divide_support.api.followups.types import FollowUp
 from divide_support.api.ids import parse_global_id
+from divide_support.api.messaging.types import Message
 from divide_support.api.node import Node
 from divide_support.api.people.types import Resident, Supporter
 from divide_support.api.permissions import actor_of
@@ -63,6 +64,7 @@ _KINDS = {
     "Registration": _NodeKind(L.RegistrationLoader, Registration.from_model, _staff_or_helper),
     "Visit": _NodeKind(L.VisitLoader, Visit.from_model, _staff_or_helper),
     "FollowUp": _NodeKind(L.FollowUpLoader, FollowUp.from_model, _staff),
+    "Message": _NodeKind(L.MessageLoader, Message.from_model, _staff),
 }
 
 

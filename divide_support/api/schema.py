@@ -18,6 +18,7 @@ from strawberry.schema.config import StrawberryConfig
 from divide_support.api.accounts.schema import AccountsMutation, AccountsQuery
 from divide_support.api.audit.schema import AuditQuery
 from divide_support.api.followups.schema import FollowUpsMutation, FollowUpsQuery
+from divide_support.api.messaging.schema import MessagingMutation, MessagingQuery
 from divide_support.api.node_query import NodeQuery
 from divide_support.api.people.schema import PeopleMutation, PeopleQuery
 from divide_support.api.scalars import SCALAR_MAP
@@ -26,12 +27,14 @@ from divide_support.core.settings import get_settings
 
 
 @strawberry.type
-class Query(NodeQuery, AccountsQuery, SchedulingQuery, PeopleQuery, FollowUpsQuery, AuditQuery):
+class Query(NodeQuery, AccountsQuery, SchedulingQuery, PeopleQuery, FollowUpsQuery, MessagingQuery,
+            AuditQuery):
     pass
 
 
 @strawberry.type
-class Mutation(AccountsMutation, SchedulingMutation, PeopleMutation, FollowUpsMutation):
+class Mutation(AccountsMutation, SchedulingMutation, PeopleMutation, FollowUpsMutation,
+               MessagingMutation):
     pass
 
 

@@ -31,6 +31,7 @@ MODEL_MODULES = [
     "divide_support.scheduling.models",
     "divide_support.followups.models",
     "divide_support.audit.models",
+    "divide_support.messaging.models",
 ]
 APP_LABEL = "divide_support"
 

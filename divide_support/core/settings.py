@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import Field
@@ -44,6 +45,19 @@ class Settings(BaseSettings):
     graphql_max_depth: int = Field(default=10, ge=2)
     graphql_max_aliases: int = Field(default=30, ge=1)
     graphql_max_tokens: int = Field(default=2000, ge=100)
+
+    sms_backend: Literal["console", "twilio"] = Field(default="console")
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    twilio_api_base: str | None = None
+    sms_batch_size: int = Field(default=20, ge=1, le=500)
+    sms_poll_seconds: float = Field(default=2.0, gt=0)
+    sms_lease_seconds: float = Field(default=120.0, ge=10)
+    sms_send_timeout_seconds: float = Field(default=15.0, gt=0)
+    sms_max_retries: int = Field(default=6, ge=0)
+    sms_unknown_grace_seconds: float = Field(default=120.0, ge=0)
 
     @property
     def data_dir(self) -> Path:

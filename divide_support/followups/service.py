@@ -21,6 +21,7 @@ from divide_support.followups.models import (
     FollowUpPurpose,
     FollowUpStatus,
 )
+from divide_support.messaging import service as messaging
 from divide_support.people.models import ContactPreference, Resident
 
 VISIT_FOLLOW_UP_DAYS = 7
@@ -66,6 +67,7 @@ async def create_automatic(
         channel=channel or channel_for(resident),
         notes=notes,
     )
+    await messaging.plan_follow_up(follow_up)
     await audit.record(actor, "followup.create", "FollowUp", [follow_up.id],
                        {"purpose": str(purpose)})
     return follow_up
@@ -74,12 +76,15 @@ async def create_automatic(
 async def cancel_open_for_registration(
     *, registration_id: int, purpose: FollowUpPurpose, actor: Actor
 ) -> int:
-    return await FollowUp.filter(
+    open_ids = await FollowUp.filter(
         municipality_id=actor.municipality_id,
         registration_id=registration_id,
         purpose=purpose,
         status=FollowUpStatus.OPEN,
-    ).update(status=FollowUpStatus.CANCELLED)
+    ).values_list("id", flat=True)
+    for follow_up_id in open_ids:
+        await messaging.cancel_for_follow_up(follow_up_id)
+    return await FollowUp.filter(id__in=list(open_ids)).update(status=FollowUpStatus.CANCELLED)
 
 
 async def schedule_follow_up(
@@ -132,6 +137,7 @@ async def schedule_follow_up(
             assigned_to_id=assigned_to_id,
             notes=clean_notes,
         )
+        await messaging.plan_follow_up(follow_up)
         await audit.record(actor, "followup.create", "FollowUp", [follow_up.id],
                            {"purpose": "MANUAL"})
     return follow_up
@@ -155,6 +161,7 @@ async def complete_follow_up(
         if clean_notes:
             follow_up.notes = f"{follow_up.notes}\n{clean_notes}" if follow_up.notes else clean_notes
         await follow_up.save()
+        await messaging.cancel_for_follow_up(follow_up.id)
         await audit.record(actor, "followup.complete", "FollowUp", [follow_up.id],
                            {"outcome": str(outcome)})
     return follow_up

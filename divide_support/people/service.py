@@ -150,6 +150,10 @@ async def update_resident(*, resident_id: int, fields: ResidentFields, actor: Ac
         for key, value in clean.items():
             setattr(resident, key, value)
         await resident.save()
+        if {"sms_consent", "phone", "contact_preference"} & clean.keys():
+            from divide_support.messaging.service import revive_for_resident
+
+            await revive_for_resident(resident)
         await audit.record(actor, "resident.update", "Resident", [resident.id],
                            {"fields": sorted(clean)})
     return resident

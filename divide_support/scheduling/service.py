@@ -26,6 +26,7 @@ from divide_support.core.tenancy import get_scoped
 from divide_support.core.text import NOTES_MAX, clean_text, required_text
 from divide_support.followups import service as followups
 from divide_support.followups.models import FollowUpChannel, FollowUpPurpose
+from divide_support.messaging import service as messaging
 from divide_support.people.models import Device, Resident, Supporter
 from divide_support.people.service import can_receive_sms
 from divide_support.scheduling.models import (
@@ -329,6 +330,8 @@ async def reschedule_session(
         if not changes:
             return session
         await session.save()
+        if time_changed or venue_changed:
+            await messaging.plan_session_changed(session)
         promoted = await _fill_free_seats(session, actor)
         await audit.record(actor, "session.reschedule", "Session", [session.id],
                            {"changes": changes, "promotedRegistrations": promoted})
@@ -349,6 +352,7 @@ async def cancel_session(*, actor: Actor, session_id: int, reason: str | None = 
         session.sequence += 1
         session.cancel_reason = clean_text(reason, "reason", "中止理由", NOTES_MAX, multiline=True)
         await session.save()
+        await messaging.plan_session_cancelled(session)
         await audit.record(actor, "session.cancel", "Session", [session.id],
                            {"reason": session.cancel_reason})
     return session
@@ -468,6 +472,7 @@ async def _promote(registration: Registration, actor: Actor) -> None:
     registration.waitlist_position = None
     registration.promoted_at = timeutil.now()
     await registration.save(update_fields=["status", "waitlist_position", "promoted_at"])
+    await messaging.plan_registration(registration, promoted=True)
     resident = await Resident.get(id=registration.resident_id)
     session = await Session.get(id=registration.session_id)
     # Once the session runs, a call "you have a seat" comes too late: they are at the door.
@@ -580,6 +585,7 @@ async def register(
             waitlist_position=position,
             source=source,
         )
+        await messaging.plan_registration(registration)
         await audit.record(actor, "registration.create", "Registration", [registration.id],
                            {"sessionId": session.id, "residentId": resident.id,
                             "status": str(registration.status), "source": str(source)})
@@ -614,6 +620,7 @@ async def cancel_registration(
         registration.cancel_reason = clean_text(reason, "reason", "取消理由", NOTES_MAX,
                                                 multiline=True)
         await registration.save()
+        await messaging.cancel_for_registration(registration.id)
         promoted: list[int] = []
         if was == RegistrationStatus.WAITLISTED and position is not None:
             await _close_waitlist_gap(session.id, position)

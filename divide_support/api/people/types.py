@@ -16,6 +16,7 @@ from divide_support.api.ids import to_global_id
 from divide_support.api.loaders import (
     AssignmentsBySupporterLoader,
     FollowUpsByResidentLoader,
+    MessagesByResidentLoader,
     RegistrationsByResidentLoader,
     SessionLoader,
     loader,
@@ -28,10 +29,12 @@ from divide_support.people.phones import format_national
 
 if TYPE_CHECKING:
     from divide_support.api.followups.types import FollowUp
+    from divide_support.api.messaging.types import Message
     from divide_support.api.scheduling.types import Assignment, Registration
 
 _SCHEDULING = "divide_support.api.scheduling.types"
 _FOLLOWUPS = "divide_support.api.followups.types"
+_MESSAGING = "divide_support.api.messaging.types"
 
 
 @strawberry.type
@@ -154,3 +157,14 @@ class Resident(Node):
             return []
         rows = await loader(info.context, FollowUpsByResidentLoader).load(self._model.id)
         return [FollowUp.from_model(r) for r in rows if status is None or r.status == status]
+
+    @strawberry.field(description="SMS planned or sent to this resident, newest first (staff only).")
+    async def messages(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Annotated[Message, strawberry.lazy(_MESSAGING)]]:
+        from divide_support.api.messaging.types import Message
+
+        rows = []
+        if actor_of(info).is_staff:
+            rows = await loader(info.context, MessagesByResidentLoader).load(self._model.id)
+        return paginate_list(rows, first, after, Message.from_model)

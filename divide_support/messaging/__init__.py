@@ -1,0 +1,1 @@
+"""SMS: the outbox, planning, templates, segment counting, the dispatcher and its backends."""

@@ -1,0 +1,398 @@
+"""The dispatcher: claims due messages, sends them, settles what happened.
+
+A message moves PENDING -> SENDING (claimed, with a lease) -> SENT -> DELIVERED /
+UNDELIVERED / FAILED, or SKIPPED (not eligible, too late) or UNKNOWN (the provider may
+have it). Guarantees:
+
+- Exactly one worker holds a claim (SELECT ... FOR UPDATE SKIP LOCKED), whatever the
+  number of worker processes.
+- `send_started_at` is written (and the lease renewed) just before the request leaves. A
+  claim whose lease ran out without it provably never reached the provider: PENDING again.
+  With it, the provider may have the message: UNKNOWN, never resent blindly. UNKNOWN is
+  settled by the signed status callback or by looking the message up at the provider;
+  only when the provider has no record is it sent again.
+- Retries only for what the provider provably did not take (429, refused connection),
+  with exponential backoff and jitter, up to a limit; then FAILED.
+- Status only moves forward (queued < sending < sent < delivered/undelivered/failed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from tortoise import connections
+from tortoise.transactions import in_transaction
+
+from divide_support.accounts.models import Municipality
+from divide_support.core import timeutil
+from divide_support.core.settings import Settings, get_settings
+from divide_support.messaging import service
+from divide_support.messaging.backends import (
+    Outcome,
+    OutgoingSms,
+    ProviderRecord,
+    SendResult,
+    SmsBackend,
+)
+from divide_support.messaging.models import Message, MessageStatus, SkipReason
+from divide_support.people.models import Resident
+
+log = logging.getLogger(__name__)
+
+UNSUBSCRIBED = "21610"
+# Twilio's message states in the order they happen; callbacks may arrive out of order.
+PROVIDER_RANK = {"accepted": 1, "scheduled": 1, "queued": 1, "sending": 2, "sent": 3,
+                 "delivered": 4, "undelivered": 4, "failed": 4, "canceled": 4, "read": 5}
+STATUS_FOR_PROVIDER = {
+    "accepted": MessageStatus.SENT, "scheduled": MessageStatus.SENT,
+    "queued": MessageStatus.SENT, "sending": MessageStatus.SENT, "sent": MessageStatus.SENT,
+    "delivered": MessageStatus.DELIVERED, "read": MessageStatus.DELIVERED,
+    "undelivered": MessageStatus.UNDELIVERED, "failed": MessageStatus.FAILED,
+    "canceled": MessageStatus.FAILED,
+}
+STATUS_RANK = {MessageStatus.PENDING: 0, MessageStatus.SENDING: 0, MessageStatus.UNKNOWN: 1,
+               MessageStatus.SENT: 2, MessageStatus.DELIVERED: 3,
+               MessageStatus.UNDELIVERED: 3, MessageStatus.FAILED: 3}
+
+CLAIM_SQL = """
+WITH due AS (
+    SELECT id FROM message
+    WHERE status = 'PENDING' AND send_after <= now()
+      AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+    ORDER BY send_after, id
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE message AS m
+SET status = 'SENDING', claimed_by = $2, claimed_at = now(),
+    lease_until = now() + make_interval(secs => $3), send_started_at = NULL, updated_at = now()
+FROM due WHERE m.id = due.id
+RETURNING m.id
+"""
+
+RELEASE_SQL = """
+UPDATE message
+SET status = CASE WHEN send_started_at IS NULL THEN 'PENDING' ELSE 'UNKNOWN' END,
+    next_attempt_at = CASE WHEN send_started_at IS NULL THEN NULL
+                           ELSE now() + make_interval(secs => $1) END,
+    last_error = CASE WHEN send_started_at IS NULL THEN last_error
+                      ELSE 'worker stopped during the send; waiting for the provider' END,
+    claimed_by = NULL, lease_until = NULL, updated_at = now()
+WHERE status = 'SENDING' AND lease_until < now()
+RETURNING id, status
+"""
+
+SLOT_SQL = """
+INSERT INTO sms_rate (municipality_id, next_slot_at)
+VALUES ($1, clock_timestamp() + make_interval(secs => $2))
+ON CONFLICT (municipality_id) DO UPDATE
+SET next_slot_at = GREATEST(sms_rate.next_slot_at, clock_timestamp()) + make_interval(secs => $2)
+RETURNING EXTRACT(EPOCH FROM (next_slot_at - make_interval(secs => $2) - clock_timestamp()))
+          AS wait_seconds
+"""
+
+
+@dataclass
+class DispatchStats:
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    unknown: int = 0
+    skipped: int = 0
+    deferred: int = 0
+    released: int = 0
+    resolved: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+def _clear_claim(message: Message) -> None:
+    message.claimed_by = None
+    message.lease_until = None
+
+
+def _backoff(retries: int) -> timedelta:
+    """Exponential backoff with jitter: about 2 s, 4 s, 8 s, ... up to 5 minutes."""
+    delay = min(300.0, 2.0 * 2 ** max(0, retries - 1))
+    return timedelta(seconds=delay * random.uniform(0.5, 1.0))
+
+
+async def _advance(message: Message, provider_status: str | None, *,
+                   provider_id: str | None = None, error_code: str | None = None) -> bool:
+    """Apply a provider status if it moves the message forward. Caller holds the row lock."""
+    if provider_id and not message.provider_id:
+        message.provider_id = provider_id
+    status = STATUS_FOR_PROVIDER.get(provider_status or "")
+    if status is None:
+        return False
+    old_rank = PROVIDER_RANK.get(message.provider_status or "", 0)
+    new_rank = PROVIDER_RANK[provider_status or ""]
+    if new_rank <= old_rank and message.status not in (MessageStatus.SENDING,
+                                                        MessageStatus.UNKNOWN):
+        return False
+    now = timeutil.now()
+    message.provider_status = provider_status
+    if STATUS_RANK.get(status, 0) >= STATUS_RANK.get(MessageStatus(message.status), 0):
+        message.status = status
+    message.sent_at = message.sent_at or now
+    if status == MessageStatus.DELIVERED:
+        message.delivered_at = message.delivered_at or now
+    if error_code:
+        message.error_code = error_code
+    message.next_attempt_at = None
+    _clear_claim(message)
+    await message.save()
+    if error_code == UNSUBSCRIBED and message.to:
+        await service.opt_out_by_phone(message.municipality_id, message.to, True,
+                                       "provider-21610")
+    return True
+
+
+async def apply_status_callback(*, provider_id: str, provider_status: str,
+                                error_code: str | None = None, message_id: int | None = None,
+                                attempt: int | None = None) -> bool:
+    """A signed status callback. Unknown sids are acknowledged and ignored; a callback for
+    an earlier attempt of a resent message is ignored too. Returns whether it applied."""
+    provider_status = provider_status.lower()
+    async with in_transaction():
+        message = await Message.filter(provider_id=provider_id).select_for_update().first()
+        if message is None and message_id is not None:
+            candidate = await Message.filter(id=message_id).select_for_update().first()
+            # Adopt the sid only for the attempt the callback belongs to.
+            if (candidate is not None and candidate.provider_id is None
+                    and attempt == candidate.attempts):
+                message = candidate
+        if message is None:
+            return False
+        return await _advance(message, provider_status, provider_id=provider_id,
+                              error_code=error_code or None)
+
+
+class Dispatcher:
+    def __init__(self, backend: SmsBackend, settings: Settings | None = None,
+                 worker_id: str | None = None) -> None:
+        self.backend = backend
+        self.settings = settings or get_settings()
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+    # --- one round ---------------------------------------------------------------------
+
+    async def run_once(self) -> DispatchStats:
+        stats = DispatchStats()
+        stats.released = await self.release_expired_claims()
+        stats.resolved = await self.resolve_unknown()
+        messages = await self.claim(stats)
+        if messages:
+            municipalities = {m.id: m for m in await Municipality.filter(
+                id__in={message.municipality_id for message in messages})}
+            results = await asyncio.gather(*(
+                self._send_one(message, municipalities[message.municipality_id])
+                for message in messages))
+            for outcome in results:
+                if outcome is None:
+                    continue
+                stats.outcomes[outcome] = stats.outcomes.get(outcome, 0) + 1
+            stats.sent = stats.outcomes.get(Outcome.ACCEPTED, 0)
+            stats.retried = stats.outcomes.get(Outcome.RETRY, 0)
+            stats.failed = stats.outcomes.get(Outcome.PERMANENT, 0)
+            stats.unknown = stats.outcomes.get(Outcome.UNKNOWN, 0)
+        return stats
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        log.info("SMS dispatcher %s started (backend: %s)", self.worker_id, self.backend.name)
+        while not stop.is_set():
+            try:
+                stats = await self.run_once()
+                busy = stats.claimed >= self.settings.sms_batch_size
+            except Exception:  # a database hiccup must not end the worker
+                log.exception("SMS dispatch round failed")
+                busy = False
+            if not busy:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=self.settings.sms_poll_seconds)
+                except TimeoutError:
+                    pass
+        log.info("SMS dispatcher %s stopped", self.worker_id)
+
+    # --- steps -------------------------------------------------------------------------
+
+    async def claim(self, stats: DispatchStats | None = None) -> list[Message]:
+        """Claim due messages and weed out, in the same transaction, what must not go out
+        now: not eligible any more (read fresh), too late, or quiet hours."""
+        stats = stats or DispatchStats()
+        now = timeutil.now()
+        async with in_transaction() as conn:
+            rows = await conn.execute_query_dict(
+                CLAIM_SQL, [self.settings.sms_batch_size, self.worker_id,
+                            self.settings.sms_lease_seconds])
+            if not rows:
+                return []
+            messages = await Message.filter(id__in=[r["id"] for r in rows]).using_db(
+                conn).order_by("send_after", "id")
+            residents = {r.id: r for r in await Resident.filter(
+                id__in={m.resident_id for m in messages}).using_db(conn)}
+            municipalities = {m.id: m for m in await Municipality.filter(
+                id__in={m.municipality_id for m in messages}).using_db(conn)}
+            sendable = []
+            for message in messages:
+                resident = residents[message.resident_id]
+                municipality = municipalities[message.municipality_id]
+                reason = service.skip_reason_for(resident)
+                if reason is None and message.expires_at is not None and message.expires_at <= now:
+                    reason = SkipReason.TOO_LATE
+                if reason is not None:
+                    message.status, message.skip_reason = MessageStatus.SKIPPED, reason
+                    _clear_claim(message)
+                    await message.save(using_db=conn)
+                    stats.skipped += 1
+                    continue
+                if service.in_quiet_hours(now, municipality):
+                    message.status = MessageStatus.PENDING
+                    message.send_after = service.after_quiet_hours(now, municipality)
+                    _clear_claim(message)
+                    await message.save(using_db=conn)
+                    stats.deferred += 1
+                    continue
+                message.to = resident.phone  # the number as it is now
+                await message.save(using_db=conn, update_fields=["to"])
+                sendable.append(message)
+        stats.claimed = len(sendable)
+        return sendable
+
+    async def release_expired_claims(self) -> int:
+        rows = await connections.get("default").execute_query_dict(
+            RELEASE_SQL, [self.settings.sms_unknown_grace_seconds])
+        for row in rows:
+            log.warning("SMS message %s: claim expired, now %s", row["id"], row["status"])
+        return len(rows)
+
+    async def _wait_for_slot(self, municipality: Municipality) -> None:
+        """One send slot of the municipality's sender, shared by every worker."""
+        rate = municipality.sms_per_second
+        if not rate or rate <= 0:
+            return
+        rows = await connections.get("default").execute_query_dict(
+            SLOT_SQL, [municipality.id, 1.0 / rate])
+        wait = float(rows[0]["wait_seconds"] or 0)
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    async def _send_one(self, message: Message, municipality: Municipality) -> Outcome | None:
+        await self._wait_for_slot(municipality)
+        now = timeutil.now()
+        lease = timedelta(seconds=self.settings.sms_lease_seconds)
+        conn = connections.get("default")
+        rows = await conn.execute_query_dict(
+            "UPDATE message SET send_started_at = $1, lease_until = $2, attempts = attempts + 1, "
+            "updated_at = $1 WHERE id = $3 AND status = 'SENDING' AND claimed_by = $4 "
+            "RETURNING attempts",
+            [now, now + lease, message.id, self.worker_id])
+        if not rows:
+            return None  # the claim was lost (lease ran out); whoever holds it settles it
+        validity = None
+        if message.expires_at is not None:
+            validity = int((message.expires_at - now).total_seconds())
+            if validity < 1:
+                validity = 1
+        sms = OutgoingSms(message_id=message.id, attempt=rows[0]["attempts"], to=message.to or "",
+                          body=message.body, claimed_at=message.claimed_at or now,
+                          validity_seconds=validity)
+        try:
+            async with asyncio.timeout(self.settings.sms_send_timeout_seconds):
+                result = await self.backend.send(sms)
+        except TimeoutError:
+            result = SendResult(Outcome.UNKNOWN, error_code="TIMEOUT",
+                                error_message="no answer from the provider in time")
+        except Exception as error:  # anything else after the request left: ambiguous
+            log.exception("SMS message %s: send failed", message.id)
+            result = SendResult(Outcome.UNKNOWN, error_code="ERROR",
+                                error_message=type(error).__name__)
+        await self._settle(message.id, result)
+        return result.outcome
+
+    async def _settle(self, message_id: int, result: SendResult) -> None:
+        now = timeutil.now()
+        async with in_transaction():
+            message = await Message.filter(id=message_id).select_for_update().first()
+            if message is None:
+                return
+            ours = message.status == MessageStatus.SENDING and message.claimed_by == self.worker_id
+            if result.outcome == Outcome.ACCEPTED:
+                await _advance(message, result.provider_status or "queued",
+                               provider_id=result.provider_id)
+                return
+            if not ours:
+                # A status callback settled it meanwhile, or the claim was lost.
+                return
+            message.error_code = result.error_code
+            message.last_error = result.error_message
+            if result.outcome == Outcome.RETRY:
+                message.retries += 1
+                if message.retries > self.settings.sms_max_retries:
+                    message.status = MessageStatus.FAILED
+                    message.last_error = f"gave up after {message.retries} tries: {result.error_message}"
+                else:
+                    message.status = MessageStatus.PENDING
+                    message.next_attempt_at = now + _backoff(message.retries)
+                    message.send_started_at = None
+            elif result.outcome == Outcome.PERMANENT:
+                message.status = MessageStatus.FAILED
+                if result.provider_id:
+                    message.provider_id = result.provider_id
+                    message.provider_status = result.provider_status
+            else:
+                message.status = MessageStatus.UNKNOWN
+                message.next_attempt_at = now + timedelta(
+                    seconds=self.settings.sms_unknown_grace_seconds)
+            _clear_claim(message)
+            await message.save()
+            if result.outcome == Outcome.PERMANENT and result.error_code == UNSUBSCRIBED and message.to:
+                await service.opt_out_by_phone(message.municipality_id, message.to, True,
+                                               "provider-21610")
+
+    async def resolve_unknown(self, limit: int = 20) -> int:
+        """Settle UNKNOWN messages the status callback has not settled: ask the provider.
+        Found: adopt its record. Provably absent: send again. No answer: ask later."""
+        resolved = 0
+        now = timeutil.now()
+        async with in_transaction():
+            messages = await Message.filter(
+                status=MessageStatus.UNKNOWN, next_attempt_at__lte=now,
+            ).order_by("next_attempt_at", "id").limit(limit).select_for_update(skip_locked=True)
+            for message in messages:
+                sms = OutgoingSms(message_id=message.id, attempt=message.attempts,
+                                  to=message.to or "", body=message.body,
+                                  claimed_at=message.claimed_at or message.created_at)
+                try:
+                    async with asyncio.timeout(self.settings.sms_send_timeout_seconds):
+                        record: ProviderRecord | None = await self.backend.lookup(sms)
+                except Exception as error:  # the provider did not answer: try again later
+                    log.warning("SMS message %s: look-up failed (%s)", message.id,
+                                type(error).__name__)
+                    message.next_attempt_at = now + timedelta(
+                        seconds=max(30.0, self.settings.sms_unknown_grace_seconds))
+                    await message.save(update_fields=["next_attempt_at", "updated_at"])
+                    continue
+                if record is not None:
+                    await _advance(message, record.provider_status,
+                                   provider_id=record.provider_id, error_code=record.error_code)
+                elif message.expires_at is not None and message.expires_at <= now:
+                    message.status, message.skip_reason = MessageStatus.SKIPPED, SkipReason.TOO_LATE
+                    message.next_attempt_at = None
+                    await message.save()
+                else:
+                    message.status = MessageStatus.PENDING
+                    message.next_attempt_at = None
+                    message.send_started_at = None
+                    message.last_error = "the provider has no record of it; sending again"
+                    await message.save()
+                resolved += 1
+        return resolved
+
