@@ -51,6 +51,12 @@ class MunicipalitySeed:
     timezone: str = "Asia/Tokyo"
     phone: str | None = None
     follow_up_days: int = 14
+    sms_quiet_from_minute: int = 21 * 60
+    sms_quiet_until_minute: int = 8 * 60
+    sms_per_second: float = 1.0
+
+
+_QUIET = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 
 
 @dataclass(frozen=True)
@@ -129,7 +135,8 @@ def _entries(data: object, source: str, key: str) -> list[object]:
 
 
 def parse_municipalities(data: object, source: str = MUNICIPALITIES_FILE) -> list[MunicipalitySeed]:
-    allowed = tuple(f.name for f in fields(MunicipalitySeed))
+    allowed = ("code", "name", "timezone", "phone", "follow_up_days", "sms_quiet_hours",
+               "sms_per_second")
     seeds: list[MunicipalitySeed] = []
     seen: set[str] = set()
     for index, raw in enumerate(_entries(data, source, "municipalities")):
@@ -159,9 +166,20 @@ def parse_municipalities(data: object, source: str = MUNICIPALITIES_FILE) -> lis
             except DomainError:
                 entry.fail(f"'phone' {phone!r} is not a valid Japanese phone number")
         follow_up_days = entry.integer("follow_up_days", 1, 365, default=14)
+        quiet = entry.text("sms_quiet_hours", 11, required=False) or "21:00-08:00"
+        matched = _QUIET.match(quiet)
+        if not matched:
+            entry.fail(f"'sms_quiet_hours' must look like \"21:00-08:00\", got {quiet!r}")
+        h1, m1, h2, m2 = (int(g) for g in matched.groups())
+        rate = entry.raw.get("sms_per_second", 1)
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 100:
+            entry.fail(f"'sms_per_second' must be a number from 0 (no limit) to 100, got {rate!r}")
         assert name is not None
         seeds.append(MunicipalitySeed(code=code, name=name, timezone=timezone, phone=phone,
-                                      follow_up_days=follow_up_days))
+                                      follow_up_days=follow_up_days,
+                                      sms_quiet_from_minute=h1 * 60 + m1,
+                                      sms_quiet_until_minute=h2 * 60 + m2,
+                                      sms_per_second=float(rate)))
     return seeds
 
 
@@ -222,7 +240,10 @@ def _changes(row: object, wanted: Mapping[str, object]) -> dict[str, object]:
 
 async def _upsert_municipality(seed: MunicipalitySeed) -> Municipality:
     wanted = {"name": seed.name, "timezone": seed.timezone, "phone": seed.phone,
-              "follow_up_days": seed.follow_up_days}
+              "follow_up_days": seed.follow_up_days,
+              "sms_quiet_from_minute": seed.sms_quiet_from_minute,
+              "sms_quiet_until_minute": seed.sms_quiet_until_minute,
+              "sms_per_second": seed.sms_per_second}
     row = await Municipality.filter(code=seed.code).select_for_update().first()
     if row is None:
         return await Municipality.create(code=seed.code, **wanted)

@@ -170,6 +170,8 @@ def test_a_malformed_course_file_names_the_file_and_entry(data, expected):
         ({"code": "142034", "name": "平塚市", "timezone": "Asia/Hiratsuka"}, ["'timezone'"]),
         ({"code": "142034", "name": "平塚市", "follow_up_days": 0}, ["'follow_up_days'"]),
         ({"code": "142034", "name": "平塚市", "follow_up_days": True}, ["'follow_up_days'"]),
+        ({"code": "142034", "name": "平塚市", "sms_quiet_hours": "21-8"}, ["'sms_quiet_hours'"]),
+        ({"code": "142034", "name": "平塚市", "sms_per_second": -1}, ["'sms_per_second'"]),
     ],
 )
 def test_a_malformed_municipality_file_names_the_file_and_entry(entry, expected):
@@ -178,6 +180,15 @@ def test_a_malformed_municipality_file_names_the_file_and_entry(entry, expected)
     assert "municipalities.yaml" in str(caught.value)
     for part in expected:
         assert part in str(caught.value)
+
+
+def test_sms_quiet_hours_and_pace_come_from_the_municipality_file():
+    [seed] = parse_municipalities({"municipalities": [
+        {"code": "142034", "name": "平塚市", "sms_quiet_hours": "20:30-07:45", "sms_per_second": 2}]})
+    assert (seed.sms_quiet_from_minute, seed.sms_quiet_until_minute) == (20 * 60 + 30, 7 * 60 + 45)
+    assert seed.sms_per_second == 2.0
+    [default] = parse_municipalities({"municipalities": [{"code": "142034", "name": "平塚市"}]})
+    assert (default.sms_quiet_from_minute, default.sms_quiet_until_minute) == (1260, 480)
 
 
 # --- demo ----------------------------------------------------------------------------------
