@@ -31,6 +31,7 @@ from divide_support.core import timeutil
 from divide_support.core.actor import Actor
 from divide_support.core.errors import DomainError
 from divide_support.followups.models import FollowUp
+from divide_support.messaging.models import Message, MessageStatus
 from divide_support.people import phones
 from divide_support.people import service as people
 from divide_support.people.models import (
@@ -421,6 +422,12 @@ class _Demo:
         await self.record_visits(now)
         self.counts["follow_ups"] = await FollowUp.filter(
             municipality_id=self.municipality.id).count()
+        # Demo residents have made-up mobile numbers that may belong to real people: the SMS
+        # the demo's registrations planned are withdrawn, never sent, whatever the backend.
+        self.counts["sms_withdrawn"] = await Message.filter(
+            municipality_id=self.municipality.id,
+            status__in=(MessageStatus.PENDING, MessageStatus.SENDING),
+        ).update(status=MessageStatus.CANCELLED, last_error="demo data: never sent")
         return dict(self.counts)
 
     async def create_venues(self) -> None:

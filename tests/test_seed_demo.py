@@ -211,6 +211,12 @@ async def test_demo_fills_a_month_and_a_second_run_is_skipped(db):
     assert counts["visits"] == rows["Visit"] == 40
     assert counts["registrations"] == rows["Registration"]
     assert counts["follow_ups"] == rows["FollowUp"] > 0
+    # made-up numbers: nothing the demo planned may ever be sent
+    from divide_support.messaging.models import Message, MessageStatus
+
+    assert counts["sms_withdrawn"] > 0
+    assert not await Message.filter(status__in=(MessageStatus.PENDING,
+                                                MessageStatus.SENDING)).exists()
     assert rows["Assignment"] > 0
     # nothing spills into the other municipalities
     assert await Resident.exclude(municipality_id=hiratsuka.id).count() == 0
