@@ -116,3 +116,26 @@ async def test_page_two_costs_the_same(fifty_sessions, gql, count_queries):
     assert "errors" not in body
     assert len(body["data"]["sessions"]["edges"]) == 20
     assert len(counter.statements) == first_page
+
+
+MESSAGES = """query ($first: Int!) {
+  messages(first: $first) {
+    totalCount
+    edges { node { id kind status to body segments sendAfter
+                   resident { id familyName givenName }
+                   registration { id status session { id title venue { name } } } } }
+  }
+}"""
+
+
+async def test_listing_messages_is_a_constant_number_of_queries(fifty_sessions, gql, count_queries):
+    """150 registrations planned 450 messages (most SKIPPED: the residents prefer calls)."""
+    small, _, _ = await _count(gql, count_queries, MESSAGES, 5)
+    large, large_sql, data = await _count(gql, count_queries, MESSAGES, 50)
+    edges = data["messages"]["edges"]
+    assert data["messages"]["totalCount"] == 450 and len(edges) == 50
+    assert all(e["node"]["registration"]["session"]["venue"]["name"] for e in edges)
+    assert small == large, _explain(large_sql)
+    assert large == RECORDED["messages_with_resident_registration_session"], (
+        f"{large} statements; if the change is intended, update tests/query_counts.json:\n"
+        f"{_explain(large_sql)}")
