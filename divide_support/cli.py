@@ -10,6 +10,7 @@ import warnings
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
 from tortoise import Tortoise
 
 from divide_support.core.actor import Role
@@ -118,6 +119,11 @@ async def cmd_serve(args: argparse.Namespace) -> int:
     from divide_support.app import create_app
 
     settings = get_settings()
+    if settings.embedded:
+        problem = _sms_config_problem()
+        if problem:
+            print(problem, file=sys.stderr)
+            return 2
     params = await resolve_connection()
     if settings.embedded:
         await _migrate(params, quiet=True)
@@ -133,6 +139,22 @@ async def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sms_config_problem() -> str | None:
+    """A Japanese message when the SMS settings cannot work, checked before anything starts."""
+    settings = get_settings()
+    if settings.sms_backend != "twilio":
+        return None
+    missing = [name for name, value in (
+        ("TWILIO_ACCOUNT_SID", settings.twilio_account_sid),
+        ("TWILIO_AUTH_TOKEN", settings.twilio_auth_token),
+    ) if not value]
+    if not (settings.twilio_from or settings.twilio_messaging_service_sid):
+        missing.append("TWILIO_FROM または TWILIO_MESSAGING_SERVICE_SID")
+    if missing:
+        return "エラー: SMS_BACKEND=twilio には次の設定が必要です: " + "、".join(missing)
+    return None
+
+
 async def cmd_worker(args: argparse.Namespace) -> int:
     import signal
 
@@ -143,11 +165,11 @@ async def cmd_worker(args: argparse.Namespace) -> int:
     params = await resolve_connection()
     if settings.embedded:
         await _migrate(params, quiet=True)
-    try:
-        backend = backend_from_settings(settings)
-    except ValueError as error:
-        print(f"エラー: SMSの設定が不足しています（{error}）", file=sys.stderr)
+    problem = _sms_config_problem()
+    if problem:
+        print(problem, file=sys.stderr)
         return 2
+    backend = backend_from_settings(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -244,6 +266,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    try:
+        get_settings()
+    except ValidationError as error:
+        # A mistyped environment variable: say which, without a traceback.
+        for problem in error.errors():
+            name = "_".join(str(part) for part in problem["loc"]).upper()
+            print(f"エラー: 環境変数 {name} の値が正しくありません（{problem['msg']}）",
+                  file=sys.stderr)
+        sys.exit(2)
     configure_logging()
     warnings.filterwarnings("ignore", module="platformdirs")
     try:

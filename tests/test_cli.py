@@ -219,3 +219,65 @@ async def test_demo_for_an_unknown_municipality_is_a_clear_error(fresh_database,
     result = await run_cli("demo", "--municipality", "999999", env=_env(url), cwd=tmp_path)
     assert result.returncode == 2
     assert "999999" in result.stderr and "Traceback" not in result.stderr
+
+
+_DUE_MESSAGE_SQL = """
+WITH city AS (
+    UPDATE municipality SET sms_quiet_from_minute = 0, sms_quiet_until_minute = 0,
+                            sms_per_second = 0
+    WHERE code = '142034' RETURNING id
+), person AS (
+    INSERT INTO resident (municipality_id, family_name, given_name, phone, contact_preference,
+                          sms_consent, sms_opted_out, created_at, updated_at)
+    SELECT id, '山田', '花子', '+819012345678', 'SMS', true, false, now(), now() FROM city
+    RETURNING id, municipality_id
+)
+INSERT INTO message (municipality_id, resident_id, kind, idempotency_key, "to", body, segments,
+                     encoding, send_after, status, attempts, retries, created_at, updated_at)
+SELECT municipality_id, id, 'FOLLOW_UP', 'cli-test', '+819012345678', '【平塚市】テスト', 1,
+       'UCS-2', now() - interval '1 minute', 'PENDING', 0, 0, now(), now() FROM person
+"""
+
+
+async def test_worker_once_sends_what_is_due(fresh_database, tmp_path):
+    url, params = fresh_database
+    assert (await run_cli("migrate", env=_env(url), cwd=tmp_path)).returncode == 0
+    assert (await run_cli("seed", env=_env(url), cwd=tmp_path)).returncode == 0
+    conn = await asyncpg.connect(**params.dsn_kwargs())
+    try:
+        await conn.execute(_DUE_MESSAGE_SQL)
+        ran = await run_cli("worker", "--once", env=_env(url, SMS_BACKEND="console"), cwd=tmp_path)
+        assert ran.returncode == 0, ran.stderr
+        assert "sent=1" in ran.stdout
+        status = await conn.fetchval("SELECT status FROM message WHERE idempotency_key = 'cli-test'")
+    finally:
+        await conn.close()
+    assert status == "SENT"
+
+
+async def test_worker_refuses_an_incomplete_twilio_setup_clearly(fresh_database, tmp_path):
+    url, _ = fresh_database
+    ran = await run_cli("worker", env=_env(url, SMS_BACKEND="twilio", TWILIO_ACCOUNT_SID="AC1"),
+                        cwd=tmp_path)
+    assert ran.returncode == 2
+    assert "TWILIO_AUTH_TOKEN" in ran.stderr and "Traceback" not in ran.stderr
+    typo = await run_cli("worker", env=_env(url, SMS_BACKEND="twillio"), cwd=tmp_path)
+    assert typo.returncode == 2
+    assert "SMS_BACKEND" in typo.stderr and "Traceback" not in typo.stderr
+
+
+async def test_worker_stops_gracefully_on_sigterm(fresh_database, tmp_path):
+    url, _ = fresh_database
+    assert (await run_cli("migrate", env=_env(url), cwd=tmp_path)).returncode == 0
+    process = await asyncio.to_thread(
+        subprocess.Popen, [str(SCRIPT), "worker"], env=_env(url), cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        first_line = await asyncio.to_thread(process.stdout.readline)
+        assert "worker" in first_line
+        await asyncio.sleep(1.0)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = await asyncio.to_thread(process.communicate, None, 30)
+    assert process.returncode == 0, output
+    assert "Traceback" not in output
