@@ -47,6 +47,7 @@ from divide_support.people.models import Resident
 log = logging.getLogger(__name__)
 
 UNSUBSCRIBED = "21610"
+CONFIGURATION_RETRY = timedelta(minutes=5)
 # Twilio's message states in the order they happen; callbacks may arrive out of order.
 PROVIDER_RANK = {"accepted": 1, "scheduled": 1, "queued": 1, "sending": 2, "sent": 3,
                  "delivered": 4, "undelivered": 4, "failed": 4, "canceled": 4, "read": 5}
@@ -333,7 +334,13 @@ class Dispatcher:
                 return
             message.error_code = result.error_code
             message.last_error = result.error_message
-            if result.outcome == Outcome.RETRY:
+            if result.outcome == Outcome.RETRY and result.configuration_error:
+                log.error("SMS provider refused our configuration (%s): check TWILIO_* settings",
+                          result.error_code)
+                message.status = MessageStatus.PENDING
+                message.next_attempt_at = now + CONFIGURATION_RETRY
+                message.send_started_at = None
+            elif result.outcome == Outcome.RETRY:
                 message.retries += 1
                 if message.retries > self.settings.sms_max_retries:
                     message.status = MessageStatus.FAILED

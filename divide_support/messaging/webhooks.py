@@ -8,6 +8,7 @@ nothing.
 from __future__ import annotations
 
 import logging
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -41,8 +42,8 @@ async def _verified_form(request: Request) -> dict[str, str] | None:
     body = await request.body()
     if len(body) > MAX_WEBHOOK_BYTES:
         return None
-    form = await request.form()
-    params = {key: str(value) for key, value in form.multi_items()}
+    # Blank values kept: Twilio signs empty fields such as FromZip= too.
+    params = dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
     if not RequestValidator(token).validate(public_url(request), params, signature):
         return None
     return params

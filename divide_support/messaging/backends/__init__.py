@@ -36,6 +36,9 @@ class SendResult:
     provider_status: str | None = None
     error_code: str | None = None
     error_message: str | None = None
+    # Our setup is wrong (credentials, account): not the message's fault, so it waits for
+    # the fix instead of using up its retries.
+    configuration_error: bool = False
 
 
 @dataclass(frozen=True)

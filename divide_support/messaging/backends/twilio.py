@@ -99,6 +99,11 @@ class TwilioBackend:
                 # Twilio never processes a request it answered with 429.
                 return SendResult(Outcome.RETRY, error_code=code or "429",
                                   error_message="rate limited by the provider")
+            if error.status in (401, 403, 404):
+                # Wrong credentials or account SID: Twilio refused the request unprocessed.
+                return SendResult(Outcome.RETRY, error_code=code or str(error.status),
+                                  error_message=f"Twilio rejected our credentials ({error.status})",
+                                  configuration_error=True)
             if error.status >= 500:
                 return SendResult(Outcome.UNKNOWN, error_code=code or str(error.status),
                                   error_message=f"provider answered {error.status}")
