@@ -245,3 +245,49 @@ async def test_monthly_usage_counts_messages_and_segments_sent(town, other_town)
                                         status=MessageStatus.SENT).values_list("segments",
                                                                                flat=True))
     assert usage == [{"month": this_month, "messages": 2, "segments": segments}]
+
+
+async def test_a_worker_waiting_for_its_send_slots_keeps_its_claims(town):
+    """At 1 message per second, the fourth message of a batch waits 3 s, longer than the
+    2 s lease: the worker renews it while waiting, so another worker does not take it."""
+    await no_quiet_hours(town.municipality.id, per_second=1)
+    ids = await _registered(town, 4)
+    backend = RecordingBackend()
+    slow = Dispatcher(backend, _settings(sms_lease_seconds=2, sms_batch_size=4), worker_id="slow")
+    other = Dispatcher(RecordingBackend(), _settings(sms_lease_seconds=2), worker_id="other")
+    released = 0
+
+    async def watch() -> None:
+        nonlocal released
+        while not done.is_set():
+            released += await other.release_expired_claims()
+            await asyncio.sleep(0.3)
+
+    done = asyncio.Event()
+    watcher = asyncio.create_task(watch())
+    await slow.run_once()
+    done.set()
+    await watcher
+    assert released == 0
+    assert sorted(backend.ids()) == sorted(ids)
+    assert set(await Message.filter(id__in=ids).values_list("status", flat=True)) == {
+        MessageStatus.SENT}
+
+
+async def test_stopping_hands_back_claims_that_were_not_sent(town):
+    await no_quiet_hours(town.municipality.id, per_second=0.5)
+    ids = await _registered(town, 3)
+    backend = RecordingBackend()
+    dispatcher = Dispatcher(backend, _settings(sms_batch_size=3))
+    stop = asyncio.Event()
+    task = asyncio.create_task(dispatcher.run_forever(stop))
+    await asyncio.sleep(0.5)
+    stop.set()
+    await asyncio.wait_for(task, timeout=5)  # not the 4 s the last slot would take
+    sent = set(backend.ids())
+    assert len(sent) == 1
+    for message in await Message.filter(id__in=ids):
+        if message.id in sent:
+            assert message.status == MessageStatus.SENT
+        else:
+            assert (message.status, message.claimed_by) == (MessageStatus.PENDING, None)

@@ -13,6 +13,7 @@ def configure_logging() -> None:
         level=getattr(logging, level, logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # pgserver and Tortoise are chatty at INFO; their warnings still show.
-    for noisy in ("pgserver", "tortoise", "asyncio"):
+    # pgserver and Tortoise are chatty at INFO; their warnings still show. The twilio client
+    # logs every request at INFO, residents' numbers included: never below WARNING.
+    for noisy in ("pgserver", "tortoise", "asyncio", "twilio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))

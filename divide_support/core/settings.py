@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     twilio_api_base: str | None = None
     sms_batch_size: int = Field(default=20, ge=1, le=500)
     sms_poll_seconds: float = Field(default=2.0, gt=0)
-    sms_lease_seconds: float = Field(default=120.0, ge=10)
+    sms_lease_seconds: float = Field(default=120.0, ge=1)
     sms_send_timeout_seconds: float = Field(default=15.0, gt=0)
     sms_max_retries: int = Field(default=6, ge=0)
     sms_unknown_grace_seconds: float = Field(default=120.0, ge=0)

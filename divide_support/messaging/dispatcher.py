@@ -182,6 +182,7 @@ class Dispatcher:
         self.backend = backend
         self.settings = settings or get_settings()
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._stop: asyncio.Event | None = None
 
     # --- one round ---------------------------------------------------------------------
 
@@ -208,6 +209,7 @@ class Dispatcher:
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         log.info("SMS dispatcher %s started (backend: %s)", self.worker_id, self.backend.name)
+        self._stop = stop
         while not stop.is_set():
             try:
                 stats = await self.run_once()
@@ -274,19 +276,55 @@ class Dispatcher:
             log.warning("SMS message %s: claim expired, now %s", row["id"], row["status"])
         return len(rows)
 
-    async def _wait_for_slot(self, municipality: Municipality) -> None:
-        """One send slot of the municipality's sender, shared by every worker."""
+    async def _renew(self, message_id: int) -> bool:
+        """Extend our claim; False when it is no longer ours."""
+        rows = await connections.get("default").execute_query_dict(
+            "UPDATE message SET lease_until = now() + make_interval(secs => $1) "
+            "WHERE id = $2 AND status = 'SENDING' AND claimed_by = $3 RETURNING id",
+            [self.settings.sms_lease_seconds, message_id, self.worker_id])
+        return bool(rows)
+
+    async def _release(self, message_id: int) -> None:
+        """Give an unsent claim back (we are stopping): provably never reached the provider."""
+        await connections.get("default").execute_query_dict(
+            "UPDATE message SET status = 'PENDING', claimed_by = NULL, lease_until = NULL, "
+            "updated_at = now() WHERE id = $1 AND status = 'SENDING' AND claimed_by = $2 "
+            "AND send_started_at IS NULL RETURNING id", [message_id, self.worker_id])
+
+    async def _wait_for_slot(self, message_id: int, municipality: Municipality) -> bool:
+        """Wait for one send slot of the municipality's sender, shared by every worker,
+        keeping our claim alive meanwhile. False when the claim was lost or we are stopping."""
         rate = municipality.sms_per_second
         if not rate or rate <= 0:
-            return
+            return True
         rows = await connections.get("default").execute_query_dict(
             SLOT_SQL, [municipality.id, 1.0 / rate])
         wait = float(rows[0]["wait_seconds"] or 0)
-        if wait > 0:
-            await asyncio.sleep(wait)
+        # A long wait must not look like a dead worker: renew the lease as we go.
+        step = max(1.0, self.settings.sms_lease_seconds / 3)
+        while wait > 0:
+            chunk = min(wait, step)
+            if await self._stopped_within(chunk):
+                await self._release(message_id)
+                return False
+            wait -= chunk
+            if wait > 0 and not await self._renew(message_id):
+                return False
+        return True
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        if self._stop is None:
+            await asyncio.sleep(seconds)
+            return False
+        try:
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+        except TimeoutError:
+            return False
+        return True
 
     async def _send_one(self, message: Message, municipality: Municipality) -> Outcome | None:
-        await self._wait_for_slot(municipality)
+        if not await self._wait_for_slot(message.id, municipality):
+            return None
         now = timeutil.now()
         lease = timedelta(seconds=self.settings.sms_lease_seconds)
         conn = connections.get("default")
