@@ -263,8 +263,9 @@ class Dispatcher:
                     await message.save(using_db=conn)
                     stats.deferred += 1
                     continue
-                message.to = resident.phone  # the number as it is now
-                await message.save(using_db=conn, update_fields=["to"])
+                if message.to != resident.phone:  # the number as it is now
+                    message.to = resident.phone
+                    await message.save(using_db=conn, update_fields=["to"])
                 sendable.append(message)
         stats.claimed = len(sendable)
         return sendable
