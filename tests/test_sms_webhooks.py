@@ -387,3 +387,24 @@ async def test_reply_from_a_stranger_is_kept_for_review(town, client):
     assert inbound.municipality_id is None and inbound.resident_id is None
     assert inbound.from_number == "+818011112222"
     assert inbound.needs_review is True
+
+
+async def test_a_late_callback_for_a_failed_attempt_does_not_settle_its_resend(sms_town, client,
+                                                                              fake_twilio):
+    """The first attempt failed at the carrier; staff resent it. A late callback about the
+    first attempt must not make the resend look sent."""
+    from divide_support.messaging import service as messaging
+
+    message, path = await sent_message(sms_town, fake_twilio)
+    old_sid = message.provider_id
+    failed = await post_signed(client, path, status_params(old_sid, "failed", "30003"))
+    assert failed.status_code == 204
+    assert (await Message.get(id=message.id)).status == MessageStatus.FAILED
+    await messaging.resend(actor=sms_town.coordinator, message_id=message.id)
+    before = await snapshot()
+
+    late = await post_signed(client, path, status_params(old_sid, "delivered"))
+
+    assert late.status_code == 204
+    assert await snapshot() == before
+    assert (await Message.get(id=message.id)).status == MessageStatus.PENDING

@@ -142,7 +142,8 @@ async def _advance(message: Message, provider_status: str | None, *,
     message.provider_status = provider_status
     if STATUS_RANK.get(status, 0) >= STATUS_RANK.get(MessageStatus(message.status), 0):
         message.status = status
-    message.sent_at = message.sent_at or now
+    if status != MessageStatus.FAILED:
+        message.sent_at = message.sent_at or now  # the provider took it (and may bill it)
     if status == MessageStatus.DELIVERED:
         message.delivered_at = message.delivered_at or now
     if error_code:
@@ -166,9 +167,10 @@ async def apply_status_callback(*, provider_id: str, provider_status: str,
         message = await Message.filter(provider_id=provider_id).select_for_update().first()
         if message is None and message_id is not None:
             candidate = await Message.filter(id=message_id).select_for_update().first()
-            # Adopt the sid only for the attempt the callback belongs to.
+            # Adopt the sid only while that attempt is in flight or unsettled.
             if (candidate is not None and candidate.provider_id is None
-                    and attempt == candidate.attempts):
+                    and attempt == candidate.attempts
+                    and candidate.status in (MessageStatus.SENDING, MessageStatus.UNKNOWN)):
                 message = candidate
         if message is None:
             return False
