@@ -15,6 +15,13 @@ from tortoise import connections
 from tortoise.contrib.starlette import RegisterTortoise
 
 from divide_support.api.http import graphql_endpoint
+from divide_support.calendar.http import (
+    assignment_ics,
+    municipality_ics,
+    registration_ics,
+    supporter_ics,
+    venue_ics,
+)
 from divide_support.core.database import ConnectionParams, resolve_connection, tortoise_config
 from divide_support.messaging.webhooks import twilio_inbound, twilio_status
 
@@ -80,6 +87,11 @@ def create_app(connection: ConnectionParams | None = None, *, init_orm: bool = T
         Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/calendar/registrations/{token}.ics", registration_ics, methods=["GET"]),
+        Route("/calendar/assignments/{token}.ics", assignment_ics, methods=["GET"]),
+        Route("/calendar/supporters/{token}.ics", supporter_ics, methods=["GET"]),
+        Route("/calendar/venues/{venue_id}.ics", venue_ics, methods=["GET"]),
+        Route("/calendar/municipality.ics", municipality_ics, methods=["GET"]),
         Route("/webhooks/twilio/status", twilio_status, methods=["POST"]),
         Route("/webhooks/twilio/inbound", twilio_inbound, methods=["POST"]),
     ]

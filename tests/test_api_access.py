@@ -84,6 +84,7 @@ MUTATIONS = {
     "setSmsConsent": 'setSmsConsent(input: {residentId: "eA", consent: true})',
     "setSmsOptOut": 'setSmsOptOut(input: {residentId: "eA", optedOut: true})',
     "markReplyReviewed": 'markReplyReviewed(input: {replyId: "eA"})',
+    "rotateCalendarFeedToken": 'rotateCalendarFeedToken(input: {supporterId: "eA"})',
 }
 
 

@@ -20,12 +20,11 @@ SHARED_CONTRACT = ROOT.parent / "shared" / "design" / "api-contract.graphql"
 # A copy travels with the repository, so a clean checkout (CI) checks the contract too.
 CONTRACT = ROOT / "tests" / "contract" / "api-contract.graphql"
 
-# Parts of the contract that arrive with later issues (calendar #4, reports #5).
+# Parts of the contract that arrive with a later issue (reports #5).
 DEFERRED_TYPES = {"Survey", "SurveyBand",
                   "ParticipationRow", "ParticipationReport", "ParticipationFilter",
                   "ImportSurveyInput", "SurveyPayload"}
 DEFERRED_FIELDS = {
-    ("Venue", "calendarUrl"), ("Supporter", "calendarFeedUrl"), ("Registration", "inviteUrl"),
     ("Query", "surveys"),
     ("Query", "participationReport"), ("Mutation", "importSurvey"),
 }

@@ -5,6 +5,8 @@ from enum import StrEnum
 from tortoise import fields
 from tortoise.models import Model
 
+from divide_support.core.tokens import new_calendar_token
+
 
 class ContactPreference(StrEnum):
     SMS = "SMS"
@@ -76,6 +78,8 @@ class Supporter(Model):
     skills = fields.JSONField(default=list)
     certified = fields.BooleanField(default=False)
     active = fields.BooleanField(default=True, db_index=True)
+    # Personal feed of their duties: /calendar/supporters/{token}.ics (rotatable).
+    calendar_token = fields.CharField(max_length=32, unique=True, default=new_calendar_token)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -5,6 +5,7 @@ from enum import StrEnum
 from tortoise import fields
 from tortoise.models import Model
 
+from divide_support.core.tokens import new_calendar_token
 from divide_support.people.models import Device
 
 
@@ -160,6 +161,8 @@ class Assignment(Model):
         db_index=True,
     )
     role = fields.CharEnumField(AssignmentRole, max_length=16, default=AssignmentRole.ASSISTANT)
+    # The supporter's invite for this duty: /calendar/assignments/{token}.ics
+    calendar_token = fields.CharField(max_length=32, unique=True, default=new_calendar_token)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -189,6 +192,8 @@ class Registration(Model):
     promoted_at = fields.DatetimeField(null=True)
     cancelled_at = fields.DatetimeField(null=True)
     cancel_reason = fields.TextField(null=True)
+    # The resident's invite for this seat: /calendar/registrations/{token}.ics
+    calendar_token = fields.CharField(max_length=32, unique=True, default=new_calendar_token)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

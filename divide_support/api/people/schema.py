@@ -65,6 +65,11 @@ class CreateSupporterInput:
     certified: bool | None = None
 
 
+@strawberry.input
+class RotateCalendarFeedTokenInput:
+    supporter_id: strawberry.ID
+
+
 @strawberry.type
 class SupporterPayload:
     supporter: Supporter | None = None
@@ -133,5 +138,21 @@ class PeopleMutation:
             actor=actor, display_name=input.display_name, affiliation=input.affiliation,
             kana=input.kana, organisation=input.organisation, phone=input.phone,
             email=input.email, skills=input.skills, certified=bool(input.certified)))
+        return SupporterPayload(supporter=Supporter.from_model(row) if row else None,
+                                errors=errors)
+
+    @strawberry.mutation(description="A new personal feed URL for the supporter; the old one stops "
+                         "working at once. The supporter themself or staff.")
+    async def rotate_calendar_feed_token(self, info: Info, input: RotateCalendarFeedTokenInput
+                                         ) -> SupporterPayload:
+        from divide_support.calendar import service as calendar
+
+        actor = actor_of(info)
+
+        async def run():
+            return await calendar.rotate_feed_token(actor=actor, supporter_id=decode_id(
+                input.supporter_id, "Supporter", ["input", "supporterId"], "支援員"))
+
+        row, errors = await attempt(info.context, run)
         return SupporterPayload(supporter=Supporter.from_model(row) if row else None,
                                 errors=errors)

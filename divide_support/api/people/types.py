@@ -63,6 +63,16 @@ class Supporter(Node):
             return format_national(self._model.phone)
         return None
 
+    @strawberry.field(description="Personal subscription feed with an unguessable token (only "
+                      "for the supporter themself and staff). Subscribe with the webcal:// form.")
+    def calendar_feed_url(self, info: Info) -> str | None:
+        actor = actor_of(info)
+        if actor.is_staff or actor.supporter_id == self._model.id:
+            from divide_support.calendar.service import supporter_feed_url
+
+            return supporter_feed_url(self._model)
+        return None
+
     @strawberry.field
     async def assignments(
         self, info: Info, from_: Annotated[datetime | None, strawberry.argument(name="from")] = None,

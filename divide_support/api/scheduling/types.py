@@ -37,6 +37,7 @@ from divide_support.api.node import Node
 from divide_support.api.pagination import Connection, paginate_list, paginate_query
 from divide_support.api.people.types import Resident, Supporter
 from divide_support.api.permissions import actor_of
+from divide_support.calendar import service as calendar
 from divide_support.core.actor import Role
 from divide_support.scheduling import models
 from divide_support.scheduling import service as scheduling
@@ -72,6 +73,10 @@ class Venue(Node):
         query = scheduling.sessions_query(actor, starts_from=from_, starts_before=to,
                                           venue_id=self._pk)
         return await paginate_query(query, first, after, Session.from_model)
+
+    @strawberry.field(description="Public schedule feed (METHOD:PUBLISH) for this venue.")
+    def calendar_url(self) -> str:
+        return calendar.venue_feed_url_for(self._pk)
 
 
 @strawberry.type
@@ -215,6 +220,14 @@ class Assignment(Node):
         row = await loader(info.context, SessionLoader).load(self._model.session_id)
         return Session.from_model(row)
 
+    @strawberry.field(description="iCalendar invite for this duty (METHOD:REQUEST, or "
+                      "METHOD:CANCEL once the session is cancelled); the supporter and staff only.")
+    def invite_url(self, info: Info) -> str | None:
+        actor = actor_of(info)
+        if actor.is_staff or actor.supporter_id == self._model.supporter_id:
+            return calendar.duty_url(self._model)
+        return None
+
 
 @strawberry.type
 class Registration(Node):
@@ -249,6 +262,14 @@ class Registration(Node):
     async def session(self, info: Info) -> Session:
         row = await loader(info.context, SessionLoader).load(self._model.session_id)
         return Session.from_model(row)
+
+    @strawberry.field(description="iCalendar invite for this seat (METHOD:REQUEST, or "
+                      "METHOD:CANCEL once cancelled). Staff hand it to the resident or family; "
+                      "empty for other roles (it opens the seat's details without a login).")
+    def invite_url(self, info: Info) -> str:
+        if actor_of(info).is_staff:
+            return calendar.invite_url(self._model)
+        return ""
 
 
 @strawberry.type(description="A drop-in help visit at a HELP_SESSION. Anonymous visits keep "
