@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo
 
 from icalendar import Alarm, Calendar, Event, vCalAddress, vText
 
+from divide_support.people import phones
+
 PRODID = "-//divide-support//スマホ教室 予定表//JA"
 UID_DOMAIN = "divide-support"
 
@@ -51,7 +53,8 @@ class Attendee:
 
 
 def _address(organizer: Organizer) -> vCalAddress:
-    uri = f"tel:{organizer.phone.replace('-', '')}" if organizer.phone else \
+    # A tel: URI (RFC 3966, global form): the centre is reached by phone, not e-mail.
+    uri = f"tel:{phones.parse_any(organizer.phone, ['phone'])}" if organizer.phone else \
         f"urn:{UID_DOMAIN}:organizer"
     address = vCalAddress(uri)
     address.params["CN"] = vText(organizer.name)
