@@ -189,6 +189,30 @@ async def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_import_survey(args: argparse.Namespace) -> int:
+    from divide_support.reports.service import import_survey_file
+
+    path = Path(args.file)
+    try:
+        text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        print(f"エラー: {path} を読めません（{error.__class__.__name__}）", file=sys.stderr)
+        return 2
+    params = await resolve_connection()
+    if get_settings().embedded:
+        await _migrate(params, quiet=True)
+        await _seed(params, quiet=True)
+    async with orm(params):
+        try:
+            survey = await import_survey_file(text)
+        except DomainError as error:
+            print(f"エラー [{error.code}]: {error.message}", file=sys.stderr)
+            return 2
+        bands = await survey.bands.all().count()
+    print(f"調査を取り込みました: {survey.title}（{survey.key}、年齢区分 {bands}）")
+    return 0
+
+
 async def cmd_export_schema(args: argparse.Namespace) -> int:
     from divide_support.api.schema import export_sdl
 
@@ -253,6 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="fill the database with a realistic demo municipality")
     demo.add_argument("--municipality", default="142034")
     demo.set_defaults(func=cmd_demo)
+
+    survey = sub.add_parser("import-survey", help="load a survey baseline (YAML or JSON)")
+    survey.add_argument("file", help="a file in the shape of seeds/surveys/*.yaml")
+    survey.set_defaults(func=cmd_import_survey)
 
     export = sub.add_parser("export-schema", help="write the GraphQL SDL")
     export.add_argument("--output", default="-")

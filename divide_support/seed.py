@@ -277,16 +277,25 @@ async def _upsert_courses(municipality: Municipality, seeds: list[CourseSeed]) -
 async def load_reference_data() -> dict[str, int]:
     """Upsert the municipalities and, for each, the course catalogue; one transaction.
 
-    Validates both files before touching the database (ValueError naming the file and
-    entry). Tortoise must already be initialised. Returns how many municipalities and
-    courses the files describe (all of them now present), e.g. {"municipalities": 4,
-    "courses": 48}.
+    Validates the files before touching the database (ValueError naming the file and
+    entry). Tortoise must already be initialised. Returns how many municipalities, courses
+    and surveys the files describe (all of them now present), e.g. {"municipalities": 4,
+    "courses": 48, "surveys": 2}.
     """
+    from divide_support.reports.service import load_seed_surveys, seed_documents
+    from divide_support.reports.surveys import parse_survey
+
     municipalities = municipality_seeds()
     courses = course_seeds()
+    for name, text in seed_documents():  # a broken survey file stops the load before it starts
+        try:
+            parse_survey(text)
+        except DomainError as error:
+            raise ValueError(f"seeds/surveys/{name}: {error.message}") from error
     async with in_transaction():
         for seed in municipalities:
             municipality = await _upsert_municipality(seed)
             await _upsert_courses(municipality, courses)
+        surveys = await load_seed_surveys()
     return {"municipalities": len(municipalities),
-            "courses": len(municipalities) * len(courses)}
+            "courses": len(municipalities) * len(courses), "surveys": surveys}

@@ -68,9 +68,9 @@ async def database(server_params: ConnectionParams) -> AsyncIterator[ConnectionP
         await conn.close()
 
 
-_TABLES = ("message, inbound_message, sms_rate, audit_entry, follow_up, visit, registration, "
-           "assignment, session, course, venue, auth_token, login_throttle, app_user, supporter, "
-           "resident, municipality")
+_TABLES = ("survey_value, survey_band, survey, population_figure, message, inbound_message, "
+           "sms_rate, audit_entry, follow_up, visit, registration, assignment, session, course, "
+           "venue, auth_token, login_throttle, app_user, supporter, resident, municipality")
 
 
 @pytest.fixture

@@ -60,6 +60,9 @@ QUERIES = {
     "residentsToPhone": '{ residentsToPhone(sessionId: "eA") { reason } }',
     "smsUsage": "{ smsUsage { month } }",
     "smsReplies": "{ smsReplies { totalCount } }",
+    "surveys": "{ surveys { id } }",
+    "participationReport": '{ participationReport(surveyId: "eA", metric: "x", '
+                           'filter: {from: "2026-01-01", to: "2026-01-31"}) { metric } }',
 }
 MUTATIONS = {
     "createVenue": 'createVenue(input: {name: "会場", kind: OTHER})',
@@ -85,6 +88,7 @@ MUTATIONS = {
     "setSmsOptOut": 'setSmsOptOut(input: {residentId: "eA", optedOut: true})',
     "markReplyReviewed": 'markReplyReviewed(input: {replyId: "eA"})',
     "rotateCalendarFeedToken": 'rotateCalendarFeedToken(input: {supporterId: "eA"})',
+    "importSurvey": 'importSurvey(input: {document: "x"})',
 }
 
 

@@ -54,13 +54,18 @@ NATIONAL_MENU = {
 }
 
 
-async def _snapshot() -> tuple[list[tuple], list[tuple]]:
+async def _snapshot() -> tuple[list[tuple], ...]:
+    from divide_support.reports.models import Survey, SurveyBand
+
     municipalities = await Municipality.all().order_by("code").values_list(
         "id", "code", "name", "timezone", "phone", "follow_up_days")
     courses = await Course.all().order_by("municipality_id", "title").values_list(
         "id", "municipality_id", "title", "topic", "level", "description", "duration_minutes",
         "target_device")
-    return municipalities, courses
+    surveys = await Survey.all().order_by("id").values_list("id", "municipality_id", "key",
+                                                            "fingerprint")
+    bands = await SurveyBand.all().order_by("id").values_list("id", "survey_id", "label")
+    return municipalities, courses, surveys, bands
 
 
 # --- reference data ------------------------------------------------------------------------
@@ -72,7 +77,7 @@ async def test_seeding_twice_gives_the_same_rows_and_no_duplicates(db):
     after = await _snapshot()
 
     catalogue = len(course_seeds())
-    assert first == second == {"municipalities": 4, "courses": 4 * catalogue}
+    assert first == second == {"municipalities": 4, "courses": 4 * catalogue, "surveys": 2}
     assert before == after
     assert await Municipality.all().count() == 4
     assert await Course.all().count() == 4 * catalogue

@@ -70,3 +70,15 @@ def query_error(error: DomainError) -> PublicError:
     """A DomainError raised while reading (not mutating) becomes a GraphQL error."""
     code = error.code if error.code in PUBLIC_CODES else "BAD_USER_INPUT"
     return PublicError(error.message, code)
+
+
+async def raise_as_graphql(action: Callable[[], Awaitable[T] | T]) -> T:
+    """Run a read; a DomainError becomes a GraphQL error with its code (queries have no
+    payload to carry UserErrors)."""
+    try:
+        result = action()
+        if hasattr(result, "__await__"):
+            result = await result  # type: ignore[misc]
+        return result  # type: ignore[return-value]
+    except DomainError as error:
+        raise query_error(error) from error

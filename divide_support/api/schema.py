@@ -21,6 +21,7 @@ from divide_support.api.followups.schema import FollowUpsMutation, FollowUpsQuer
 from divide_support.api.messaging.schema import MessagingMutation, MessagingQuery
 from divide_support.api.node_query import NodeQuery
 from divide_support.api.people.schema import PeopleMutation, PeopleQuery
+from divide_support.api.reports.schema import ReportsMutation, ReportsQuery
 from divide_support.api.scalars import SCALAR_MAP
 from divide_support.api.scheduling.schema import SchedulingMutation, SchedulingQuery
 from divide_support.core.settings import get_settings
@@ -28,13 +29,13 @@ from divide_support.core.settings import get_settings
 
 @strawberry.type
 class Query(NodeQuery, AccountsQuery, SchedulingQuery, PeopleQuery, FollowUpsQuery, MessagingQuery,
-            AuditQuery):
+            ReportsQuery, AuditQuery):
     pass
 
 
 @strawberry.type
 class Mutation(AccountsMutation, SchedulingMutation, PeopleMutation, FollowUpsMutation,
-               MessagingMutation):
+               MessagingMutation, ReportsMutation):
     pass
 
 

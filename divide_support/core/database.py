@@ -32,6 +32,7 @@ MODEL_MODULES = [
     "divide_support.followups.models",
     "divide_support.audit.models",
     "divide_support.messaging.models",
+    "divide_support.reports.models",
 ]
 APP_LABEL = "divide_support"
 

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+import strawberry
+
+from divide_support.api.accounts.types import Municipality
+from divide_support.api.context import Info
+from divide_support.api.ids import to_global_id
+from divide_support.api.loaders import MunicipalityLoader, loader
+from divide_support.api.node import Node
+from divide_support.reports import models
+from divide_support.reports import service as reports
+from divide_support.reports.http import report_url
+
+
+@strawberry.type
+class SurveyBand:
+    label: str
+    min_age: int
+    max_age: int | None
+    respondents: int | None
+
+
+@strawberry.type(description="A municipality's own survey: the baseline of the reports.")
+class Survey(Node):
+    id: strawberry.ID
+    key: str
+    title: str
+    year: int
+    source: str | None
+    sample_size: int | None
+    field_from: date | None
+    field_to: date | None
+    _model: strawberry.Private[models.Survey]
+
+    @classmethod
+    def from_model(cls, m: models.Survey) -> Survey:
+        return cls(id=strawberry.ID(to_global_id("Survey", m.id)), key=m.key, title=m.title,
+                   year=m.year, source=m.source, sample_size=m.sample_size,
+                   field_from=m.field_from, field_to=m.field_to, _model=m)
+
+    @strawberry.field
+    async def municipality(self, info: Info) -> Municipality:
+        row = await loader(info.context, MunicipalityLoader).load(self._model.municipality_id)
+        return Municipality.from_model(row)
+
+    @strawberry.field
+    async def bands(self) -> list[SurveyBand]:
+        rows = await models.SurveyBand.filter(survey_id=self._model.id).order_by("position")
+        return [SurveyBand(label=b.label, min_age=b.min_age, max_age=b.max_age,
+                           respondents=b.respondents) for b in rows]
+
+    @strawberry.field(description="Metric keys available per band, e.g. internet_use.using")
+    def metrics(self) -> list[str]:
+        return reports.metric_keys(self._model)
+
+
+@strawberry.type
+class ParticipationRow:
+    band: SurveyBand
+    unique_participants: int | None = strawberry.field(
+        description="Distinct residents who attended a CLASS or made a VISIT in the period, "
+                    "by age on the day.")
+    registrations: int | None
+    attendances: int | None
+    no_shows: int | None
+    no_show_rate: float | None
+    visits: int | None
+    follow_ups_done: int | None
+    uses_independently: int | None
+    participant_share: float | None = strawberry.field(
+        description="uniqueParticipants of this band / all uniqueParticipants with a known age.")
+    baseline_need_share: float | None = strawberry.field(
+        description="The survey's share of non-users that falls in this band (respondents x "
+                    "(100 - metric) / 100, normalised), or the population-weighted share when "
+                    "population figures are loaded.")
+    representation_index: float | None = strawberry.field(
+        description="participantShare / baselineNeedShare: 1.0 = reached in proportion to need, "
+                    "below 1 = under-reached.")
+    suppressed: bool = strawberry.field(
+        description="True when counts are hidden because a cell is smaller than the suppression "
+                    "threshold (PLANNER role).")
+
+    @classmethod
+    def from_row(cls, row: reports.Row) -> ParticipationRow:
+        return cls(
+            band=SurveyBand(label=row.label, min_age=row.min_age, max_age=row.max_age,
+                            respondents=row.respondents),
+            unique_participants=row.participants, registrations=row.registrations,
+            attendances=row.attendances, no_shows=row.no_shows, no_show_rate=row.no_show_rate,
+            visits=row.visits, follow_ups_done=row.follow_ups_done,
+            uses_independently=row.uses_independently, participant_share=row.participant_share,
+            baseline_need_share=row.need_share, representation_index=row.representation,
+            suppressed=row.suppressed)
+
+
+@strawberry.type
+class ParticipationReport:
+    survey: Survey
+    metric: str
+    from_: Annotated[date, strawberry.field(name="from")]
+    to: date
+    rows: list[ParticipationRow]
+    unknown_age: int | None
+    total: ParticipationRow
+    weighting: str = strawberry.field(
+        description="respondents (the survey sample stands in) or population (figures loaded).")
+    csv_url: str = strawberry.field(
+        description="CSV of the same rows (UTF-8 with BOM so spreadsheet software opens "
+                    "Japanese text correctly).")
+    chart_url: str = strawberry.field(
+        description="SVG bar chart of participantShare against baselineNeedShare per band.")
+
+    @classmethod
+    def from_report(cls, report: reports.Report) -> ParticipationReport:
+        survey_id = report.survey.id
+        return cls(
+            survey=Survey.from_model(report.survey), metric=report.metric,
+            from_=report.filter.date_from, to=report.filter.date_to,
+            rows=[ParticipationRow.from_row(r) for r in report.rows],
+            unknown_age=report.unknown_age, total=ParticipationRow.from_row(report.total),
+            weighting=report.weighting,
+            csv_url=report_url("csv", survey_id, report.metric, report.filter),
+            chart_url=report_url("svg", survey_id, report.metric, report.filter))

@@ -1,0 +1,1 @@
+"""Survey baselines and participation reports by age band."""

@@ -1,0 +1,99 @@
+"""/reports/participation.csv and .svg: the participationReport field as a file, for the
+same caller (bearer token) and with the same suppression rules."""
+
+from __future__ import annotations
+
+from datetime import date
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from divide_support.accounts import service as accounts
+from divide_support.api.ids import decode_id, to_global_id
+from divide_support.core.errors import DomainError
+from divide_support.core.settings import get_settings
+from divide_support.reports import render
+from divide_support.reports import service as reports
+from divide_support.reports.service import ReportFilter
+
+
+def report_url(extension: str, survey_id: int, metric: str, report_filter: ReportFilter) -> str:
+    """The file form of a report query: what csvUrl and chartUrl point at."""
+    params: list[tuple[str, str]] = [
+        ("surveyId", to_global_id("Survey", survey_id)), ("metric", metric),
+        ("from", report_filter.date_from.isoformat()), ("to", report_filter.date_to.isoformat()),
+    ]
+    if report_filter.venue_ids:
+        params.append(("venueIds", ",".join(to_global_id("Venue", v)
+                                            for v in report_filter.venue_ids)))
+    if report_filter.course_ids:
+        params.append(("courseIds", ",".join(to_global_id("Course", c)
+                                             for c in report_filter.course_ids)))
+    if report_filter.kinds:
+        params.append(("kinds", ",".join(report_filter.kinds)))
+    if report_filter.districts:
+        params.append(("districts", ",".join(report_filter.districts)))
+    base = get_settings().public_base_url.rstrip("/")
+    return f"{base}/reports/participation.{extension}?{urlencode(params)}"
+
+
+def _list(request: Request, name: str) -> list[str] | None:
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    return [part for part in raw.split(",") if part]
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]},
+                        status_code=status)
+
+
+async def _report(request: Request) -> reports.Report | Response:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    actor = await accounts.authenticate(token.strip()) if scheme.lower() == "bearer" else None
+    if actor is None:
+        return _error(401, "UNAUTHENTICATED", "ログインが必要です。")
+    query = request.query_params
+    try:
+        survey_id = decode_id(query.get("surveyId", ""), "Survey", ["surveyId"], "調査")
+        try:
+            date_from = date.fromisoformat(query.get("from", ""))
+            date_to = date.fromisoformat(query.get("to", ""))
+        except ValueError:
+            return _error(400, "BAD_USER_INPUT", "from と to は 2026-04-01 の形で指定してください。")
+        kinds = _list(request, "kinds")
+        if kinds and not set(kinds) <= {"CLASS", "HELP_SESSION"}:
+            return _error(400, "BAD_USER_INPUT", "kinds は CLASS または HELP_SESSION です。")
+        report_filter = ReportFilter(
+            date_from=date_from, date_to=date_to,
+            venue_ids=[decode_id(v, "Venue", ["venueIds"], "会場")
+                       for v in _list(request, "venueIds") or []] or None,
+            course_ids=[decode_id(c, "Course", ["courseIds"], "講座")
+                        for c in _list(request, "courseIds") or []] or None,
+            kinds=kinds, districts=_list(request, "districts"))
+        return await reports.participation_report(
+            actor=actor, survey_id=survey_id, metric=query.get("metric", ""),
+            report_filter=report_filter)
+    except DomainError as error:
+        status = 403 if error.code == "FORBIDDEN" else 404 if error.code == "NOT_FOUND" else 400
+        return _error(status, error.code, error.message)
+
+
+async def participation_csv(request: Request) -> Response:
+    report = await _report(request)
+    if isinstance(report, Response):
+        return report
+    return Response(render.to_csv(report), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": "attachment; filename=\"participation.csv\"; "
+                               "filename*=UTF-8''%E5%8F%82%E5%8A%A0%E7%8A%B6%E6%B3%81.csv",
+        "Cache-Control": "private, no-store"})
+
+
+async def participation_svg(request: Request) -> Response:
+    report = await _report(request)
+    if isinstance(report, Response):
+        return report
+    return Response(render.to_svg(report), media_type="image/svg+xml; charset=utf-8",
+                    headers={"Cache-Control": "private, no-store"})

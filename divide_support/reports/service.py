@@ -1,0 +1,403 @@
+"""Surveys and the participation report by age band.
+
+The report is computed in SQL (one statement: GROUP BY over the survey's bands); Python only
+adds shares, the baseline and the suppression of small cells for planners.
+
+Definitions (also in the API contract):
+- age: on the (local) day of each session, from the birth date, else the birth year
+  (year difference); anonymous visits by the age recorded at the visit;
+- participants: distinct residents who attended a CLASS or made a VISIT in the period, each in
+  the band of their age at their first participation in the period (so bands add up to the
+  total); every anonymous visit is one participant;
+- registrations (not cancelled), attendances, no-shows, visits, follow-ups done and those
+  ending in USES_INDEPENDENTLY, all for sessions in the period that were not cancelled;
+- need per band: survey respondents × need% / 100, or population × need% / 100 when
+  population figures cover every band (need% = 100 − value for "complement" metrics such as
+  internet_use.using, else the value itself).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date
+from importlib.resources import files
+
+from tortoise import connections
+from tortoise.transactions import in_transaction
+
+from divide_support.accounts.models import Municipality
+from divide_support.audit import service as audit
+from divide_support.core.actor import Actor, Role
+from divide_support.core.errors import DomainError
+from divide_support.core.permissions import require_role
+from divide_support.core.tenancy import get_scoped
+from divide_support.reports.models import PopulationFigure, Survey, SurveyBand, SurveyValue
+from divide_support.reports.surveys import SurveyDocument, parse_survey
+
+SUPPRESS_BELOW = 5  # planners never see a cell of 1-4 people
+UNKNOWN_LABEL = "年齢不明"
+MAX_PERIOD_DAYS = 3 * 366
+SEED_FOLDER = "surveys"
+
+
+# --- surveys -------------------------------------------------------------------------------
+
+async def save_survey(document: SurveyDocument, municipality: Municipality) -> Survey:
+    """Insert or replace (by municipality and key) in one transaction: never half-imported."""
+    fingerprint = hashlib.sha256(repr(document).encode("utf-8")).hexdigest()
+    async with in_transaction():
+        survey = await Survey.filter(municipality_id=municipality.id,
+                                     key=document.key).select_for_update().first()
+        if survey is not None and survey.fingerprint == fingerprint:
+            return survey
+        values = dict(fingerprint=fingerprint, title=document.title, year=document.year, field_from=document.field_from,
+                      field_to=document.field_to, source=document.source,
+                      sample_size=document.sample_size,
+                      metric_groups=[{"key": g.key, "label": g.label, "exhaustive": g.exhaustive,
+                                      "metrics": [{"key": m.key, "label": m.label, "need": m.need}
+                                                  for m in g.metrics]}
+                                     for g in document.groups])
+        if survey is None:
+            survey = await Survey.create(municipality_id=municipality.id, key=document.key,
+                                         **values)
+        else:
+            await Survey.filter(id=survey.id).update(**values)
+            await SurveyBand.filter(survey_id=survey.id).delete()
+        for position, band in enumerate(document.bands):
+            row = await SurveyBand.create(survey_id=survey.id, position=position, label=band.label,
+                                          min_age=band.min_age, max_age=band.max_age,
+                                          respondents=band.respondents)
+            await SurveyValue.bulk_create([SurveyValue(band_id=row.id, metric=metric, percent=value)
+                                           for metric, value in band.values.items()])
+        for figure in document.population:
+            await PopulationFigure.filter(municipality_id=municipality.id, as_of=figure.as_of,
+                                          min_age=figure.min_age).delete()
+            await PopulationFigure.create(municipality_id=municipality.id, as_of=figure.as_of,
+                                          min_age=figure.min_age, max_age=figure.max_age,
+                                          population=figure.population)
+    return await Survey.get(id=survey.id)
+
+
+async def import_survey(*, actor: Actor, document_text: str) -> Survey:
+    """ADMIN: load a survey of their own municipality (the same shape as the seeds)."""
+    require_role(actor, Role.ADMIN)
+    document = parse_survey(document_text)
+    municipality = await Municipality.get_or_none(code=document.municipality_code)
+    if municipality is None:
+        raise DomainError("UNKNOWN_MUNICIPALITY",
+                          f"municipality: 団体コード {document.municipality_code} の自治体は登録されていません。",
+                          ["input", "document"],
+                          message_en=f"Unknown municipality {document.municipality_code}.")
+    if municipality.id != actor.municipality_id:
+        raise DomainError("FORBIDDEN", "ほかの自治体の調査は取り込めません。", ["input", "document"],
+                          message_en="The survey belongs to another municipality.")
+    survey = await save_survey(document, municipality)
+    await audit.record(actor, "survey.import", "Survey", [survey.id], {"key": document.key})
+    return survey
+
+
+async def import_survey_file(text: str) -> Survey:
+    """The CLI: any municipality (operators run it), same checks otherwise."""
+    document = parse_survey(text)
+    municipality = await Municipality.get_or_none(code=document.municipality_code)
+    if municipality is None:
+        raise DomainError("UNKNOWN_MUNICIPALITY",
+                          f"municipality: 団体コード {document.municipality_code} の自治体は登録されていません。",
+                          ["document"], message_en=f"Unknown municipality {document.municipality_code}.")
+    return await save_survey(document, municipality)
+
+
+def seed_documents() -> list[tuple[str, str]]:
+    """(file name, text) of the surveys shipped in seeds/surveys/."""
+    folder = files("divide_support.seeds").joinpath(SEED_FOLDER)
+    return sorted((entry.name, entry.read_text(encoding="utf-8")) for entry in folder.iterdir()
+                  if entry.name.endswith(".yaml"))
+
+
+async def load_seed_surveys() -> int:
+    """Idempotent: the same files give the same rows. Skips a survey whose municipality is
+    not loaded."""
+    loaded = 0
+    for name, text in seed_documents():
+        try:
+            document = parse_survey(text)
+        except DomainError as error:
+            raise ValueError(f"seeds/surveys/{name}: {error.message}") from error
+        municipality = await Municipality.get_or_none(code=document.municipality_code)
+        if municipality is None:
+            continue
+        await save_survey(document, municipality)
+        loaded += 1
+    return loaded
+
+
+def surveys_query(actor: Actor):
+    require_role(actor, Role.ADMIN, Role.COORDINATOR, Role.PLANNER)
+    return Survey.filter(municipality_id=actor.municipality_id).order_by("-year", "key")
+
+
+def metric_keys(survey: Survey) -> list[str]:
+    return [m["key"] for g in survey.metric_groups for m in g["metrics"]]
+
+
+def metric_need(survey: Survey, metric: str) -> str | None:
+    for group in survey.metric_groups:
+        for m in group["metrics"]:
+            if m["key"] == metric:
+                return m.get("need", "value")
+    return None
+
+
+# --- the report ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ReportFilter:
+    date_from: date
+    date_to: date
+    venue_ids: list[int] | None = None
+    course_ids: list[int] | None = None
+    kinds: list[str] | None = None
+    districts: list[str] | None = None
+
+
+@dataclass
+class Row:
+    label: str
+    min_age: int
+    max_age: int | None
+    respondents: int | None
+    participants: int | None = 0
+    registrations: int | None = 0
+    attendances: int | None = 0
+    no_shows: int | None = 0
+    visits: int | None = 0
+    follow_ups_done: int | None = 0
+    uses_independently: int | None = 0
+    participant_share: float | None = None
+    need: float | None = None
+    need_share: float | None = None
+    representation: float | None = None
+    suppressed: bool = False
+    is_band: bool = True
+
+    @property
+    def no_show_rate(self) -> float | None:
+        if self.no_shows is None or self.attendances is None:
+            return None
+        held = self.no_shows + self.attendances
+        return round(self.no_shows / held, 4) if held else None
+
+
+@dataclass
+class Report:
+    survey: Survey
+    metric: str
+    filter: ReportFilter
+    rows: list[Row]
+    total: Row
+    unknown_age: int | None
+    weighting: str  # "respondents" or "population"
+    suppressed_any: bool = False
+    bands: list[SurveyBand] = field(default_factory=list)
+
+
+REPORT_SQL = """
+WITH bands AS (
+    SELECT position, min_age, max_age FROM survey_band WHERE survey_id = $1
+),
+sess AS (
+    SELECT s.id, s.kind, (s.starts_at AT TIME ZONE $3)::date AS day
+    FROM session s
+    WHERE s.municipality_id = $2 AND s.status <> 'CANCELLED'
+      AND (s.starts_at AT TIME ZONE $3)::date BETWEEN $4 AND $5
+      AND ($6::int[] IS NULL OR s.venue_id = ANY($6))
+      AND ($7::int[] IS NULL OR s.course_id = ANY($7))
+      AND ($8::text[] IS NULL OR s.kind = ANY($8))
+),
+regs AS (
+    SELECT r.id, r.resident_id, r.attendance, s.kind, s.day,
+           CASE WHEN p.birth_date IS NOT NULL
+                THEN date_part('year', age(s.day, p.birth_date))::int
+                WHEN p.birth_year IS NOT NULL THEN date_part('year', s.day)::int - p.birth_year
+           END AS age
+    FROM registration r
+    JOIN sess s ON s.id = r.session_id
+    JOIN resident p ON p.id = r.resident_id
+    WHERE r.status <> 'CANCELLED' AND r.municipality_id = $2
+      AND ($9::text[] IS NULL OR p.district = ANY($9))
+),
+vis AS (
+    SELECT v.id, v.resident_id, s.day,
+           COALESCE(v.age_at_visit,
+                    CASE WHEN p.birth_date IS NOT NULL
+                         THEN date_part('year', age(s.day, p.birth_date))::int
+                         WHEN p.birth_year IS NOT NULL
+                         THEN date_part('year', s.day)::int - p.birth_year END) AS age
+    FROM visit v
+    JOIN sess s ON s.id = v.session_id
+    LEFT JOIN resident p ON p.id = v.resident_id
+    WHERE v.municipality_id = $2 AND ($9::text[] IS NULL OR p.district = ANY($9))
+),
+participations AS (
+    SELECT 'r' || resident_id AS who, day, age FROM regs
+    WHERE attendance = 'ATTENDED' AND kind = 'CLASS'
+    UNION ALL
+    SELECT COALESCE('r' || resident_id, 'v' || id) AS who, day, age FROM vis
+),
+first_participation AS (
+    SELECT DISTINCT ON (who) who, age FROM participations ORDER BY who, day, age
+),
+done AS (
+    SELECT f.outcome, COALESCE(r.age, v.age) AS age
+    FROM follow_up f
+    LEFT JOIN regs r ON r.id = f.registration_id
+    LEFT JOIN vis v ON v.id = f.visit_id
+    WHERE f.municipality_id = $2 AND f.status = 'DONE'
+      AND (r.id IS NOT NULL OR v.id IS NOT NULL)
+),
+facts AS (
+    SELECT age, 'participant' AS what FROM first_participation
+    UNION ALL SELECT age, 'registration' FROM regs
+    UNION ALL SELECT age, 'attendance' FROM regs WHERE attendance = 'ATTENDED'
+    UNION ALL SELECT age, 'no_show' FROM regs WHERE attendance = 'NO_SHOW'
+    UNION ALL SELECT age, 'visit' FROM vis
+    UNION ALL SELECT age, 'follow_up_done' FROM done
+    UNION ALL SELECT age, 'uses_independently' FROM done WHERE outcome = 'USES_INDEPENDENTLY'
+)
+SELECT b.position,
+       (f.age IS NULL) AS age_unknown,
+       count(*) FILTER (WHERE f.what = 'participant') AS participants,
+       count(*) FILTER (WHERE f.what = 'registration') AS registrations,
+       count(*) FILTER (WHERE f.what = 'attendance') AS attendances,
+       count(*) FILTER (WHERE f.what = 'no_show') AS no_shows,
+       count(*) FILTER (WHERE f.what = 'visit') AS visits,
+       count(*) FILTER (WHERE f.what = 'follow_up_done') AS follow_ups_done,
+       count(*) FILTER (WHERE f.what = 'uses_independently') AS uses_independently
+FROM facts f
+LEFT JOIN bands b ON f.age >= b.min_age AND (b.max_age IS NULL OR f.age <= b.max_age)
+GROUP BY b.position, (f.age IS NULL)
+"""
+
+COUNT_FIELDS = ("participants", "registrations", "attendances", "no_shows", "visits",
+                "follow_ups_done", "uses_independently")
+
+
+def _check_filter(report_filter: ReportFilter) -> None:
+    if report_filter.date_to < report_filter.date_from:
+        raise DomainError("INVALID_TIME_RANGE", "期間の終わりが始まりより前です。", ["filter", "to"],
+                          message_en="to is before from.")
+    if (report_filter.date_to - report_filter.date_from).days > MAX_PERIOD_DAYS:
+        raise DomainError("INVALID_TIME_RANGE", "期間は3年以内にしてください。", ["filter", "to"],
+                          message_en="The period is at most three years.")
+
+
+async def participation_report(*, actor: Actor, survey_id: int, metric: str,
+                               report_filter: ReportFilter) -> Report:
+    require_role(actor, Role.ADMIN, Role.COORDINATOR, Role.PLANNER)
+    _check_filter(report_filter)
+    survey = await get_scoped(Survey, survey_id, actor, what="調査", field=["surveyId"])
+    need_kind = metric_need(survey, metric)
+    if need_kind is None:
+        raise DomainError("UNKNOWN_METRIC",
+                          f"この調査に指標「{metric}」はありません（{', '.join(metric_keys(survey))}）。",
+                          ["metric"], message_en=f"Unknown metric {metric}.")
+    bands = await SurveyBand.filter(survey_id=survey.id).order_by("position")
+    values = {v.band_id: v.percent for v in await SurveyValue.filter(
+        band_id__in=[b.id for b in bands], metric=metric)}
+    municipality = await Municipality.get(id=actor.municipality_id)
+    rows_sql = await connections.get("default").execute_query_dict(REPORT_SQL, [
+        survey.id, actor.municipality_id, municipality.timezone, report_filter.date_from,
+        report_filter.date_to, report_filter.venue_ids, report_filter.course_ids,
+        report_filter.kinds, report_filter.districts,
+    ])
+    rows = [Row(label=b.label, min_age=b.min_age, max_age=b.max_age, respondents=b.respondents)
+            for b in bands]
+    unknown = Row(label=UNKNOWN_LABEL, min_age=0, max_age=None, respondents=None, is_band=False)
+    outside = Row(label="調査の年齢区分外", min_age=0, max_age=None, respondents=None,
+                  is_band=False)
+    for record in rows_sql:
+        if record["position"] is not None:
+            target = rows[record["position"]]
+        elif record["age_unknown"]:
+            target = unknown
+        else:
+            target = outside
+        for name in COUNT_FIELDS:
+            setattr(target, name, getattr(target, name) + int(record[name]))
+    weighting = await _apply_need(rows, bands, values, need_kind, actor.municipality_id,
+                                  report_filter.date_to)
+    known = sum(r.participants for r in rows) + outside.participants
+    for row in rows:
+        row.participant_share = round(row.participants / known, 4) if known else None
+        if row.participant_share is not None and row.need_share:
+            row.representation = round(row.participant_share / row.need_share, 4)
+    extra = [r for r in (unknown, outside) if any(getattr(r, n) for n in COUNT_FIELDS)]
+    total = Row(label="合計", min_age=0, max_age=None, respondents=sum(
+        b.respondents or 0 for b in bands) or None, is_band=False)
+    for name in COUNT_FIELDS:
+        setattr(total, name, sum(getattr(r, name) for r in [*rows, unknown, outside]))
+    total.participant_share = 1.0 if known else None
+    total.need_share = 1.0 if any(r.need_share for r in rows) else None
+    report = Report(survey=survey, metric=metric, filter=report_filter, rows=rows + extra,
+                    total=total, unknown_age=unknown.participants, weighting=weighting,
+                    bands=list(bands))
+    if actor.role == Role.PLANNER:
+        suppress_small_cells(report)
+    return report
+
+
+async def _apply_need(rows: list[Row], bands: list[SurveyBand], values: dict[int, float],
+                      need_kind: str, municipality_id: int, as_of: date) -> str:
+    population = await _population_for(bands, municipality_id, as_of)
+    weighting = "population" if population else "respondents"
+    for row, band in zip(rows, bands, strict=True):
+        percent = values.get(band.id)
+        base = population.get(band.id) if population else band.respondents
+        if percent is None or base is None:
+            row.need = None
+            continue
+        share = (100 - percent) if need_kind == "complement" else percent
+        row.need = base * share / 100
+    total_need = sum(r.need for r in rows if r.need is not None)
+    for row in rows:
+        row.need_share = round(row.need / total_need, 4) if row.need is not None and total_need \
+            else None
+    return weighting
+
+
+async def _population_for(bands: list[SurveyBand], municipality_id: int, as_of: date
+                          ) -> dict[int, int]:
+    """Population per band from the latest figures on or before `as_of`, if every band has
+    one with exactly its age range; otherwise {} (the respondents stand in)."""
+    figures = await PopulationFigure.filter(municipality_id=municipality_id,
+                                            as_of__lte=as_of).order_by("-as_of")
+    found: dict[int, int] = {}
+    for band in bands:
+        match = next((f for f in figures if f.min_age == band.min_age
+                      and f.max_age == band.max_age), None)
+        if match is None:
+            return {}
+        found[band.id] = match.population
+    return found
+
+
+def suppress_small_cells(report: Report) -> None:
+    """Planners see no cell of 1-4 participants, and no cell that the total would give away:
+    when exactly one cell is hidden, the next smallest is hidden too."""
+    cells = report.rows
+    hidden = [r for r in cells if 0 < (r.participants or 0) < SUPPRESS_BELOW]
+    if len(hidden) == 1:
+        visible = [r for r in cells if r not in hidden and (r.participants or 0) > 0]
+        if visible:
+            hidden.append(min(visible, key=lambda r: r.participants or 0))
+    for row in hidden:
+        for name in COUNT_FIELDS:
+            setattr(row, name, None)
+        row.participant_share = None
+        row.representation = None
+        row.suppressed = True
+    if any(r.suppressed and r.label == UNKNOWN_LABEL for r in cells) or (
+            report.unknown_age is not None and 0 < report.unknown_age < SUPPRESS_BELOW):
+        report.unknown_age = None
+    report.suppressed_any = bool(hidden)
