@@ -1,0 +1,404 @@
+"""Participation by age band against the survey baselines: exact numbers on a data set whose
+right answers are known in advance, suppression for planners, the files, survey imports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import xml.etree.ElementTree as ET
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import factories
+import pytest
+
+from divide_support.api.ids import to_global_id
+from divide_support.core.actor import Role
+from divide_support.core.errors import DomainError
+from divide_support.followups import service as followups
+from divide_support.followups.models import FollowUp, FollowUpOutcome, FollowUpPurpose
+from divide_support.people import service as people
+from divide_support.reports import service as reports
+from divide_support.reports.models import PopulationFigure, Survey, SurveyBand
+from divide_support.reports.service import ReportFilter
+from divide_support.scheduling import service as scheduling
+from divide_support.scheduling.models import (
+    Attendance,
+    CourseTopic,
+    RegistrationSource,
+    SessionKind,
+    Visit,
+    VisitOutcome,
+)
+from divide_support.seed import load_reference_data
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+HIRATSUKA = {  # band: (respondents, using %) from survey-baselines.md
+    "16～19歳": (55, 98.2), "20～29歳": (117, 98.3), "30～39歳": (166, 97.6),
+    "40～49歳": (267, 96.6), "50～59歳": (266, 95.1), "60～69歳": (298, 80.2),
+    "70～79歳": (379, 50.4), "80歳以上": (148, 20.9),
+}
+NEED = {band: n * (100 - using) / 100 for band, (n, using) in HIRATSUKA.items()}
+METRIC = "internet_use.using"
+
+
+def _today() -> date:
+    return datetime.now(TOKYO).date()
+
+
+def _period() -> ReportFilter:
+    return ReportFilter(date_from=_today() - timedelta(days=30), date_to=_today() + timedelta(days=30))
+
+
+async def _survey(town) -> Survey:
+    await load_reference_data()
+    return await Survey.get(municipality_id=town.municipality.id, key="hiratsuka-2020-internet-use")
+
+
+async def _person(town, *, birth_date: date | None = None, birth_year: int | None = None,
+                  district: str | None = None):
+    return await people.create_resident(actor=town.coordinator, fields=people.ResidentFields(
+        family_name="市民", given_name="太郎", birth_date=birth_date, birth_year=birth_year,
+        district=district))
+
+
+async def _attend(town, session, resident, attendance: Attendance = Attendance.ATTENDED):
+    registration = await scheduling.register(actor=town.coordinator, session_id=session.id,
+                                             resident_id=resident.id,
+                                             source=RegistrationSource.WALK_IN)
+    await scheduling.record_attendance(actor=town.coordinator, registration_id=registration.id,
+                                       attendance=attendance)
+    return registration
+
+
+def _years_before(day: date, years: int) -> date:
+    return day.replace(year=day.year - years)
+
+
+@pytest.fixture
+async def hand_built(town, other_town):
+    """The data set of the module docstring: every number below is known in advance.
+
+    Class A (10 days ago), class B (5 days ago), help session H (3 days ago), a cancelled
+    class X (in 10 days) and another municipality's class. Ages on the day of each session:
+    - r80: 80th birthday on A's day: attends A and B -> one participant, 80歳以上;
+    - r79: 80th birthday the day after A: attends A at 79 (70～79歳), visits H at 80;
+    - r45 (birth year only): attends A (40～49歳) and holds a seat in X (not counted);
+    - r72: no-show at A (70～79歳); r_unknown: attends A, no age known;
+    - two anonymous visitors aged 85 at H;
+    - follow-ups after A: r80's done (USES_INDEPENDENTLY), r45's done (NEEDS_MORE_HELP).
+    """
+    actor = town.coordinator
+    class_a = await factories.session(actor, factories.at(days=-10, hour=10))
+    class_b = await factories.session(actor, factories.at(days=-5, hour=10))
+    help_h = await factories.session(actor, factories.at(days=-3, hour=13),
+                                     kind=SessionKind.HELP_SESSION)
+    future_x = await factories.session(actor, factories.at(days=10, hour=10))
+    day_a = class_a.starts_at.astimezone(TOKYO).date()
+
+    r80 = await _person(town, birth_date=_years_before(day_a, 80))
+    r79 = await _person(town, birth_date=_years_before(day_a, 80) + timedelta(days=1))
+    r45 = await _person(town, birth_year=day_a.year - 45)
+    r72 = await _person(town, birth_year=day_a.year - 72)
+    unknown = await _person(town)
+
+    seat_r80 = await _attend(town, class_a, r80)
+    await _attend(town, class_b, r80)
+    await _attend(town, class_a, r79)
+    seat_r45 = await _attend(town, class_a, r45)
+    await _attend(town, class_a, r72, Attendance.NO_SHOW)
+    await _attend(town, class_a, unknown)
+    await scheduling.register(actor=actor, session_id=future_x.id, resident_id=r45.id)
+    await scheduling.cancel_session(actor=actor, session_id=future_x.id)
+
+    await scheduling.record_visit(actor=actor, data=scheduling.VisitInput(
+        session_id=help_h.id, topic=CourseTopic.DEVICE_BASICS, outcome=VisitOutcome.RESOLVED,
+        resident_id=r79.id))
+    for _ in range(2):
+        await scheduling.record_visit(actor=actor, data=scheduling.VisitInput(
+            session_id=help_h.id, topic=CourseTopic.MESSAGING_SNS, outcome=VisitOutcome.RESOLVED,
+            age_at_visit=85))
+
+    for registration, outcome in ((seat_r80, FollowUpOutcome.USES_INDEPENDENTLY),
+                                  (seat_r45, FollowUpOutcome.NEEDS_MORE_HELP)):
+        follow_up = await FollowUp.get(registration_id=registration.id,
+                                       purpose=FollowUpPurpose.AFTER_CLASS)
+        await followups.complete_follow_up(actor=actor, follow_up_id=follow_up.id,
+                                           outcome=outcome)
+
+    elsewhere = await factories.session(other_town.coordinator, factories.at(days=-10, hour=10))
+    stranger = await people.create_resident(actor=other_town.coordinator, fields=people.ResidentFields(
+        family_name="他市", given_name="花子", birth_year=day_a.year - 85))
+    await _attend(other_town, elsewhere, stranger)
+    return town
+
+
+def _rows(report) -> dict[str, object]:
+    return {row.label: row for row in report.rows}
+
+
+async def test_exact_numbers_per_band(hand_built):
+    town = hand_built
+    survey = await _survey(town)
+    report = await reports.participation_report(actor=town.coordinator, survey_id=survey.id,
+                                                metric=METRIC, report_filter=_period())
+    rows = _rows(report)
+    assert list(rows)[:8] == list(HIRATSUKA)
+    expected = {  # participants, registrations, attendances, no-shows, visits, done, independent
+        "80歳以上": (3, 2, 2, 0, 3, 1, 1),
+        "70～79歳": (1, 2, 1, 1, 0, 0, 0),
+        "40～49歳": (1, 1, 1, 0, 0, 1, 0),
+        "年齢不明": (1, 1, 1, 0, 0, 0, 0),
+    }
+    for label, row in rows.items():
+        got = (row.participants, row.registrations, row.attendances, row.no_shows, row.visits,
+               row.follow_ups_done, row.uses_independently)
+        assert got == expected.get(label, (0, 0, 0, 0, 0, 0, 0)), label
+    assert report.unknown_age == 1
+    total = report.total
+    assert (total.participants, total.registrations, total.attendances, total.no_shows,
+            total.visits, total.follow_ups_done, total.uses_independently) == (6, 6, 5, 1, 3, 2, 1)
+    assert rows["70～79歳"].no_show_rate == 0.5
+
+    total_need = sum(NEED.values())
+    for label, (participants, *_) in expected.items():
+        if label == "年齢不明":
+            continue
+        row = rows[label]
+        assert row.participant_share == round(participants / 5, 4)
+        assert row.need_share == round(NEED[label] / total_need, 4)
+        assert row.representation == pytest.approx(row.participant_share / row.need_share,
+                                                   abs=1e-3)
+    assert report.weighting == "respondents"
+
+
+async def test_the_band_edge_is_the_birthday_on_the_session_day(hand_built):
+    """r80 turns 80 on class A's day (80歳以上); r79 turns 80 the day after (70～79歳)."""
+    survey = await _survey(hand_built)
+    only_a_day = _today() - timedelta(days=10)
+    report = await reports.participation_report(
+        actor=hand_built.coordinator, survey_id=survey.id, metric=METRIC,
+        report_filter=ReportFilter(date_from=only_a_day, date_to=only_a_day))
+    rows = _rows(report)
+    assert rows["80歳以上"].attendances == 1 and rows["70～79歳"].attendances == 1
+
+
+async def test_filters_narrow_the_sessions(hand_built):
+    town = hand_built
+    survey = await _survey(town)
+    classes_only = await reports.participation_report(
+        actor=town.coordinator, survey_id=survey.id, metric=METRIC,
+        report_filter=ReportFilter(_period().date_from, _period().date_to, kinds=["CLASS"]))
+    assert classes_only.total.visits == 0 and classes_only.total.participants == 4
+    nowhere = await reports.participation_report(
+        actor=town.coordinator, survey_id=survey.id, metric=METRIC,
+        report_filter=ReportFilter(_period().date_from, _period().date_to, districts=["豊田"]))
+    assert nowhere.total.participants == 0 and nowhere.total.registrations == 0
+
+
+async def test_the_hiratsuka_worked_example_gives_index_one_in_every_band(town):
+    """One participant per non-user in the survey sample: every band reached in proportion."""
+    survey = await _survey(town)
+    session = await factories.session(town.coordinator, factories.at(days=-2, hour=13),
+                                      kind=SessionKind.HELP_SESSION)
+    ages = {"16～19歳": 17, "20～29歳": 25, "30～39歳": 35, "40～49歳": 45, "50～59歳": 55,
+            "60～69歳": 65, "70～79歳": 75, "80歳以上": 85}
+    await Visit.bulk_create([
+        Visit(municipality_id=town.municipality.id, session_id=session.id, age_at_visit=age,
+              topic=CourseTopic.DEVICE_BASICS, outcome=VisitOutcome.RESOLVED)
+        for band, age in ages.items() for _ in range(round(NEED[band]))])
+    report = await reports.participation_report(actor=town.coordinator, survey_id=survey.id,
+                                                metric=METRIC, report_filter=_period())
+    for row in report.rows:
+        assert row.representation == pytest.approx(1.0, abs=0.03), row.label
+    assert report.total.participants == sum(round(v) for v in NEED.values())
+
+
+async def test_population_figures_weight_the_need_when_they_cover_every_band(town):
+    survey = await _survey(town)
+    bands = await SurveyBand.filter(survey_id=survey.id).order_by("position")
+    for band in bands:
+        await PopulationFigure.create(municipality_id=town.municipality.id, as_of=date(2020, 10, 1),
+                                      min_age=band.min_age, max_age=band.max_age,
+                                      population=1000)
+    report = await reports.participation_report(actor=town.coordinator, survey_id=survey.id,
+                                                metric=METRIC, report_filter=_period())
+    assert report.weighting == "population"
+    non_use = {label: 100 - using for label, (_, using) in HIRATSUKA.items()}
+    rows = _rows(report)
+    assert rows["80歳以上"].need_share == round(non_use["80歳以上"] / sum(non_use.values()), 4)
+
+
+# --- planners ------------------------------------------------------------------------------
+
+async def test_planners_never_see_a_cell_of_one_to_four(hand_built):
+    survey = await _survey(hand_built)
+    report = await reports.participation_report(actor=hand_built.planner, survey_id=survey.id,
+                                                metric=METRIC, report_filter=_period())
+    for row in report.rows:
+        if row.suppressed:
+            assert row.participants is None and row.registrations is None
+            assert row.participant_share is None and row.representation is None
+        else:
+            assert row.participants in (0, None) or row.participants >= 5
+    assert {r.label for r in report.rows if r.suppressed} == {"80歳以上", "70～79歳", "40～49歳",
+                                                               "年齢不明"}
+    assert report.unknown_age is None
+    staff = await reports.participation_report(actor=hand_built.coordinator, survey_id=survey.id,
+                                               metric=METRIC, report_filter=_period())
+    assert not any(r.suppressed for r in staff.rows)
+
+
+async def test_a_single_hidden_cell_takes_the_next_smallest_with_it(town):
+    """7 + 6 + 2 = 15: hiding only the 2 would let anyone compute it from the total."""
+    survey = await _survey(town)
+    session = await factories.session(town.coordinator, factories.at(days=-2, hour=13),
+                                      kind=SessionKind.HELP_SESSION)
+    await Visit.bulk_create([
+        Visit(municipality_id=town.municipality.id, session_id=session.id, age_at_visit=age,
+              topic=CourseTopic.DEVICE_BASICS, outcome=VisitOutcome.RESOLVED)
+        for age, count in ((85, 7), (75, 6), (65, 2)) for _ in range(count)])
+    report = await reports.participation_report(actor=town.planner, survey_id=survey.id,
+                                                metric=METRIC, report_filter=_period())
+    rows = _rows(report)
+    assert rows["60～69歳"].suppressed and rows["70～79歳"].suppressed
+    assert not rows["80歳以上"].suppressed and rows["80歳以上"].participants == 7
+    assert report.total.participants == 15
+
+
+# --- files ---------------------------------------------------------------------------------
+
+async def test_csv_and_svg_for_the_same_query(hand_built, gql, client):
+    survey = await _survey(hand_built)
+    data = await gql().data("""query ($s: ID!, $f: ParticipationFilter!) {
+        participationReport(surveyId: $s, metric: "internet_use.using", filter: $f) {
+          csvUrl chartUrl total { uniqueParticipants } rows { band { label } uniqueParticipants } } }""",
+                            {"s": to_global_id("Survey", survey.id),
+                             "f": {"from": _period().date_from.isoformat(),
+                                   "to": _period().date_to.isoformat()}})
+    report = data["participationReport"]
+    assert report["total"]["uniqueParticipants"] == 6
+    auth = {"Authorization": f"Bearer {hand_built.tokens[Role.COORDINATOR]}"}
+    csv_path = report["csvUrl"].split("127.0.0.1:8000", 1)[1]
+    response = await client.get(csv_path, headers=auth)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert response.content.startswith(b"\xef\xbb\xbf")  # BOM
+    lines = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert lines[1][0] == "年齢区分" and "参加者数（実人数）" in lines[1]
+    by_label = {line[0]: line for line in lines[2:] if line}
+    assert by_label["80歳以上"][4] == "3" and by_label["合計"][4] == "6"
+
+    svg = await client.get(report["chartUrl"].split("127.0.0.1:8000", 1)[1], headers=auth)
+    assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
+    root = ET.fromstring(svg.content)
+    ns = {"svg": "http://www.w3.org/2000/svg"}
+    groups = root.findall(".//svg:g[@class='band']", ns)
+    assert [g.get("data-label") for g in groups] == list(HIRATSUKA)
+    for group in groups:
+        assert len(group.findall("svg:rect[@class='participants']", ns)) == 1
+        assert len(group.findall("svg:rect[@class='need']", ns)) == 1
+    assert "平塚市" in root.find("svg:title", ns).text
+
+    assert (await client.get(csv_path)).status_code == 401
+    supporter_like = await client.get(csv_path.replace("from=", "from=x"), headers=auth)
+    assert supporter_like.status_code == 400
+
+
+async def test_the_files_are_suppressed_for_planners_too(hand_built, client):
+    survey = await _survey(hand_built)
+    period = _period()
+    path = (f"/reports/participation.csv?surveyId={to_global_id('Survey', survey.id)}"
+            f"&metric={METRIC}&from={period.date_from}&to={period.date_to}")
+    response = await client.get(path, headers={
+        "Authorization": f"Bearer {hand_built.tokens[Role.PLANNER]}"})
+    rows = {line[0]: line for line in csv.reader(io.StringIO(response.content.decode("utf-8-sig")))
+            if line}
+    assert rows["80歳以上"][4] == "" and rows["80歳以上"][-1] == "秘匿"
+
+
+async def test_another_municipalitys_survey_is_not_found(town, other_town, gql):
+    await load_reference_data()
+    yaizu = await Survey.get(municipality_id=other_town.municipality.id)
+    body = await gql()("""query ($s: ID!) { participationReport(surveyId: $s, metric: "course_wish.sns",
+        filter: {from: "2026-01-01", to: "2026-01-31"}) { metric } }""",
+                       {"s": to_global_id("Survey", yaizu.id)})
+    assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+# --- surveys -------------------------------------------------------------------------------
+
+async def test_seeded_surveys_are_listed_with_bands_and_metrics(town, gql):
+    await load_reference_data()
+    data = await gql(Role.PLANNER).data(
+        "{ surveys { title year sampleSize source metrics bands { label minAge maxAge respondents } } }")
+    [survey] = data["surveys"]
+    assert survey["year"] == 2020 and survey["sampleSize"] == 1699
+    assert "internet_use.using" in survey["metrics"]
+    assert survey["bands"][-1] == {"label": "80歳以上", "minAge": 80, "maxAge": None,
+                                   "respondents": 148}
+
+
+GOOD = """
+municipality: "142034"
+key: test-survey
+title: テスト調査
+year: 2024
+metric_groups:
+  - key: use
+    exhaustive: true
+    metrics: [{key: using, need: complement}, {key: not_using}]
+bands:
+  - {label: 60代, min_age: 60, max_age: 69, respondents: 10, values: {use.using: 60, use.not_using: 40}}
+  - {label: 70歳以上, min_age: 70, max_age: null, respondents: 10, values: {use.using: 30, use.not_using: 70}}
+"""
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    (("min_age: 70, max_age: null", "min_age: 65, max_age: null"), "重なっています"),
+    (("min_age: 70, max_age: null", "min_age: 50, max_age: 55"), "若い順"),
+    (("use.using: 30, use.not_using: 70", "use.using: 130, use.not_using: 70"), "0〜100"),
+    (("use.using: 30, use.not_using: 70", "use.using: 30, use.not_using: 60"), "合計が 90.0%"),
+    (('municipality: "142034"', 'municipality: "999999"'), "999999"),
+    (("use.using: 30, use.not_using: 70", "use.using: 30, use.maybe: 70"), "use.maybe"),
+    (("year: 2024", "year: soon"), "year"),
+])
+async def test_malformed_surveys_are_refused_whole_with_the_reason(town, change, expected):
+    before = await Survey.all().count()
+    document = GOOD.replace(*change)
+    with pytest.raises(DomainError) as caught:
+        await reports.import_survey(actor=town.admin, document_text=document)
+    assert expected in caught.value.message
+    assert await Survey.all().count() == before
+    assert await SurveyBand.all().count() == 0
+
+
+async def test_import_survey_as_admin_and_again_changes_nothing(town, gql):
+    query = """mutation ($d: String!) { importSurvey(input: {document: $d}) {
+        survey { key bands { label } metrics } errors { code message field } } }"""
+    data = await gql(Role.ADMIN).data(query, {"d": GOOD})
+    assert data["importSurvey"]["survey"]["metrics"] == ["use.using", "use.not_using"]
+    first = await SurveyBand.all().values_list("id", flat=True)
+    await gql(Role.ADMIN).data(query, {"d": GOOD})
+    assert await SurveyBand.all().values_list("id", flat=True) == first
+    coordinator = await gql(Role.COORDINATOR).data(query, {"d": GOOD})
+    assert coordinator["importSurvey"]["errors"][0]["code"] == "FORBIDDEN"
+    broken = await gql(Role.ADMIN).data(query, {"d": "bands: [1, 2"})
+    assert broken["importSurvey"]["errors"][0]["code"] == "INVALID_SURVEY"
+    assert broken["importSurvey"]["errors"][0]["field"] == ["input", "document"]
+
+
+async def test_json_documents_are_accepted_too(town):
+    import json
+
+    import yaml
+
+    survey = await reports.import_survey(actor=town.admin,
+                                         document_text=json.dumps(yaml.safe_load(GOOD)))
+    assert survey.key == "test-survey"
+
+
+def test_the_worked_example_of_survey_baselines_md():
+    """Non-users in the sample: 70-79 about 188, 80+ about 117, about 393 in all."""
+    assert round(NEED["70～79歳"]) == 188 and round(NEED["80歳以上"]) == 117
+    assert round(sum(NEED.values())) == 393
