@@ -24,7 +24,7 @@ from divide_support.calendar.http import (
 )
 from divide_support.core.database import ConnectionParams, resolve_connection, tortoise_config
 from divide_support.messaging.webhooks import twilio_inbound, twilio_status
-from divide_support.reports.http import participation_csv, participation_svg
+from divide_support.reports.http import activity_csv, participation_csv, participation_svg
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,7 @@ def create_app(connection: ConnectionParams | None = None, *, init_orm: bool = T
         Route("/calendar/municipality.ics", municipality_ics, methods=["GET"]),
         Route("/reports/participation.csv", participation_csv, methods=["GET"]),
         Route("/reports/participation.svg", participation_svg, methods=["GET"]),
+        Route("/reports/activity.csv", activity_csv, methods=["GET"]),
         Route("/webhooks/twilio/status", twilio_status, methods=["POST"]),
         Route("/webhooks/twilio/inbound", twilio_inbound, methods=["POST"]),
     ]

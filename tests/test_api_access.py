@@ -61,6 +61,8 @@ QUERIES = {
     "smsUsage": "{ smsUsage { month } }",
     "smsReplies": "{ smsReplies { totalCount } }",
     "surveys": "{ surveys { id } }",
+    "activityReport": '{ activityReport(from: "2026-01-01", to: "2026-01-31") { csvUrl } }',
+    "topicReport": '{ topicReport(surveyId: "eA", from: "2026-01-01", to: "2026-01-31") { band } }',
     "participationReport": '{ participationReport(surveyId: "eA", metric: "x", '
                            'filter: {from: "2026-01-01", to: "2026-01-31"}) { metric } }',
 }

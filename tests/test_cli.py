@@ -281,3 +281,45 @@ async def test_worker_stops_gracefully_on_sigterm(fresh_database, tmp_path):
         output, _ = await asyncio.to_thread(process.communicate, None, 30)
     assert process.returncode == 0, output
     assert "Traceback" not in output
+
+
+async def test_import_survey_loads_a_file_and_refuses_a_broken_one(fresh_database, tmp_path):
+    url, params = fresh_database
+    assert (await run_cli("migrate", env=_env(url), cwd=tmp_path)).returncode == 0
+    seeded = await run_cli("seed", env=_env(url), cwd=tmp_path)
+    assert "surveys=2" in seeded.stdout
+    good = tmp_path / "izunokuni.yaml"
+    good.write_text("""
+municipality: "222259"
+key: izunokuni-2024-smartphone
+title: 伊豆の国市 スマホ利用調査 2024
+year: 2024
+metric_groups:
+  - key: smartphone
+    exhaustive: true
+    metrics: [{key: using, need: complement}, {key: not_using}]
+bands:
+  - {label: 65～74歳, min_age: 65, max_age: 74, respondents: 120,
+     values: {smartphone.using: 70, smartphone.not_using: 30}}
+  - {label: 75歳以上, min_age: 75, max_age: null, respondents: 90,
+     values: {smartphone.using: 40, smartphone.not_using: 60}}
+""", encoding="utf-8")
+    loaded = await run_cli("import-survey", str(good), env=_env(url), cwd=tmp_path)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "伊豆の国市 スマホ利用調査 2024" in loaded.stdout
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(good.read_text(encoding="utf-8").replace("min_age: 75", "min_age: 70"),
+                      encoding="utf-8")
+    refused = await run_cli("import-survey", str(broken), env=_env(url), cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "重なっています" in refused.stderr and "Traceback" not in refused.stderr
+    missing = await run_cli("import-survey", str(tmp_path / "nope.yaml"), env=_env(url), cwd=tmp_path)
+    assert missing.returncode == 2 and "読めません" in missing.stderr
+    conn = await asyncpg.connect(**params.dsn_kwargs())
+    try:
+        count = await conn.fetchval("SELECT count(*) FROM survey WHERE key = 'izunokuni-2024-smartphone'")
+        bands = await conn.fetchval("SELECT count(*) FROM survey_band b JOIN survey s ON s.id = b.survey_id"
+                                    " WHERE s.key = 'izunokuni-2024-smartphone'")
+    finally:
+        await conn.close()
+    assert (count, bands) == (1, 2)

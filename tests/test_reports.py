@@ -23,6 +23,7 @@ from divide_support.reports.models import PopulationFigure, Survey, SurveyBand
 from divide_support.reports.service import ReportFilter
 from divide_support.scheduling import service as scheduling
 from divide_support.scheduling.models import (
+    Assignment,
     Attendance,
     CourseTopic,
     RegistrationSource,
@@ -402,3 +403,82 @@ def test_the_worked_example_of_survey_baselines_md():
     """Non-users in the sample: 70-79 about 188, 80+ about 117, about 393 in all."""
     assert round(NEED["70～79歳"]) == 188 and round(NEED["80歳以上"]) == 117
     assert round(sum(NEED.values())) == 393
+
+
+# --- the programme's activity report and the course-wish comparison --------------------------
+
+async def test_activity_report_per_month_and_venue(town, gql, client):
+    actor = town.coordinator
+    venue = await factories.venue(actor, name="駅前デジタルステーション")
+    lead = await factories.supporter(actor, certified=True)
+    helper = await factories.supporter(actor, certified=False)
+    basic = await factories.session(actor, factories.at(days=-2, hour=9), venue_obj=venue)
+    single = await factories.session(actor, factories.at(days=-2, hour=11), venue_obj=venue,
+                                     kind=SessionKind.HELP_SESSION)
+    empty = await factories.session(actor, factories.at(days=-2, hour=14), venue_obj=venue)
+    cancelled = await factories.session(actor, factories.at(days=3, hour=9), venue_obj=venue)
+    await scheduling.cancel_session(actor=actor, session_id=cancelled.id)
+    # Staffing of past sessions as the paper records show it (the service only staffs the future).
+    for session, supporter, role in ((basic, lead, "LEAD"), (single, lead, "LEAD"),
+                                     (empty, lead, "LEAD"), (basic, helper, "ASSISTANT")):
+        await Assignment.create(municipality_id=town.municipality.id, session_id=session.id,
+                                supporter_id=supporter.id, role=role)
+    for age in (70, 81):
+        await _attend(town, basic, await _person(town, birth_year=_today().year - age))
+    await scheduling.record_visit(actor=actor, data=scheduling.VisitInput(
+        session_id=single.id, topic=CourseTopic.DEVICE_BASICS, outcome=VisitOutcome.RESOLVED,
+        age_at_visit=77))
+
+    day = _today() - timedelta(days=2)
+    rows, total = await reports.activity_report(actor=town.planner, date_from=day - timedelta(days=1),
+                                                date_to=day + timedelta(days=10))
+    [row] = rows
+    assert row.month == basic.starts_at.astimezone(TOKYO).strftime("%Y-%m")
+    assert row.venue_name == "駅前デジタルステーション"
+    assert (row.sessions, row.classes, row.help_sessions) == (3, 2, 1)
+    assert (row.attendees, row.attendees_per_session) == (3, 1.0)
+    assert (row.single_attendee_sessions, row.empty_sessions) == (1, 1)
+    assert (row.basic_classes, row.applied_classes) == (2, 0)
+    assert (row.supporters, row.certified_supporters, row.supporters_per_session) == (4, 3, 1.33)
+    assert total.sessions == 3
+
+    data = await gql(Role.PLANNER).data("""query ($f: Date!, $t: Date!) {
+        activityReport(from: $f, to: $t) { csvUrl rows { month venueName sessions attendeesPerSession }
+        total { sessions } } }""", {"f": (day - timedelta(days=1)).isoformat(),
+                                    "t": (day + timedelta(days=10)).isoformat()})
+    assert data["activityReport"]["rows"][0]["sessions"] == 3
+    path = data["activityReport"]["csvUrl"].split("127.0.0.1:8000", 1)[1]
+    response = await client.get(path, headers={"Authorization": f"Bearer {town.tokens[Role.PLANNER]}"})
+    assert response.status_code == 200 and response.content.startswith(b"\xef\xbb\xbf")
+    lines = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert lines[1][:3] == ["月", "会場", "開催回数（コマ）"]
+    assert lines[2][1:4] == ["駅前デジタルステーション", "3", "2"]
+
+
+async def test_what_each_band_asked_for_against_what_it_attended(other_town, town):
+    """焼津市: 70代以上 asked most for device operation (38.5 %); a 75-year-old attends a basic
+    device class and manages on their own afterwards."""
+    await load_reference_data()
+    actor = other_town.coordinator
+    survey = await Survey.get(municipality_id=other_town.municipality.id, key="yaizu-2021-course-wish")
+    session = await factories.session(actor, factories.at(days=-4, hour=10))
+    resident = await people.create_resident(actor=actor, fields=people.ResidentFields(
+        family_name="焼津", given_name="一郎", birth_year=_today().year - 75))
+    registration = await _attend(other_town, session, resident)
+    follow_up = await FollowUp.get(registration_id=registration.id)
+    await followups.complete_follow_up(actor=actor, follow_up_id=follow_up.id,
+                                       outcome=FollowUpOutcome.USES_INDEPENDENTLY)
+    rows = await reports.topic_report(actor=actor, survey_id=survey.id,
+                                      date_from=_today() - timedelta(days=30), date_to=_today())
+    cell = next(r for r in rows if r.band == "70代以上" and r.topic == "DEVICE_BASICS")
+    assert cell.wished_percent == 38.5
+    assert (cell.attendances, cell.follow_ups_done, cell.uses_independently) == (1, 1, 1)
+    assert cell.attendance_share == 1.0
+    sns = next(r for r in rows if r.band == "70代以上" and r.topic == "MESSAGING_SNS")
+    assert (sns.wished_percent, sns.attendances) == (12.2, 0)
+    unknown = next(r for r in rows if r.band == "10代" and r.topic == "DEVICE_BASICS")
+    assert unknown.wished_percent is None  # not in the survey's text: unknown, not zero
+    planner = await reports.topic_report(actor=other_town.planner, survey_id=survey.id,
+                                         date_from=_today() - timedelta(days=30), date_to=_today())
+    hidden = next(r for r in planner if r.band == "70代以上" and r.topic == "DEVICE_BASICS")
+    assert hidden.suppressed and hidden.attendances is None

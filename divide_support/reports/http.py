@@ -81,6 +81,38 @@ async def _report(request: Request) -> reports.Report | Response:
         return _error(status, error.code, error.message)
 
 
+def activity_url(date_from: date, date_to: date, venue_ids: list[int] | None) -> str:
+    params = [("from", date_from.isoformat()), ("to", date_to.isoformat())]
+    if venue_ids:
+        params.append(("venueIds", ",".join(to_global_id("Venue", v) for v in venue_ids)))
+    base = get_settings().public_base_url.rstrip("/")
+    return f"{base}/reports/activity.csv?{urlencode(params)}"
+
+
+async def activity_csv(request: Request) -> Response:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    actor = await accounts.authenticate(token.strip()) if scheme.lower() == "bearer" else None
+    if actor is None:
+        return _error(401, "UNAUTHENTICATED", "ログインが必要です。")
+    try:
+        date_from = date.fromisoformat(request.query_params.get("from", ""))
+        date_to = date.fromisoformat(request.query_params.get("to", ""))
+    except ValueError:
+        return _error(400, "BAD_USER_INPUT", "from と to は 2026-04-01 の形で指定してください。")
+    try:
+        venue_ids = [decode_id(v, "Venue", ["venueIds"], "会場")
+                     for v in _list(request, "venueIds") or []] or None
+        rows, total = await reports.activity_report(actor=actor, date_from=date_from,
+                                                    date_to=date_to, venue_ids=venue_ids)
+    except DomainError as error:
+        status = 403 if error.code == "FORBIDDEN" else 404 if error.code == "NOT_FOUND" else 400
+        return _error(status, error.code, error.message)
+    return Response(render.activity_csv(rows, total, date_from, date_to),
+                    media_type="text/csv; charset=utf-8", headers={
+                        "Content-Disposition": "attachment; filename=\"activity.csv\"",
+                        "Cache-Control": "private, no-store"})
+
+
 async def participation_csv(request: Request) -> Response:
     report = await _report(request)
     if isinstance(report, Response):

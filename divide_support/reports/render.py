@@ -6,7 +6,7 @@ import csv
 import io
 from xml.sax.saxutils import escape
 
-from divide_support.reports.service import Report, Row
+from divide_support.reports.service import ActivityRow, Report, Row
 
 CSV_HEADERS = ["年齢区分", "最小年齢", "最大年齢", "調査回答者数", "参加者数（実人数）", "申込数", "出席数",
                "欠席数", "欠席率", "相談件数", "フォローアップ完了", "自分で使えるようになった",
@@ -108,3 +108,23 @@ def to_svg(report: Report) -> bytes:
     parts.append(f'<text x="{left}" y="{height - 30}" font-size="12">{escape(note)}</text>')
     parts.append("</svg>")
     return "\n".join(parts).encode("utf-8")
+
+
+ACTIVITY_HEADERS = ["月", "会場", "開催回数（コマ）", "うちスマホ教室", "うち相談会", "参加者数（延べ）",
+                    "1コマあたり参加者数", "参加者1人のコマ", "参加者0人のコマ", "基本的な講座",
+                    "応用的な講座", "支援員（延べ）", "うち認定支援員", "1コマあたり支援員数"]
+
+
+def activity_csv(rows: list[ActivityRow], total: ActivityRow, date_from: object,
+                 date_to: object) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([f"デジタル活用支援 実施状況 {date_from}〜{date_to}"])
+    writer.writerow(ACTIVITY_HEADERS)
+    for row in [*rows, total]:
+        writer.writerow([row.month, row.venue_name, row.sessions, row.classes, row.help_sessions,
+                         row.attendees, _number(row.attendees_per_session),
+                         row.single_attendee_sessions, row.empty_sessions, row.basic_classes,
+                         row.applied_classes, row.supporters, row.certified_supporters,
+                         _number(row.supporters_per_session)])
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")

@@ -401,3 +401,211 @@ def suppress_small_cells(report: Report) -> None:
             report.unknown_age is not None and 0 < report.unknown_age < SUPPRESS_BELOW):
         report.unknown_age = None
     report.suppressed_any = bool(hidden)
+
+
+# --- the national programme's activity report ---------------------------------------------
+
+ACTIVITY_SQL = """
+WITH sess AS (
+    SELECT s.id, s.kind, s.venue_id, s.course_id,
+           to_char(date_trunc('month', s.starts_at AT TIME ZONE $2), 'YYYY-MM') AS month
+    FROM session s
+    WHERE s.municipality_id = $1 AND s.status <> 'CANCELLED'
+      AND (s.starts_at AT TIME ZONE $2)::date BETWEEN $3 AND $4
+      AND ($5::int[] IS NULL OR s.venue_id = ANY($5))
+),
+came AS (
+    SELECT session_id, count(*) AS people FROM (
+        SELECT r.session_id FROM registration r JOIN sess s ON s.id = r.session_id
+        WHERE r.attendance = 'ATTENDED'
+        UNION ALL
+        SELECT v.session_id FROM visit v JOIN sess s ON s.id = v.session_id
+    ) AS attended GROUP BY session_id
+),
+staff AS (
+    SELECT a.session_id, count(*) AS supporters, count(*) FILTER (WHERE p.certified) AS certified
+    FROM assignment a JOIN sess s ON s.id = a.session_id JOIN supporter p ON p.id = a.supporter_id
+    GROUP BY a.session_id
+)
+SELECT s.month, s.venue_id, v.name AS venue_name,
+       count(*) AS sessions,
+       count(*) FILTER (WHERE s.kind = 'CLASS') AS classes,
+       count(*) FILTER (WHERE s.kind = 'HELP_SESSION') AS help_sessions,
+       coalesce(sum(came.people), 0) AS attendees,
+       count(*) FILTER (WHERE came.people = 1) AS single_attendee_sessions,
+       count(*) FILTER (WHERE coalesce(came.people, 0) = 0) AS empty_sessions,
+       count(*) FILTER (WHERE c.level = 'BASIC') AS basic_classes,
+       count(*) FILTER (WHERE c.level = 'APPLIED') AS applied_classes,
+       coalesce(sum(staff.supporters), 0) AS supporters,
+       coalesce(sum(staff.certified), 0) AS certified_supporters
+FROM sess s
+JOIN venue v ON v.id = s.venue_id
+LEFT JOIN course c ON c.id = s.course_id
+LEFT JOIN came ON came.session_id = s.id
+LEFT JOIN staff ON staff.session_id = s.id
+GROUP BY s.month, s.venue_id, v.name
+ORDER BY s.month, v.name, s.venue_id
+"""
+
+ACTIVITY_FIELDS = ("sessions", "classes", "help_sessions", "attendees", "single_attendee_sessions",
+                   "empty_sessions", "basic_classes", "applied_classes", "supporters",
+                   "certified_supporters")
+
+
+@dataclass
+class ActivityRow:
+    month: str  # YYYY-MM, local time
+    venue_id: int | None
+    venue_name: str
+    sessions: int = 0
+    classes: int = 0
+    help_sessions: int = 0
+    attendees: int = 0
+    single_attendee_sessions: int = 0
+    empty_sessions: int = 0
+    basic_classes: int = 0
+    applied_classes: int = 0
+    supporters: int = 0
+    certified_supporters: int = 0
+
+    @property
+    def attendees_per_session(self) -> float | None:
+        return round(self.attendees / self.sessions, 2) if self.sessions else None
+
+    @property
+    def supporters_per_session(self) -> float | None:
+        return round(self.supporters / self.sessions, 2) if self.sessions else None
+
+
+async def activity_report(*, actor: Actor, date_from: date, date_to: date,
+                          venue_ids: list[int] | None = None) -> tuple[list[ActivityRow],
+                                                                       ActivityRow]:
+    """Per month and venue, what デジタル活用支援推進事業 reports are judged on: sessions (コマ),
+    attendees per session, sessions with a single attendee, basic vs applied menus, staffing.
+    Counts of sessions and people, nobody's details."""
+    require_role(actor, Role.ADMIN, Role.COORDINATOR, Role.PLANNER)
+    _check_filter(ReportFilter(date_from, date_to))
+    rows = await connections.get("default").execute_query_dict(ACTIVITY_SQL, [
+        actor.municipality_id, actor.timezone, date_from, date_to, venue_ids])
+    result = [ActivityRow(month=r["month"], venue_id=r["venue_id"], venue_name=r["venue_name"],
+                          **{name: int(r[name]) for name in ACTIVITY_FIELDS}) for r in rows]
+    total = ActivityRow(month="合計", venue_id=None, venue_name="全会場")
+    for name in ACTIVITY_FIELDS:
+        setattr(total, name, sum(getattr(r, name) for r in result))
+    return result, total
+
+
+# --- what each age band asked for vs what it attended ---------------------------------------
+
+# Course topics as the Yaizu survey named the courses people want.
+TOPIC_FOR_WISH = {
+    "device_operation": "DEVICE_BASICS",
+    "sns": "MESSAGING_SNS",
+    "city_online_services": "CITY_ONLINE_SERVICES",
+    "security": "SECURITY",
+}
+
+TOPIC_SQL = """
+WITH bands AS (
+    SELECT position, min_age, max_age FROM survey_band WHERE survey_id = $1
+),
+sess AS (
+    SELECT s.id, (s.starts_at AT TIME ZONE $3)::date AS day, c.topic
+    FROM session s JOIN course c ON c.id = s.course_id
+    WHERE s.municipality_id = $2 AND s.status <> 'CANCELLED' AND s.kind = 'CLASS'
+      AND (s.starts_at AT TIME ZONE $3)::date BETWEEN $4 AND $5
+),
+attended AS (
+    SELECT r.id, s.topic,
+           CASE WHEN p.birth_date IS NOT NULL
+                THEN date_part('year', age(s.day, p.birth_date))::int
+                WHEN p.birth_year IS NOT NULL THEN date_part('year', s.day)::int - p.birth_year
+           END AS age
+    FROM registration r JOIN sess s ON s.id = r.session_id JOIN resident p ON p.id = r.resident_id
+    WHERE r.attendance = 'ATTENDED' AND r.status <> 'CANCELLED'
+),
+visited AS (
+    SELECT v.topic, COALESCE(v.age_at_visit,
+           CASE WHEN p.birth_date IS NOT NULL
+                THEN date_part('year', age((s.starts_at AT TIME ZONE $3)::date, p.birth_date))::int
+                WHEN p.birth_year IS NOT NULL
+                THEN date_part('year', (s.starts_at AT TIME ZONE $3)::date)::int - p.birth_year
+           END) AS age
+    FROM visit v JOIN session s ON s.id = v.session_id LEFT JOIN resident p ON p.id = v.resident_id
+    WHERE s.municipality_id = $2 AND s.status <> 'CANCELLED'
+      AND (s.starts_at AT TIME ZONE $3)::date BETWEEN $4 AND $5
+),
+outcomes AS (
+    SELECT a.topic, a.age, f.outcome FROM attended a
+    JOIN follow_up f ON f.registration_id = a.id AND f.status = 'DONE'
+),
+facts AS (
+    SELECT topic, age, 'attendance' AS what FROM attended
+    UNION ALL SELECT topic, age, 'visit' FROM visited
+    UNION ALL SELECT topic, age, 'done' FROM outcomes
+    UNION ALL SELECT topic, age, 'independent' FROM outcomes WHERE outcome = 'USES_INDEPENDENTLY'
+)
+SELECT b.position, f.topic,
+       count(*) FILTER (WHERE what = 'attendance') AS attendances,
+       count(*) FILTER (WHERE what = 'visit') AS visits,
+       count(*) FILTER (WHERE what = 'done') AS follow_ups_done,
+       count(*) FILTER (WHERE what = 'independent') AS uses_independently
+FROM facts f JOIN bands b ON f.age >= b.min_age AND (b.max_age IS NULL OR f.age <= b.max_age)
+GROUP BY b.position, f.topic
+"""
+
+
+@dataclass
+class TopicRow:
+    band: str
+    topic: str
+    wished_percent: float | None  # share of the band that asked for such a course
+    attendances: int | None = 0  # class attendances on courses of the topic
+    visits: int | None = 0  # help-session visits about the topic
+    follow_ups_done: int | None = 0
+    uses_independently: int | None = 0
+    attendance_share: float | None = None  # of the band's class attendances
+    suppressed: bool = False
+
+
+async def topic_report(*, actor: Actor, survey_id: int, date_from: date, date_to: date
+                       ) -> list[TopicRow]:
+    """For each age band and course topic: how many wanted it (course-wish survey) and what
+    the band attended, with follow-up outcomes. PLANNER: cells of 1-4 hidden."""
+    require_role(actor, Role.ADMIN, Role.COORDINATOR, Role.PLANNER)
+    _check_filter(ReportFilter(date_from, date_to))
+    survey = await get_scoped(Survey, survey_id, actor, what="調査", field=["surveyId"])
+    bands = await SurveyBand.filter(survey_id=survey.id).order_by("position")
+    wishes: dict[tuple[int, str], float] = {}
+    for value in await SurveyValue.filter(band_id__in=[b.id for b in bands]):
+        group, _, name = value.metric.partition(".")
+        if group == "course_wish" and name in TOPIC_FOR_WISH:
+            wishes[(value.band_id, TOPIC_FOR_WISH[name])] = value.percent
+    records = await connections.get("default").execute_query_dict(TOPIC_SQL, [
+        survey.id, actor.municipality_id, actor.timezone, date_from, date_to])
+    counts = {(r["position"], r["topic"]): r for r in records}
+    from divide_support.scheduling.models import CourseTopic
+
+    rows: list[TopicRow] = []
+    for band in bands:
+        band_attendances = sum(int(r["attendances"]) for (pos, _), r in counts.items()
+                               if pos == band.position)
+        for topic in CourseTopic:
+            record = counts.get((band.position, topic.value))
+            row = TopicRow(band=band.label, topic=topic.value,
+                           wished_percent=wishes.get((band.id, topic.value)))
+            if record:
+                row.attendances = int(record["attendances"])
+                row.visits = int(record["visits"])
+                row.follow_ups_done = int(record["follow_ups_done"])
+                row.uses_independently = int(record["uses_independently"])
+            row.attendance_share = (round(row.attendances / band_attendances, 4)
+                                    if band_attendances else None)
+            if actor.role == Role.PLANNER and 0 < (row.attendances or 0) + (row.visits or 0) \
+                    < SUPPRESS_BELOW:
+                row.attendances = row.visits = row.follow_ups_done = None
+                row.uses_independently = None
+                row.attendance_share = None
+                row.suppressed = True
+            rows.append(row)
+    return rows

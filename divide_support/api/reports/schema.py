@@ -10,7 +10,13 @@ from divide_support.api.enums import SessionKind
 from divide_support.api.errors import UserError, attempt, raise_as_graphql
 from divide_support.api.ids import decode_id
 from divide_support.api.permissions import actor_of
-from divide_support.api.reports.types import ParticipationReport, Survey
+from divide_support.api.reports.types import (
+    ActivityReport,
+    ParticipationReport,
+    Survey,
+    TopicRow,
+    activity_from,
+)
 from divide_support.reports import service as reports
 from divide_support.reports.service import ReportFilter
 
@@ -65,6 +71,39 @@ class ReportsQuery:
                 metric=metric, report_filter=report_filter)
 
         return ParticipationReport.from_report(await raise_as_graphql(run))
+
+
+    @strawberry.field(description="Per month and venue: sessions (コマ), attendees per session, "
+                      "sessions with a single attendee, basic vs applied menus, staffing.")
+    async def activity_report(
+        self, info: Info, from_: Annotated[date, strawberry.argument(name="from")], to: date,
+        venue_ids: list[strawberry.ID] | None = None,
+    ) -> ActivityReport:
+        actor = actor_of(info)
+
+        async def run():
+            venues = [decode_id(v, "Venue", ["venueIds"], "会場") for v in venue_ids] \
+                if venue_ids else None
+            rows, total = await reports.activity_report(actor=actor, date_from=from_, date_to=to,
+                                                        venue_ids=venues)
+            return activity_from(rows, total, from_, to, venues)
+
+        return await raise_as_graphql(run)
+
+    @strawberry.field(description="By age band and course topic: what the band asked for in a "
+                      "course-wish survey (e.g. Yaizu 2021) against what it attended.")
+    async def topic_report(
+        self, info: Info, survey_id: strawberry.ID,
+        from_: Annotated[date, strawberry.argument(name="from")], to: date,
+    ) -> list[TopicRow]:
+        actor = actor_of(info)
+
+        async def run():
+            return await reports.topic_report(
+                actor=actor, survey_id=decode_id(survey_id, "Survey", ["surveyId"], "調査"),
+                date_from=from_, date_to=to)
+
+        return [TopicRow.from_row(r) for r in await raise_as_graphql(run)]
 
 
 @strawberry.type

@@ -12,7 +12,7 @@ from divide_support.api.loaders import MunicipalityLoader, loader
 from divide_support.api.node import Node
 from divide_support.reports import models
 from divide_support.reports import service as reports
-from divide_support.reports.http import report_url
+from divide_support.reports.http import activity_url, report_url
 
 
 @strawberry.type
@@ -124,3 +124,76 @@ class ParticipationReport:
             weighting=report.weighting,
             csv_url=report_url("csv", survey_id, report.metric, report.filter),
             chart_url=report_url("svg", survey_id, report.metric, report.filter))
+
+
+@strawberry.type(description="Per month and venue, the figures デジタル活用支援推進事業 is judged on.")
+class ActivityRow:
+    month: str
+    venue_name: str
+    sessions: int = strawberry.field(description="Sessions held (コマ), cancelled ones excluded.")
+    classes: int
+    help_sessions: int
+    attendees: int = strawberry.field(description="Attendances at classes plus help-session visits.")
+    attendees_per_session: float | None
+    single_attendee_sessions: int
+    empty_sessions: int
+    basic_classes: int = strawberry.field(description="Classes of the basic menu (基本的な講座).")
+    applied_classes: int = strawberry.field(description="Classes of the applied menu (応用的な講座).")
+    supporters: int = strawberry.field(description="Supporter assignments (延べ人数).")
+    certified_supporters: int
+    supporters_per_session: float | None
+    _venue_id: strawberry.Private[int | None]
+
+    @strawberry.field
+    def venue_id(self) -> strawberry.ID | None:
+        return strawberry.ID(to_global_id("Venue", self._venue_id)) if self._venue_id else None
+
+    @classmethod
+    def from_row(cls, row: reports.ActivityRow) -> ActivityRow:
+        return cls(month=row.month, venue_name=row.venue_name, sessions=row.sessions,
+                   classes=row.classes, help_sessions=row.help_sessions, attendees=row.attendees,
+                   attendees_per_session=row.attendees_per_session,
+                   single_attendee_sessions=row.single_attendee_sessions,
+                   empty_sessions=row.empty_sessions, basic_classes=row.basic_classes,
+                   applied_classes=row.applied_classes, supporters=row.supporters,
+                   certified_supporters=row.certified_supporters,
+                   supporters_per_session=row.supporters_per_session, _venue_id=row.venue_id)
+
+
+@strawberry.type
+class ActivityReport:
+    from_: Annotated[date, strawberry.field(name="from")]
+    to: date
+    rows: list[ActivityRow]
+    total: ActivityRow
+    csv_url: str
+
+
+@strawberry.type(description="What an age band asked for (course-wish survey) against what it "
+                 "attended, by course topic.")
+class TopicRow:
+    band: str
+    topic: str
+    wished_percent: float | None = strawberry.field(
+        description="Share of the band that wants such a course (null: the survey does not say).")
+    attendances: int | None
+    visits: int | None
+    follow_ups_done: int | None
+    uses_independently: int | None
+    attendance_share: float | None = strawberry.field(
+        description="This topic's share of the band's class attendances.")
+    suppressed: bool
+
+    @classmethod
+    def from_row(cls, row: reports.TopicRow) -> TopicRow:
+        return cls(band=row.band, topic=row.topic, wished_percent=row.wished_percent,
+                   attendances=row.attendances, visits=row.visits,
+                   follow_ups_done=row.follow_ups_done, uses_independently=row.uses_independently,
+                   attendance_share=row.attendance_share, suppressed=row.suppressed)
+
+
+def activity_from(rows: list[reports.ActivityRow], total: reports.ActivityRow, date_from: date,
+                  date_to: date, venue_ids: list[int] | None) -> ActivityReport:
+    return ActivityReport(from_=date_from, to=date_to, rows=[ActivityRow.from_row(r) for r in rows],
+                          total=ActivityRow.from_row(total),
+                          csv_url=activity_url(date_from, date_to, venue_ids))
