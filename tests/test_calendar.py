@@ -233,7 +233,8 @@ async def test_a_rotated_feed_token_stops_working(town, client, gql):
     assert (await client.get(f"/calendar/supporters/{old}.ics")).status_code == 404
     response = await client.get(f"/calendar/supporters/{new}.ics")
     assert response.status_code == 200
-    assert response.headers["content-type"] == "text/calendar; charset=utf-8"
+    assert response.headers["content-type"] == "text/calendar; charset=utf-8; method=PUBLISH"
+    assert b"REFRESH-INTERVAL;VALUE=DURATION:PT1H" in response.content
 
 
 async def test_the_municipality_feed_needs_a_staff_token(town, client):

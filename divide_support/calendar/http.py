@@ -25,9 +25,8 @@ def _not_found() -> Response:
 def _file(found: CalendarFile | None, *, public: bool = False) -> Response:
     if found is None:
         return _not_found()
-    content_type = "text/calendar; charset=utf-8"
-    if found.method in ("REQUEST", "CANCEL"):
-        content_type += f"; method={found.method}"
+    # RFC 5545 3.7.2: METHOD in the body and method= in the Content-Type go together.
+    content_type = f"text/calendar; charset=utf-8; method={found.method}"
     headers = {
         "Content-Type": content_type,
         "Content-Disposition": f"inline; filename=\"{found.filename}\"; "

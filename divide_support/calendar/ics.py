@@ -105,6 +105,9 @@ def _calendar(method: str, name: str | None, events: Iterable[Event]) -> bytes:
     if name:
         calendar.add("x-wr-calname", name)
         calendar.add("name", name)
+        # Subscribers look again hourly, so moved or cancelled sessions show up soon.
+        calendar.add("refresh-interval", timedelta(hours=1), parameters={"VALUE": "DURATION"})
+        calendar.add("x-published-ttl", "PT1H")
     for event in events:
         calendar.add_component(event)
     calendar.add_missing_timezones()
