@@ -69,7 +69,8 @@ async def database(server_params: ConnectionParams) -> AsyncIterator[ConnectionP
 
 
 _TABLES = ("survey_value, survey_band, survey, population_figure, message, inbound_message, "
-           "sms_rate, audit_entry, follow_up, visit, registration, assignment, session, course, "
+           "sms_rate, audit_entry, follow_up, visit, registration, removed_assignment, assignment, "
+           "session, course, "
            "venue, auth_token, login_throttle, app_user, supporter, resident, municipality")
 
 

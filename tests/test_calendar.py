@@ -158,6 +158,20 @@ async def test_a_duty_is_a_request_to_the_supporter(town):
     assert (await calendar.assignment_file(assignment.calendar_token)).method == "CANCEL"
 
 
+async def test_a_duty_taken_off_the_supporter_becomes_a_cancel(town, client):
+    _, supporter, assignment = await _duty(town)
+    _, before = _parse((await calendar.assignment_file(assignment.calendar_token)).body)
+    await scheduling.unassign_supporter(actor=town.coordinator, assignment_id=assignment.id)
+    response = await client.get(f"/calendar/assignments/{assignment.calendar_token}.ics")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/calendar; charset=utf-8; method=CANCEL"
+    _, after = _parse(response.content)
+    assert after["UID"] == before["UID"] and after["SEQUENCE"] > before["SEQUENCE"]
+    assert after["STATUS"] == "CANCELLED" and "取り消されました" in str(after["DESCRIPTION"])
+    feed = Calendar.from_ical((await calendar.supporter_feed(supporter.calendar_token)).body)
+    assert not feed.walk("VEVENT")  # the feed simply drops it
+
+
 async def test_feeds_are_publish_with_an_organizer_and_no_people(town):
     session, supporter, assignment = await _duty(town)
     files = [await calendar.supporter_feed(supporter.calendar_token),

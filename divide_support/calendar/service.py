@@ -32,6 +32,7 @@ from divide_support.scheduling.models import (
     CourseTopic,
     Registration,
     RegistrationStatus,
+    RemovedAssignment,
     Session,
     SessionKind,
     SessionStatus,
@@ -182,20 +183,31 @@ async def registration_file(token: str) -> CalendarFile | None:
 
 
 async def assignment_file(token: str) -> CalendarFile | None:
-    """A supporter's duty: REQUEST, or CANCEL once the session is cancelled."""
+    """A supporter's duty: REQUEST, or CANCEL once the session is cancelled or the duty is
+    taken off them."""
     if not TOKEN.match(token):
         return None
     assignment = await Assignment.get_or_none(calendar_token=token)
+    removed = None
     if assignment is None:
-        return None
-    session = await Session.get(id=assignment.session_id)
+        removed = await RemovedAssignment.get_or_none(calendar_token=token)
+        if removed is None:
+            return None
+    duty = assignment or removed
+    assert duty is not None
+    duty_id = assignment.id if assignment else removed.assignment_id  # type: ignore[union-attr]
+    session = await Session.get(id=duty.session_id)
     municipality = await Municipality.get(id=session.municipality_id)
-    supporter = await Supporter.get(id=assignment.supporter_id)
+    supporter = await Supporter.get(id=duty.supporter_id)
+    lines = [f"担当: {ROLE_TEXT[AssignmentRole(duty.role)]}",
+             f"受講者の持ち物: {_bring(await _course(session))}"]
+    if removed is not None:
+        lines = ["この回の担当は取り消されました。"]
     facts = await _session_facts(
-        session, uid=_uid("duty", assignment.id, municipality),
-        lines=[f"担当: {ROLE_TEXT[AssignmentRole(assignment.role)]}",
-               f"受講者の持ち物: {_bring(await _course(session))}"],
-        municipality=municipality)
+        session, uid=_uid("duty", duty_id, municipality),
+        # Taking a duty off is a change of its own: above every REQUEST sent for it.
+        sequence=session.sequence + 1 if removed else None,
+        cancelled=True if removed else None, lines=lines, municipality=municipality)
     attendee = Attendee(name=supporter.display_name,
                         uri=f"urn:uuid:{_uuid_from(supporter.calendar_token)}")
     method, body = invite(facts, organizer_for(municipality), attendee, now=timeutil.now())

@@ -170,6 +170,32 @@ class Assignment(Model):
         unique_together = (("session_id", "supporter_id"),)
 
 
+class RemovedAssignment(Model):
+    """A duty taken off a supporter. Kept so the duty's invite link can answer with a
+    METHOD:CANCEL (the supporter's calendar drops the event) instead of a 404."""
+
+    id = fields.IntField(primary_key=True)
+    municipality = fields.ForeignKeyField(
+        "divide_support.Municipality", related_name="removed_assignments",
+        on_delete=fields.RESTRICT, db_index=True,
+    )
+    assignment_id = fields.IntField(description="The id the duty had (its calendar UID)")
+    session = fields.ForeignKeyField(
+        "divide_support.Session", related_name="removed_assignments", on_delete=fields.CASCADE,
+        db_index=True,
+    )
+    supporter = fields.ForeignKeyField(
+        "divide_support.Supporter", related_name="removed_assignments",
+        on_delete=fields.RESTRICT, db_index=True,
+    )
+    role = fields.CharEnumField(AssignmentRole, max_length=16)
+    calendar_token = fields.CharField(max_length=32, unique=True)
+    removed_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "removed_assignment"
+
+
 class Registration(Model):
     id = fields.IntField(primary_key=True)
     municipality = fields.ForeignKeyField(

@@ -39,6 +39,7 @@ from divide_support.scheduling.models import (
     Registration,
     RegistrationSource,
     RegistrationStatus,
+    RemovedAssignment,
     Session,
     SessionKind,
     SessionStatus,
@@ -443,6 +444,10 @@ async def unassign_supporter(*, actor: Actor, assignment_id: int) -> Assignment:
         assignment = await get_scoped(Assignment, assignment_id, actor, what="担当",
                                       field=["input", "assignmentId"])
         await _lock_session(assignment.session_id, actor)
+        await RemovedAssignment.create(
+            municipality_id=assignment.municipality_id, assignment_id=assignment.id,
+            session_id=assignment.session_id, supporter_id=assignment.supporter_id,
+            role=assignment.role, calendar_token=assignment.calendar_token)
         await Assignment.filter(id=assignment.id).delete()
         await audit.record(actor, "assignment.delete", "Assignment", [assignment.id],
                            {"sessionId": assignment.session_id,
