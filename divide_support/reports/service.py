@@ -5,7 +5,9 @@ adds shares, the baseline and the suppression of small cells for planners.
 
 Definitions (also in the API contract):
 - age: on the (local) day of each session, from the birth date, else the birth year
-  (year difference); anonymous visits by the age recorded at the visit;
+  (year difference); a visit by the age recorded at the visit (record_visit computes it from
+  the birth data, or staff type it for anonymous visitors), else from the birth data; a
+  follow-up by the age of its registration, else of its visit;
 - participants: distinct residents who attended a CLASS or made a VISIT in the period, each in
   the band of their age at their first participation in the period (so bands add up to the
   total); every anonymous visit is one participant;
@@ -210,7 +212,9 @@ sess AS (
     SELECT s.id, s.kind, (s.starts_at AT TIME ZONE $3)::date AS day
     FROM session s
     WHERE s.municipality_id = $2 AND s.status <> 'CANCELLED'
-      AND (s.starts_at AT TIME ZONE $3)::date BETWEEN $4 AND $5
+      -- the local days as a UTC range: the index on starts_at and its statistics apply
+      AND s.starts_at >= ($4::date::timestamp AT TIME ZONE $3)
+      AND s.starts_at < (($5::date + 1)::timestamp AT TIME ZONE $3)
       AND ($6::int[] IS NULL OR s.venue_id = ANY($6))
       AND ($7::int[] IS NULL OR s.course_id = ANY($7))
       AND ($8::text[] IS NULL OR s.kind = ANY($8))
@@ -264,19 +268,25 @@ facts AS (
     UNION ALL SELECT age, 'visit' FROM vis
     UNION ALL SELECT age, 'follow_up_done' FROM done
     UNION ALL SELECT age, 'uses_independently' FROM done WHERE outcome = 'USES_INDEPENDENTLY'
+),
+per_age AS (  -- counted per age first: a few hundred rows meet the bands, not millions
+    SELECT age,
+           count(*) FILTER (WHERE what = 'participant') AS participants,
+           count(*) FILTER (WHERE what = 'registration') AS registrations,
+           count(*) FILTER (WHERE what = 'attendance') AS attendances,
+           count(*) FILTER (WHERE what = 'no_show') AS no_shows,
+           count(*) FILTER (WHERE what = 'visit') AS visits,
+           count(*) FILTER (WHERE what = 'follow_up_done') AS follow_ups_done,
+           count(*) FILTER (WHERE what = 'uses_independently') AS uses_independently
+    FROM facts GROUP BY age
 )
-SELECT b.position,
-       (f.age IS NULL) AS age_unknown,
-       count(*) FILTER (WHERE f.what = 'participant') AS participants,
-       count(*) FILTER (WHERE f.what = 'registration') AS registrations,
-       count(*) FILTER (WHERE f.what = 'attendance') AS attendances,
-       count(*) FILTER (WHERE f.what = 'no_show') AS no_shows,
-       count(*) FILTER (WHERE f.what = 'visit') AS visits,
-       count(*) FILTER (WHERE f.what = 'follow_up_done') AS follow_ups_done,
-       count(*) FILTER (WHERE f.what = 'uses_independently') AS uses_independently
-FROM facts f
-LEFT JOIN bands b ON f.age >= b.min_age AND (b.max_age IS NULL OR f.age <= b.max_age)
-GROUP BY b.position, (f.age IS NULL)
+SELECT b.position, (p.age IS NULL) AS age_unknown,
+       sum(p.participants) AS participants, sum(p.registrations) AS registrations,
+       sum(p.attendances) AS attendances, sum(p.no_shows) AS no_shows, sum(p.visits) AS visits,
+       sum(p.follow_ups_done) AS follow_ups_done, sum(p.uses_independently) AS uses_independently
+FROM per_age p
+LEFT JOIN bands b ON p.age >= b.min_age AND (b.max_age IS NULL OR p.age <= b.max_age)
+GROUP BY b.position, (p.age IS NULL)
 """
 
 COUNT_FIELDS = ("participants", "registrations", "attendances", "no_shows", "visits",
@@ -306,11 +316,15 @@ async def participation_report(*, actor: Actor, survey_id: int, metric: str,
     values = {v.band_id: v.percent for v in await SurveyValue.filter(
         band_id__in=[b.id for b in bands], metric=metric)}
     municipality = await Municipality.get(id=actor.municipality_id)
-    rows_sql = await connections.get("default").execute_query_dict(REPORT_SQL, [
-        survey.id, actor.municipality_id, municipality.timezone, report_filter.date_from,
-        report_filter.date_to, report_filter.venue_ids, report_filter.course_ids,
-        report_filter.kinds, report_filter.districts,
-    ])
+    async with in_transaction() as conn:
+        # JIT compilation costs seconds on this statement and saves nothing (measured with
+        # scripts/bench_report.py).
+        await conn.execute_script("SET LOCAL jit = off")
+        rows_sql = await conn.execute_query_dict(REPORT_SQL, [
+            survey.id, actor.municipality_id, municipality.timezone, report_filter.date_from,
+            report_filter.date_to, report_filter.venue_ids, report_filter.course_ids,
+            report_filter.kinds, report_filter.districts,
+        ])
     rows = [Row(label=b.label, min_age=b.min_age, max_age=b.max_age, respondents=b.respondents)
             for b in bands]
     unknown = Row(label=UNKNOWN_LABEL, min_age=0, max_age=None, respondents=None, is_band=False)
@@ -411,7 +425,8 @@ WITH sess AS (
            to_char(date_trunc('month', s.starts_at AT TIME ZONE $2), 'YYYY-MM') AS month
     FROM session s
     WHERE s.municipality_id = $1 AND s.status <> 'CANCELLED'
-      AND (s.starts_at AT TIME ZONE $2)::date BETWEEN $3 AND $4
+      AND s.starts_at >= ($3::date::timestamp AT TIME ZONE $2)
+      AND s.starts_at < (($4::date + 1)::timestamp AT TIME ZONE $2)
       AND ($5::int[] IS NULL OR s.venue_id = ANY($5))
 ),
 came AS (
@@ -513,7 +528,8 @@ sess AS (
     SELECT s.id, (s.starts_at AT TIME ZONE $3)::date AS day, c.topic
     FROM session s JOIN course c ON c.id = s.course_id
     WHERE s.municipality_id = $2 AND s.status <> 'CANCELLED' AND s.kind = 'CLASS'
-      AND (s.starts_at AT TIME ZONE $3)::date BETWEEN $4 AND $5
+      AND s.starts_at >= ($4::date::timestamp AT TIME ZONE $3)
+      AND s.starts_at < (($5::date + 1)::timestamp AT TIME ZONE $3)
 ),
 attended AS (
     SELECT r.id, s.topic,
@@ -533,7 +549,8 @@ visited AS (
            END) AS age
     FROM visit v JOIN session s ON s.id = v.session_id LEFT JOIN resident p ON p.id = v.resident_id
     WHERE s.municipality_id = $2 AND s.status <> 'CANCELLED'
-      AND (s.starts_at AT TIME ZONE $3)::date BETWEEN $4 AND $5
+      AND s.starts_at >= ($4::date::timestamp AT TIME ZONE $3)
+      AND s.starts_at < (($5::date + 1)::timestamp AT TIME ZONE $3)
 ),
 outcomes AS (
     SELECT a.topic, a.age, f.outcome FROM attended a
