@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-import shutil
 import socket
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from zoneinfo import ZoneInfo
 import factories
 import httpx
 import pytest
+from node_tools import npm_folder
 
 from divide_support.core.actor import Role
 from divide_support.scheduling import service as scheduling
@@ -327,7 +327,6 @@ async def test_recurring_ical_events_finds_the_sessions_at_tokyo_times(scenario)
 # --- ical.js under node ----------------------------------------------------------------------
 
 NPM_PACKAGES = ["ical.js@2"]
-INSTALL_TIMEOUT = 240
 NODE_TIMEOUT = 60
 
 ICALJS_READER = """\
@@ -381,24 +380,8 @@ process.stdout.write(JSON.stringify(out));
 @pytest.fixture(scope="session")
 def icaljs_reader(tmp_path_factory) -> tuple[str, Path]:
     """A temp folder with ical.js installed (once per test session) and the reader script."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node or not npm:
-        pytest.skip("node and npm are needed to read the files with ical.js")
-    folder = tmp_path_factory.mktemp("icaljs")
-    (folder / "package.json").write_text('{"private": true, "type": "module"}', encoding="utf-8")
-    try:
-        installed = subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund", "--no-progress", *NPM_PACKAGES],
-            cwd=folder, capture_output=True, text=True, timeout=INSTALL_TIMEOUT, check=False)
-    except subprocess.TimeoutExpired:
-        pytest.skip(f"npm install {' '.join(NPM_PACKAGES)} timed out (no network?)")
-    if installed.returncode != 0:
-        errors = [line for line in installed.stderr.splitlines() if line.startswith("npm error")]
-        pytest.skip(f"npm install {' '.join(NPM_PACKAGES)} failed (no network?): "
-                    + " | ".join(errors[:3] or [installed.stderr.strip()[-300:]]))
-    reader = folder / "read.mjs"
-    reader.write_text(ICALJS_READER, encoding="utf-8")
-    return node, reader
+    return npm_folder(tmp_path_factory, "icaljs", NPM_PACKAGES, "read.mjs", ICALJS_READER,
+                      "to read the files with ical.js")
 
 
 def _write(folder: Path, files: dict[str, bytes]) -> dict[str, Path]:

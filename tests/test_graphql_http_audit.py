@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import socket
 import subprocess
 import threading
@@ -18,12 +17,12 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from node_tools import npm_folder
 
 from divide_support.app import create_app
 from divide_support.core.database import ConnectionParams
 
 NPM_PACKAGES = ["graphql-http@1", "graphql@16"]
-INSTALL_TIMEOUT = 240
 AUDIT_TIMEOUT = 120
 
 RUNNER = """\
@@ -53,24 +52,8 @@ process.stdout.write(JSON.stringify(out));
 @pytest.fixture(scope="session")
 def audit_runner(tmp_path_factory) -> tuple[str, Path]:
     """A temp folder with graphql-http and graphql installed and the runner script."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node or not npm:
-        pytest.skip("node and npm are needed for the graphql-http audit suite")
-    folder = tmp_path_factory.mktemp("graphql-http-audit")
-    (folder / "package.json").write_text('{"private": true, "type": "module"}', encoding="utf-8")
-    try:
-        installed = subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund", "--no-progress", *NPM_PACKAGES],
-            cwd=folder, capture_output=True, text=True, timeout=INSTALL_TIMEOUT, check=False)
-    except subprocess.TimeoutExpired:
-        pytest.skip(f"npm install {' '.join(NPM_PACKAGES)} timed out (no network?)")
-    if installed.returncode != 0:
-        errors = [line for line in installed.stderr.splitlines() if line.startswith("npm error")]
-        pytest.skip(f"npm install {' '.join(NPM_PACKAGES)} failed (no network?): "
-                    + " | ".join(errors[:3] or [installed.stderr.strip()[-300:]]))
-    runner = folder / "audit.mjs"
-    runner.write_text(RUNNER, encoding="utf-8")
-    return node, runner
+    return npm_folder(tmp_path_factory, "graphql-http-audit", NPM_PACKAGES, "audit.mjs", RUNNER,
+                      "for the graphql-http audit suite")
 
 
 class ServerThread:

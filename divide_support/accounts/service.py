@@ -177,6 +177,15 @@ async def login(*, email: str, password: str) -> LoginResult:
     return LoginResult(token=token, expires_at=expires_at, user=user)
 
 
+async def authenticate_header(authorization: str | None, *, request_id: str | None = None
+                              ) -> Actor | None:
+    """The actor behind an `Authorization: Bearer <token>` header, or None."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return await authenticate(token.strip(), request_id=request_id)
+
+
 async def authenticate(token: str, *, request_id: str | None = None) -> Actor | None:
     """The actor behind a bearer token, or None when unknown, expired or revoked."""
     if not token:

@@ -216,10 +216,8 @@ async def _handle(request: Request, request_id: str) -> Response:
     if problem:
         return _request_error(problem, 400, media, request_id)
 
-    actor = None
-    auth = request.headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        actor = await accounts.authenticate(auth[7:].strip(), request_id=request_id)
+    actor = await accounts.authenticate_header(request.headers.get("authorization"),
+                                               request_id=request_id)
     context = Context(request=request, actor=actor, request_id=request_id,
                       language=language_from(request.headers.get("accept-language")))
     allowed = {OperationType.QUERY} if request.method == "GET" else {

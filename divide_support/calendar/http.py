@@ -62,9 +62,7 @@ async def venue_ics(request: Request) -> Response:
 
 
 async def municipality_ics(request: Request) -> Response:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    actor = await accounts.authenticate(token.strip()) if scheme.lower() == "bearer" else None
+    actor = await accounts.authenticate_header(request.headers.get("authorization"))
     if actor is None:
         return Response("login required", status_code=401, media_type="text/plain",
                         headers={"WWW-Authenticate": 'Bearer realm="divide-support"'})

@@ -212,40 +212,33 @@ async def _active_registrations(session: Session) -> list[Registration]:
     ).order_by("id")
 
 
+async def _notify_holders(session: Session, kind: MessageKind, *, replan_reminders: bool
+                          ) -> None:
+    """`kind` to everyone holding a seat or waitlist place; new reminders for the seats."""
+    if session.starts_at <= timeutil.now():
+        return
+    municipality = await Municipality.get(id=session.municipality_id)
+    for registration in await _active_registrations(session):
+        resident = await Resident.get(id=registration.resident_id)
+        facts = await _facts(session, resident, municipality)
+        await _queue(municipality=municipality, resident=resident, kind=kind,
+                     key=_key(registration, kind, session), moment=timeutil.now(),
+                     expires_at=session.starts_at, body=render(kind, facts), session=session,
+                     registration_id=registration.id)
+        if replan_reminders and registration.status == RegistrationStatus.CONFIRMED:
+            await _plan_reminders(registration, session, resident, municipality, facts)
+
+
 async def plan_session_changed(session: Session) -> None:
     """The session moved (time or venue): tell everyone holding a seat or a waitlist place,
     and re-plan the reminders for the new time. Old unsent messages would say the old time."""
     await _cancel_unsent(session_id=session.id, session_sequence__lt=session.sequence)
-    if session.starts_at <= timeutil.now():
-        return
-    municipality = await Municipality.get(id=session.municipality_id)
-    for registration in await _active_registrations(session):
-        resident = await Resident.get(id=registration.resident_id)
-        facts = await _facts(session, resident, municipality)
-        await _queue(municipality=municipality, resident=resident,
-                     kind=MessageKind.SESSION_CHANGED,
-                     key=_key(registration, MessageKind.SESSION_CHANGED, session),
-                     moment=timeutil.now(), expires_at=session.starts_at,
-                     body=render(MessageKind.SESSION_CHANGED, facts), session=session,
-                     registration_id=registration.id)
-        if registration.status == RegistrationStatus.CONFIRMED:
-            await _plan_reminders(registration, session, resident, municipality, facts)
+    await _notify_holders(session, MessageKind.SESSION_CHANGED, replan_reminders=True)
 
 
 async def plan_session_cancelled(session: Session) -> None:
     await _cancel_unsent(session_id=session.id)
-    if session.starts_at <= timeutil.now():
-        return
-    municipality = await Municipality.get(id=session.municipality_id)
-    for registration in await _active_registrations(session):
-        resident = await Resident.get(id=registration.resident_id)
-        facts = await _facts(session, resident, municipality)
-        await _queue(municipality=municipality, resident=resident,
-                     kind=MessageKind.SESSION_CANCELLED,
-                     key=_key(registration, MessageKind.SESSION_CANCELLED, session),
-                     moment=timeutil.now(), expires_at=session.starts_at,
-                     body=render(MessageKind.SESSION_CANCELLED, facts), session=session,
-                     registration_id=registration.id)
+    await _notify_holders(session, MessageKind.SESSION_CANCELLED, replan_reminders=False)
 
 
 async def cancel_for_registration(registration_id: int) -> int:

@@ -51,8 +51,7 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 
 async def _report(request: Request) -> reports.Report | Response:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    actor = await accounts.authenticate(token.strip()) if scheme.lower() == "bearer" else None
+    actor = await accounts.authenticate_header(request.headers.get("authorization"))
     if actor is None:
         return _error(401, "UNAUTHENTICATED", "ログインが必要です。")
     query = request.query_params
@@ -90,8 +89,7 @@ def activity_url(date_from: date, date_to: date, venue_ids: list[int] | None) ->
 
 
 async def activity_csv(request: Request) -> Response:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    actor = await accounts.authenticate(token.strip()) if scheme.lower() == "bearer" else None
+    actor = await accounts.authenticate_header(request.headers.get("authorization"))
     if actor is None:
         return _error(401, "UNAUTHENTICATED", "ログインが必要です。")
     try:

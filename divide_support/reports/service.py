@@ -204,7 +204,14 @@ class Report:
     bands: list[SurveyBand] = field(default_factory=list)
 
 
-REPORT_SQL = """
+def _age_on(day: str) -> str:
+    """SQL: age in whole years on `day` (a date expression), from the resident's birth date,
+    else their birth year; NULL when neither is known. The one age rule of the reports."""
+    return (f"CASE WHEN p.birth_date IS NOT NULL THEN date_part('year', age({day}, p.birth_date))::int "
+            f"WHEN p.birth_year IS NOT NULL THEN date_part('year', {day})::int - p.birth_year END")
+
+
+REPORT_SQL = f"""
 WITH bands AS (
     SELECT position, min_age, max_age FROM survey_band WHERE survey_id = $1
 ),
@@ -220,11 +227,7 @@ sess AS (
       AND ($8::text[] IS NULL OR s.kind = ANY($8))
 ),
 regs AS (
-    SELECT r.id, r.resident_id, r.attendance, s.kind, s.day,
-           CASE WHEN p.birth_date IS NOT NULL
-                THEN date_part('year', age(s.day, p.birth_date))::int
-                WHEN p.birth_year IS NOT NULL THEN date_part('year', s.day)::int - p.birth_year
-           END AS age
+    SELECT r.id, r.resident_id, r.attendance, s.kind, s.day, {_age_on("s.day")} AS age
     FROM registration r
     JOIN sess s ON s.id = r.session_id
     JOIN resident p ON p.id = r.resident_id
@@ -232,12 +235,7 @@ regs AS (
       AND ($9::text[] IS NULL OR p.district = ANY($9))
 ),
 vis AS (
-    SELECT v.id, v.resident_id, s.day,
-           COALESCE(v.age_at_visit,
-                    CASE WHEN p.birth_date IS NOT NULL
-                         THEN date_part('year', age(s.day, p.birth_date))::int
-                         WHEN p.birth_year IS NOT NULL
-                         THEN date_part('year', s.day)::int - p.birth_year END) AS age
+    SELECT v.id, v.resident_id, s.day, COALESCE(v.age_at_visit, {_age_on("s.day")}) AS age
     FROM visit v
     JOIN sess s ON s.id = v.session_id
     LEFT JOIN resident p ON p.id = v.resident_id
@@ -520,7 +518,7 @@ TOPIC_FOR_WISH = {
     "security": "SECURITY",
 }
 
-TOPIC_SQL = """
+TOPIC_SQL = f"""
 WITH bands AS (
     SELECT position, min_age, max_age FROM survey_band WHERE survey_id = $1
 ),
@@ -532,21 +530,12 @@ sess AS (
       AND s.starts_at < (($5::date + 1)::timestamp AT TIME ZONE $3)
 ),
 attended AS (
-    SELECT r.id, s.topic,
-           CASE WHEN p.birth_date IS NOT NULL
-                THEN date_part('year', age(s.day, p.birth_date))::int
-                WHEN p.birth_year IS NOT NULL THEN date_part('year', s.day)::int - p.birth_year
-           END AS age
+    SELECT r.id, s.topic, {_age_on("s.day")} AS age
     FROM registration r JOIN sess s ON s.id = r.session_id JOIN resident p ON p.id = r.resident_id
     WHERE r.attendance = 'ATTENDED' AND r.status <> 'CANCELLED'
 ),
 visited AS (
-    SELECT v.topic, COALESCE(v.age_at_visit,
-           CASE WHEN p.birth_date IS NOT NULL
-                THEN date_part('year', age((s.starts_at AT TIME ZONE $3)::date, p.birth_date))::int
-                WHEN p.birth_year IS NOT NULL
-                THEN date_part('year', (s.starts_at AT TIME ZONE $3)::date)::int - p.birth_year
-           END) AS age
+    SELECT v.topic, COALESCE(v.age_at_visit, {_age_on("(s.starts_at AT TIME ZONE $3)::date")}) AS age
     FROM visit v JOIN session s ON s.id = v.session_id LEFT JOIN resident p ON p.id = v.resident_id
     WHERE s.municipality_id = $2 AND s.status <> 'CANCELLED'
       AND s.starts_at >= ($4::date::timestamp AT TIME ZONE $3)
