@@ -245,6 +245,7 @@ async def test_planners_never_see_a_cell_of_one_to_four(hand_built):
     assert {r.label for r in report.rows if r.suppressed} == {"80歳以上", "70～79歳", "40～49歳",
                                                                "年齢不明"}
     assert report.unknown_age is None
+    assert report.total.suppressed and report.total.participants is None
     staff = await reports.participation_report(actor=hand_built.coordinator, survey_id=survey.id,
                                                metric=METRIC, report_filter=_period())
     assert not any(r.suppressed for r in staff.rows)
@@ -265,6 +266,27 @@ async def test_a_single_hidden_cell_takes_the_next_smallest_with_it(town):
     assert rows["60～69歳"].suppressed and rows["70～79歳"].suppressed
     assert not rows["80歳以上"].suppressed and rows["80歳以上"].participants == 7
     assert report.total.participants == 15
+
+
+async def test_a_hidden_age_unknown_count_cannot_be_worked_out_from_the_shares(town):
+    """The shares reveal how many participants have a known age (here 7 + 8 = 15); with the
+    total visible, the 2 of unknown age would follow from it. So the total is hidden too."""
+    survey = await _survey(town)
+    session = await factories.session(town.coordinator, factories.at(days=-2, hour=13),
+                                      kind=SessionKind.HELP_SESSION)
+    await Visit.bulk_create([
+        Visit(municipality_id=town.municipality.id, session_id=session.id, age_at_visit=age,
+              topic=CourseTopic.DEVICE_BASICS, outcome=VisitOutcome.RESOLVED)
+        for age, count in ((85, 7), (75, 8), (None, 2)) for _ in range(count)])
+    report = await reports.participation_report(actor=town.planner, survey_id=survey.id,
+                                                metric=METRIC, report_filter=_period())
+    rows = _rows(report)
+    assert rows["80歳以上"].participants == 7 and rows["80歳以上"].participant_share == round(7 / 15, 4)
+    assert rows["年齢不明"].suppressed and report.unknown_age is None
+    assert report.total.participants is None and report.total.visits is None
+    staff = await reports.participation_report(actor=town.coordinator, survey_id=survey.id,
+                                               metric=METRIC, report_filter=_period())
+    assert staff.total.participants == 17 and staff.unknown_age == 2
 
 
 # --- files ---------------------------------------------------------------------------------
@@ -316,6 +338,11 @@ async def test_the_files_are_suppressed_for_planners_too(hand_built, client):
     rows = {line[0]: line for line in csv.reader(io.StringIO(response.content.decode("utf-8-sig")))
             if line}
     assert rows["80歳以上"][4] == "" and rows["80歳以上"][-1] == "秘匿"
+    svg = await client.get(path.replace(".csv", ".svg"), headers={
+        "Authorization": f"Bearer {hand_built.tokens[Role.PLANNER]}"})
+    text = svg.content.decode("utf-8")
+    assert "None" not in text and "参加者 秘匿" in text
+    ET.fromstring(svg.content)
 
 
 async def test_another_municipalitys_survey_is_not_found(town, other_town, gql):

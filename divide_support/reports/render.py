@@ -102,7 +102,8 @@ def to_svg(report: Report) -> bytes:
     parts.append(f'<line x1="{left}" y1="{top + plot}" x2="{width - 20}" y2="{top + plot}" '
                  f'stroke="#333333"/>')
     unknown = "秘匿" if report.unknown_age is None else f"{report.unknown_age}人"
-    note = f"参加者 {report.total.participants}人（うち年齢不明 {unknown}）"
+    participants = "秘匿" if report.total.participants is None else f"{report.total.participants}人"
+    note = f"参加者 {participants}（うち年齢不明 {unknown}）"
     if report.suppressed_any:
         note += "　※5人未満の区分などは秘匿"
     parts.append(f'<text x="{left}" y="{height - 30}" font-size="12">{escape(note)}</text>')

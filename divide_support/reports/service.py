@@ -394,25 +394,40 @@ async def _population_for(bands: list[SurveyBand], municipality_id: int, as_of: 
     return found
 
 
+def _hide(row: Row) -> None:
+    for name in COUNT_FIELDS:
+        setattr(row, name, None)
+    row.participant_share = None
+    row.representation = None
+    row.suppressed = True
+
+
 def suppress_small_cells(report: Report) -> None:
-    """Planners see no cell of 1-4 participants, and no cell that the total would give away:
-    when exactly one cell is hidden, the next smallest is hidden too."""
-    cells = report.rows
-    hidden = [r for r in cells if 0 < (r.participants or 0) < SUPPRESS_BELOW]
+    """Planners see no cell of 1-4 participants, and nothing that gives one away:
+
+    - the bands' participant shares reveal how many participants have a known age, so a
+      single hidden band could be computed from the others: the next smallest band is hidden
+      with it;
+    - the total minus that known-age count reveals the age-unknown (and out-of-band) people,
+      so when one of those rows is hidden, the total's counts are hidden too.
+    """
+    bands = [r for r in report.rows if r.is_band]
+    extras = [r for r in report.rows if not r.is_band]
+    hidden = [r for r in bands if 0 < (r.participants or 0) < SUPPRESS_BELOW]
     if len(hidden) == 1:
-        visible = [r for r in cells if r not in hidden and (r.participants or 0) > 0]
+        visible = [r for r in bands if r not in hidden and (r.participants or 0) > 0]
         if visible:
             hidden.append(min(visible, key=lambda r: r.participants or 0))
-    for row in hidden:
-        for name in COUNT_FIELDS:
-            setattr(row, name, None)
-        row.participant_share = None
-        row.representation = None
-        row.suppressed = True
-    if any(r.suppressed and r.label == UNKNOWN_LABEL for r in cells) or (
+    hidden_extras = [r for r in extras if 0 < (r.participants or 0) < SUPPRESS_BELOW]
+    for row in hidden + hidden_extras:
+        _hide(row)
+    if hidden_extras:
+        _hide(report.total)
+        report.total.participant_share = 1.0 if any(r.participant_share for r in bands) else None
+    if any(r.suppressed and r.label == UNKNOWN_LABEL for r in extras) or (
             report.unknown_age is not None and 0 < report.unknown_age < SUPPRESS_BELOW):
         report.unknown_age = None
-    report.suppressed_any = bool(hidden)
+    report.suppressed_any = bool(hidden or hidden_extras)
 
 
 # --- the national programme's activity report ---------------------------------------------
