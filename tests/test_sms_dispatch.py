@@ -291,3 +291,34 @@ async def test_stopping_hands_back_claims_that_were_not_sent(town):
             assert message.status == MessageStatus.SENT
         else:
             assert (message.status, message.claimed_by) == (MessageStatus.PENDING, None)
+
+
+async def test_a_seat_given_up_while_its_message_waits_for_a_slot_is_not_texted(town):
+    """Two confirmations claimed at one message per two seconds; both seats are given up
+    while the second waits for its slot: it must not go out."""
+    await no_quiet_hours(town.municipality.id, per_second=0.5)
+    ids = await _registered(town, 2)
+    backend = RecordingBackend()
+    run = asyncio.create_task(Dispatcher(backend, _settings()).run_once())
+    await asyncio.sleep(0.7)
+    for message in await Message.filter(id__in=ids):
+        await scheduling.cancel_registration(actor=town.coordinator,
+                                             registration_id=message.registration_id)
+    await run
+    assert len(backend.sent) == 1  # the first had already gone
+    statuses = sorted(await Message.filter(id__in=ids).values_list("status", flat=True))
+    assert statuses == sorted([MessageStatus.SENT, MessageStatus.CANCELLED])
+
+
+async def test_a_message_brought_back_for_a_cancelled_seat_is_withdrawn_at_claim(town):
+    await no_quiet_hours(town.municipality.id)
+    [confirmation] = await _registered(town)
+    message = await Message.get(id=confirmation)
+    await scheduling.cancel_registration(actor=town.coordinator,
+                                         registration_id=message.registration_id)
+    # e.g. an UNKNOWN the provider had no record of, going back to PENDING
+    await Message.filter(id=confirmation).update(status=MessageStatus.PENDING)
+    backend = RecordingBackend()
+    await Dispatcher(backend, _settings()).run_once()
+    assert backend.sent == []
+    assert (await Message.get(id=confirmation)).status == MessageStatus.CANCELLED

@@ -366,3 +366,44 @@ async def test_opting_out_is_read_again_when_sending(town):
     # The planned rows stay PENDING until the dispatcher reads the flag (test_sms_dispatch).
     assert (await outbox(registration_id=registration.id))[
         MessageKind.CONFIRMATION].status == PENDING
+
+
+# --- nothing comes back that no longer applies (found in review) ---------------------------
+
+async def test_consent_after_the_class_was_cancelled_revives_nothing(town):
+    await no_quiet_hours(town.municipality.id)
+    session = await factories.session(town.coordinator, factories.at(days=5, hour=14))
+    resident = await _person(town, phone="090-5555-0003", preference=ContactPreference.SMS,
+                             consent=False)
+    await scheduling.register(actor=town.coordinator, session_id=session.id, resident_id=resident.id)
+    await scheduling.cancel_session(actor=town.coordinator, session_id=session.id)
+    await messaging.set_sms_consent(actor=town.coordinator, resident_id=resident.id, consent=True)
+    pending = await Message.filter(resident_id=resident.id, status=PENDING)
+    assert pending == []
+
+
+async def test_consent_after_a_move_revives_only_the_new_reminders(town):
+    await no_quiet_hours(town.municipality.id)
+    session = await factories.session(town.coordinator, factories.at(days=5, hour=14))
+    resident = await _person(town, phone="090-5555-0004", preference=ContactPreference.SMS,
+                             consent=False)
+    await scheduling.register(actor=town.coordinator, session_id=session.id, resident_id=resident.id)
+    await scheduling.reschedule_session(actor=town.coordinator, session_id=session.id,
+                                        starts_at=factories.at(days=6, hour=10))
+    await messaging.set_sms_consent(actor=town.coordinator, resident_id=resident.id, consent=True)
+    pending = await Message.filter(resident_id=resident.id, status=PENDING)
+    assert {(m.kind, m.session_sequence) for m in pending} == {
+        (MessageKind.REMINDER_DAY_BEFORE, 1), (MessageKind.REMINDER_SAME_DAY, 1)}
+
+
+async def test_a_closed_follow_up_is_not_texted_after_consent(town):
+    await no_quiet_hours(town.municipality.id)
+    resident = await _person(town, phone="090-5555-0005", preference=ContactPreference.SMS,
+                             consent=False)
+    follow_up = await followups.schedule_follow_up(
+        actor=town.coordinator, resident_id=resident.id, channel=FollowUpChannel.SMS,
+        due_on=(datetime.now(TOKYO) + timedelta(days=3)).date())
+    await followups.complete_follow_up(actor=town.coordinator, follow_up_id=follow_up.id,
+                                       outcome=FollowUpOutcome.USES_INDEPENDENTLY)
+    await messaging.set_sms_consent(actor=town.coordinator, resident_id=resident.id, consent=True)
+    assert await Message.filter(resident_id=resident.id, status=PENDING).count() == 0

@@ -408,3 +408,14 @@ async def test_a_late_callback_for_a_failed_attempt_does_not_settle_its_resend(s
     assert late.status_code == 204
     assert await snapshot() == before
     assert (await Message.get(id=message.id)).status == MessageStatus.PENDING
+
+
+async def test_stop_from_a_number_no_municipality_knows_promises_nothing(town, client):
+    """No ?municipality= and nothing ever sent to that number: nobody can act on it, so no
+    "stopped" reply; it waits for a person."""
+    response = await post_signed(client, "/webhooks/twilio/inbound",
+                                 inbound_params("STOP", from_="+819099990000"))
+    assert response.status_code == 200
+    assert "<Message>" not in response.text
+    [inbound] = await InboundMessage.all()
+    assert inbound.municipality_id is None and inbound.needs_review is True

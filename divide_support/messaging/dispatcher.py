@@ -245,10 +245,18 @@ class Dispatcher:
                 id__in={m.resident_id for m in messages}).using_db(conn)}
             municipalities = {m.id: m for m in await Municipality.filter(
                 id__in={m.municipality_id for m in messages}).using_db(conn)}
+            gone = await service.unwanted(list(messages))
             sendable = []
             for message in messages:
                 resident = residents[message.resident_id]
                 municipality = municipalities[message.municipality_id]
+                if message.id in gone:  # the seat, session or follow-up changed meanwhile
+                    message.status = MessageStatus.CANCELLED
+                    message.last_error = gone[message.id]
+                    _clear_claim(message)
+                    await message.save(using_db=conn)
+                    stats.skipped += 1
+                    continue
                 reason = service.skip_reason_for(resident)
                 if reason is None and message.expires_at is not None and message.expires_at <= now:
                     reason = SkipReason.TOO_LATE
@@ -332,9 +340,11 @@ class Dispatcher:
         lease = timedelta(seconds=self.settings.sms_lease_seconds)
         conn = connections.get("default")
         rows = await conn.execute_query_dict(
+            # Still ours, and the resident has not opted out while we waited for the slot.
             "UPDATE message SET send_started_at = $1, lease_until = $2, attempts = attempts + 1, "
             "updated_at = $1 WHERE id = $3 AND status = 'SENDING' AND claimed_by = $4 "
-            "RETURNING attempts",
+            "AND NOT EXISTS (SELECT 1 FROM resident WHERE resident.id = message.resident_id "
+            "AND resident.sms_opted_out) RETURNING attempts",
             [now, now + lease, message.id, self.worker_id])
         if not rows:
             return None  # the claim was lost (lease ran out); whoever holds it settles it
@@ -407,40 +417,46 @@ class Dispatcher:
 
     async def resolve_unknown(self, limit: int = 20) -> int:
         """Settle UNKNOWN messages the status callback has not settled: ask the provider.
-        Found: adopt its record. Provably absent: send again. No answer: ask later."""
-        resolved = 0
+        Found: adopt its record. Provably absent: send again. No answer: ask later.
+        No row stays locked while the provider is asked (callbacks must not wait)."""
         now = timeutil.now()
+        retry_at = now + timedelta(seconds=max(30.0, self.settings.sms_unknown_grace_seconds))
         async with in_transaction():
+            # Take them for this round: pushing next_attempt_at keeps other workers off.
             messages = await Message.filter(
                 status=MessageStatus.UNKNOWN, next_attempt_at__lte=now,
             ).order_by("next_attempt_at", "id").limit(limit).select_for_update(skip_locked=True)
             for message in messages:
-                sms = OutgoingSms(message_id=message.id, attempt=message.attempts,
-                                  to=message.to or "", body=message.body,
-                                  claimed_at=message.claimed_at or message.created_at)
-                try:
-                    async with asyncio.timeout(self.settings.sms_send_timeout_seconds):
-                        record: ProviderRecord | None = await self.backend.lookup(sms)
-                except Exception as error:  # the provider did not answer: try again later
-                    log.warning("SMS message %s: look-up failed (%s)", message.id,
-                                type(error).__name__)
-                    message.next_attempt_at = now + timedelta(
-                        seconds=max(30.0, self.settings.sms_unknown_grace_seconds))
-                    await message.save(update_fields=["next_attempt_at", "updated_at"])
-                    continue
+                message.next_attempt_at = retry_at
+                await message.save(update_fields=["next_attempt_at", "updated_at"])
+        resolved = 0
+        for message in messages:
+            sms = OutgoingSms(message_id=message.id, attempt=message.attempts,
+                              to=message.to or "", body=message.body,
+                              claimed_at=message.claimed_at or message.created_at)
+            try:
+                async with asyncio.timeout(self.settings.sms_send_timeout_seconds):
+                    record: ProviderRecord | None = await self.backend.lookup(sms)
+            except Exception as error:  # the provider did not answer: next round
+                log.warning("SMS message %s: look-up failed (%s)", message.id,
+                            type(error).__name__)
+                continue
+            async with in_transaction():
+                current = await Message.filter(id=message.id).select_for_update().first()
+                if current is None or current.status != MessageStatus.UNKNOWN:
+                    continue  # a status callback settled it meanwhile
                 if record is not None:
-                    await _advance(message, record.provider_status,
+                    await _advance(current, record.provider_status,
                                    provider_id=record.provider_id, error_code=record.error_code)
-                elif message.expires_at is not None and message.expires_at <= now:
-                    message.status, message.skip_reason = MessageStatus.SKIPPED, SkipReason.TOO_LATE
-                    message.next_attempt_at = None
-                    await message.save()
+                elif current.expires_at is not None and current.expires_at <= timeutil.now():
+                    current.status, current.skip_reason = MessageStatus.SKIPPED, SkipReason.TOO_LATE
+                    current.next_attempt_at = None
+                    await current.save()
                 else:
-                    message.status = MessageStatus.PENDING
-                    message.next_attempt_at = None
-                    message.send_started_at = None
-                    message.last_error = "the provider has no record of it; sending again"
-                    await message.save()
+                    current.status = MessageStatus.PENDING
+                    current.next_attempt_at = None
+                    current.send_started_at = None
+                    current.last_error = "the provider has no record of it; sending again"
+                    await current.save()
                 resolved += 1
         return resolved
-

@@ -40,6 +40,7 @@ from divide_support.scheduling.models import (
     RegistrationStatus,
     Session,
     SessionKind,
+    SessionStatus,
     Venue,
 )
 
@@ -49,7 +50,6 @@ SAME_DAY_LEAD = timedelta(hours=2)
 FOLLOW_UP_AT = time(10, 0)
 ELIGIBILITY_REASONS = (SkipReason.NO_CONSENT, SkipReason.NO_MOBILE,
                        SkipReason.PREFERS_OTHER_CHANNEL, SkipReason.OPTED_OUT)
-UNSENT = (MessageStatus.PENDING,)
 # What staff see as "not reached": they should phone these people.
 NOT_REACHED = (MessageStatus.SKIPPED, MessageStatus.FAILED, MessageStatus.UNDELIVERED)
 
@@ -201,8 +201,52 @@ async def plan_registration(registration: Registration, *, promoted: bool = Fals
 
 
 async def _cancel_unsent(**filters: object) -> int:
-    return await Message.filter(status__in=UNSENT, **filters).update(
-        status=MessageStatus.CANCELLED, updated_at=timeutil.now())
+    """Withdraw what has not gone out: pending, claimed but not yet handed to the provider
+    (the sender then finds its claim gone), and skipped for eligibility (so giving consent
+    later cannot bring it back)."""
+    not_out = (Q(status=MessageStatus.PENDING)
+               | Q(status=MessageStatus.SENDING, send_started_at__isnull=True)
+               | Q(status=MessageStatus.SKIPPED, skip_reason__in=ELIGIBILITY_REASONS))
+    return await Message.filter(not_out, **filters).update(
+        status=MessageStatus.CANCELLED, claimed_by=None, lease_until=None,
+        updated_at=timeutil.now())
+
+
+async def unwanted(messages: list[Message]) -> dict[int, str]:
+    """Messages whose occasion is gone, with why: the seat was given up, the session was
+    cancelled or moved since the message was planned, the follow-up was closed. Checked when
+    a message is claimed, revived or resent, whatever path brought it back to PENDING."""
+    registrations = {r.id: r for r in await Registration.filter(
+        id__in={m.registration_id for m in messages if m.registration_id})}
+    sessions = {s.id: s for s in await Session.filter(
+        id__in={m.session_id for m in messages if m.session_id})}
+    follow_ups = {f.id: f for f in await FollowUp.filter(
+        id__in={m.follow_up_id for m in messages if m.follow_up_id})}
+    reasons: dict[int, str] = {}
+    for message in messages:
+        kind = MessageKind(message.kind)
+        follow_up = follow_ups.get(message.follow_up_id) if message.follow_up_id else None
+        if follow_up is not None and follow_up.status != FollowUpStatus.OPEN:
+            reasons[message.id] = "follow-up closed"
+            continue
+        session = sessions.get(message.session_id) if message.session_id else None
+        if session is not None:
+            if message.session_sequence is not None and message.session_sequence != session.sequence:
+                reasons[message.id] = "session changed since planned"
+                continue
+            if session.status == SessionStatus.CANCELLED and kind != MessageKind.SESSION_CANCELLED:
+                reasons[message.id] = "session cancelled"
+                continue
+        registration = registrations.get(message.registration_id) \
+            if message.registration_id and kind != MessageKind.FOLLOW_UP else None
+        if registration is not None:
+            if registration.status == RegistrationStatus.CANCELLED \
+                    and kind != MessageKind.SESSION_CANCELLED:
+                reasons[message.id] = "registration cancelled"
+            elif kind in (*REMINDER_KINDS, MessageKind.WAITLIST_PROMOTED) \
+                    and registration.status != RegistrationStatus.CONFIRMED:
+                reasons[message.id] = "no seat"
+    return reasons
 
 
 async def _active_registrations(session: Session) -> list[Registration]:
@@ -293,7 +337,10 @@ async def revive_for_resident(resident: Resident) -> int:
         skip_reason__in=ELIGIBILITY_REASONS,
         kind__in=(*REMINDER_KINDS, MessageKind.FOLLOW_UP),
     ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)).select_for_update()
+    gone = await unwanted(list(rows))
     for message in rows:
+        if message.id in gone:
+            continue
         send_after = after_quiet_hours(max(message.send_after, now), municipality)
         if message.expires_at is not None and send_after >= message.expires_at:
             continue
@@ -420,7 +467,8 @@ async def receive_reply(*, provider_id: str, from_number: str, body: str,
         municipality_id=municipality.id if municipality else None,
         resident_id=resident.id if resident else None, provider_id=provider_id,
         from_number=from_number, body=body[:2000], action=action,
-        needs_review=needs_review or (action == InboundAction.NONE and municipality is None),
+        # Nobody to act for: a person must look at it (and no "stopped" reply is sent).
+        needs_review=needs_review or municipality is None,
     )], ignore_conflicts=True)
     inbound = await InboundMessage.get(provider_id=provider_id)
     if municipality is not None and action in (InboundAction.OPT_OUT, InboundAction.OPT_IN):
@@ -430,7 +478,10 @@ async def receive_reply(*, provider_id: str, from_number: str, body: str,
 
 
 def reply_text(action: InboundAction, municipality: Municipality | None) -> str | None:
-    """The answer to a keyword, or None (no reply to free text)."""
+    """The answer to a keyword, or None (no reply to free text, and no promise when we do not
+    know whose resident wrote: the reply waits for staff)."""
+    if municipality is None:
+        return None
     name = municipality.name if municipality else "スマホ教室"
     phone = f" {municipality.phone} " if municipality and municipality.phone else ""
     if action == InboundAction.OPT_OUT:
@@ -545,6 +596,11 @@ async def resend(*, actor: Actor, message_id: int) -> Message:
                               "送信に失敗したメッセージだけ再送できます。",
                               ["input", "messageId"],
                               message_en="Only FAILED or UNDELIVERED messages can be resent.")
+        if await unwanted([message]):
+            raise DomainError("NOT_RESENDABLE",
+                              "申込の取消や回の中止・変更があったため、このメッセージは再送できません。",
+                              ["input", "messageId"],
+                              message_en="The seat, session or follow-up it was about has changed.")
         resident = await Resident.get(id=message.resident_id)
         reason = skip_reason_for(resident)
         if reason is not None:
