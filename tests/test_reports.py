@@ -283,7 +283,9 @@ async def test_a_hidden_age_unknown_count_cannot_be_worked_out_from_the_shares(t
     rows = _rows(report)
     assert rows["80歳以上"].participants == 7 and rows["80歳以上"].participant_share == round(7 / 15, 4)
     assert rows["年齢不明"].suppressed and report.unknown_age is None
-    assert report.total.participants is None and report.total.visits is None
+    assert report.total.participants is None
+    # visits: the total stays, but the unknown row's 2 never stands alone among hidden cells
+    assert sum(1 for r in report.rows if r.visits is None) >= 2
     staff = await reports.participation_report(actor=town.coordinator, survey_id=survey.id,
                                                metric=METRIC, report_filter=_period())
     assert staff.total.participants == 17 and staff.unknown_age == 2
@@ -457,7 +459,8 @@ async def test_activity_report_per_month_and_venue(town, gql, client):
         age_at_visit=77))
 
     day = _today() - timedelta(days=2)
-    rows, total = await reports.activity_report(actor=town.planner, date_from=day - timedelta(days=1),
+    rows, total = await reports.activity_report(actor=town.coordinator,
+                                                date_from=day - timedelta(days=1),
                                                 date_to=day + timedelta(days=10))
     [row] = rows
     assert row.month == basic.starts_at.astimezone(TOKYO).strftime("%Y-%m")
@@ -470,16 +473,21 @@ async def test_activity_report_per_month_and_venue(town, gql, client):
     assert total.sessions == 3
 
     data = await gql(Role.PLANNER).data("""query ($f: Date!, $t: Date!) {
-        activityReport(from: $f, to: $t) { csvUrl rows { month venueName sessions attendeesPerSession }
-        total { sessions } } }""", {"f": (day - timedelta(days=1)).isoformat(),
-                                    "t": (day + timedelta(days=10)).isoformat()})
+        activityReport(from: $f, to: $t) { csvUrl rows { month venueName sessions attendees
+        attendeesPerSession } total { sessions attendees } } }""",
+                                        {"f": (day - timedelta(days=1)).isoformat(),
+                                         "t": (day + timedelta(days=10)).isoformat()})
     assert data["activityReport"]["rows"][0]["sessions"] == 3
+    # three people: a planner sees the sessions but not so small an attendee count
+    assert data["activityReport"]["rows"][0]["attendees"] is None
+    assert data["activityReport"]["total"]["attendees"] is None
     path = data["activityReport"]["csvUrl"].split("127.0.0.1:8000", 1)[1]
     response = await client.get(path, headers={"Authorization": f"Bearer {town.tokens[Role.PLANNER]}"})
     assert response.status_code == 200 and response.content.startswith(b"\xef\xbb\xbf")
     lines = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert lines[1][:3] == ["月", "会場", "開催回数（コマ）"]
     assert lines[2][1:4] == ["駅前デジタルステーション", "3", "2"]
+    assert lines[2][5] == ""  # attendees hidden for the planner
 
 
 async def test_what_each_band_asked_for_against_what_it_attended(other_town, town):
@@ -509,3 +517,85 @@ async def test_what_each_band_asked_for_against_what_it_attended(other_town, tow
                                          date_from=_today() - timedelta(days=30), date_to=_today())
     hidden = next(r for r in planner if r.band == "70代以上" and r.topic == "DEVICE_BASICS")
     assert hidden.suppressed and hidden.attendances is None
+
+
+# --- found in review: nothing small can be worked out ---------------------------------------
+
+async def _visits(town, ages: dict[int | None, int]) -> None:
+    session = await factories.session(town.coordinator, factories.at(days=-2, hour=13),
+                                      kind=SessionKind.HELP_SESSION)
+    await Visit.bulk_create([
+        Visit(municipality_id=town.municipality.id, session_id=session.id, age_at_visit=age,
+              topic=CourseTopic.DEVICE_BASICS, outcome=VisitOutcome.RESOLVED)
+        for age, count in ages.items() for _ in range(count)])
+
+
+async def test_a_lone_small_band_hides_the_total(town):
+    survey = await _survey(town)
+    await _visits(town, {85: 3})
+    report = await reports.participation_report(actor=town.planner, survey_id=survey.id,
+                                                metric=METRIC, report_filter=_period())
+    assert _rows(report)["80歳以上"].suppressed
+    assert report.total.participants is None and report.total.visits is None
+
+
+async def test_small_counts_other_than_participants_are_hidden_too(town):
+    """Two residents aged 83 registered for a class still to come: no participant yet, but a
+    planner must not learn "two 80+ people from this district signed up"."""
+    survey = await _survey(town)
+    session = await factories.session(town.coordinator, factories.at(days=3, hour=10))
+    for _ in range(2):
+        resident = await _person(town, birth_year=_today().year - 83, district="大神")
+        await scheduling.register(actor=town.coordinator, session_id=session.id,
+                                  resident_id=resident.id)
+    report = await reports.participation_report(
+        actor=town.planner, survey_id=survey.id, metric=METRIC,
+        report_filter=ReportFilter(_period().date_from, _period().date_to, districts=["大神"]))
+    eighty = _rows(report)["80歳以上"]
+    assert eighty.registrations is None and eighty.suppressed
+    assert report.total.registrations is None
+
+
+async def test_topic_shares_do_not_give_a_hidden_cell_away(other_town):
+    await load_reference_data()
+    actor = other_town.coordinator
+    survey = await Survey.get(municipality_id=other_town.municipality.id)
+    basic = await factories.session(actor, factories.at(days=-4, hour=10), capacity=20)
+    security = await scheduling.create_course(actor=actor, title="詐欺対策", duration_minutes=60,
+                                              topic=CourseTopic.SECURITY)
+    venue = await factories.venue(actor)
+    starts = factories.at(days=-3, hour=10)
+    [guarded] = await scheduling.schedule_sessions(
+        actor=actor, kind=SessionKind.CLASS, venue_id=venue.id, course_id=security.id,
+        starts_at=starts, ends_at=starts + timedelta(hours=1), capacity=10)
+    for session, count in ((basic, 6), (guarded, 2)):
+        for _ in range(count):
+            resident = await people.create_resident(actor=actor, fields=people.ResidentFields(
+                family_name="焼津", given_name="花子", birth_year=_today().year - 75))
+            await _attend(other_town, session, resident)
+    rows = await reports.topic_report(actor=other_town.planner, survey_id=survey.id,
+                                      date_from=_today() - timedelta(days=30), date_to=_today())
+    band = [r for r in rows if r.band == "70代以上"]
+    assert all(r.attendance_share is None for r in band)
+    hidden = [r for r in band if r.attendances is None]
+    assert len(hidden) >= 2  # the 2 never stands alone
+    staff = await reports.topic_report(actor=actor, survey_id=survey.id,
+                                       date_from=_today() - timedelta(days=30), date_to=_today())
+    shares = {r.topic: r.attendance_share for r in staff if r.band == "70代以上" and r.attendances}
+    assert shares == {"DEVICE_BASICS": 0.75, "SECURITY": 0.25}
+
+
+async def test_files_are_safe_to_open(town, client):
+    """A label that looks like a formula stays text in a spreadsheet; quotes stay in the SVG
+    attribute."""
+    from divide_support.reports import render
+
+    survey = await _survey(town)
+    await SurveyBand.filter(survey_id=survey.id, position=7).update(label='=HYPERLINK("x")"80')
+    report = await reports.participation_report(actor=town.coordinator, survey_id=survey.id,
+                                                metric=METRIC, report_filter=_period())
+    lines = list(csv.reader(io.StringIO(render.to_csv(report).decode("utf-8-sig"))))
+    assert any(line and line[0] == "'=HYPERLINK(\"x\")\"80" for line in lines)
+    root = ET.fromstring(render.to_svg(report))
+    labels = [g.get("data-label") for g in root.iter("{http://www.w3.org/2000/svg}g")]
+    assert '=HYPERLINK("x")"80' in labels

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, quoteattr
 
 from divide_support.reports.service import ActivityRow, Report, Row
 
@@ -21,8 +21,13 @@ def _number(value: float | int | None) -> str:
     return str(value)
 
 
+def _text(value: str) -> str:
+    """Text typed by people (venue names, band labels) never starts a spreadsheet formula."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
 def _cells(row: Row) -> list[str]:
-    return [row.label, _number(row.min_age) if row.is_band else "",
+    return [_text(row.label), _number(row.min_age) if row.is_band else "",
             _number(row.max_age) if row.is_band else "", _number(row.respondents),
             _number(row.participants), _number(row.registrations), _number(row.attendances),
             _number(row.no_shows), _number(row.no_show_rate), _number(row.visits),
@@ -85,7 +90,7 @@ def to_svg(report: Report) -> bytes:
     bar = (group - 20) / 2
     for index, row in enumerate(bands):
         x = left + index * group + 10
-        parts.append(f'<g class="band" data-label="{escape(row.label)}">')
+        parts.append(f'<g class="band" data-label={quoteattr(row.label)}>')
         for offset, value, color, kind in ((0, row.participant_share, BAR_PARTICIPANTS,
                                             "participants"),
                                            (bar, row.need_share, BAR_NEED, "need")):
@@ -123,8 +128,8 @@ def activity_csv(rows: list[ActivityRow], total: ActivityRow, date_from: object,
     writer.writerow([f"デジタル活用支援 実施状況 {date_from}〜{date_to}"])
     writer.writerow(ACTIVITY_HEADERS)
     for row in [*rows, total]:
-        writer.writerow([row.month, row.venue_name, row.sessions, row.classes, row.help_sessions,
-                         row.attendees, _number(row.attendees_per_session),
+        writer.writerow([row.month, _text(row.venue_name), row.sessions, row.classes, row.help_sessions,
+                         _number(row.attendees), _number(row.attendees_per_session),
                          row.single_attendee_sessions, row.empty_sessions, row.basic_classes,
                          row.applied_classes, row.supporters, row.certified_supporters,
                          _number(row.supporters_per_session)])

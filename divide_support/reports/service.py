@@ -394,7 +394,31 @@ async def _population_for(bands: list[SurveyBand], municipality_id: int, as_of: 
     return found
 
 
-def _hide(row: Row) -> None:
+def _small(value: int | None) -> bool:
+    return value is not None and 0 < value < SUPPRESS_BELOW
+
+
+def suppress_columns(rows: list, fields: tuple[str, ...], total: object | None = None) -> bool:
+    """Hide every count of 1-4, column by column, so that none can be worked out: a column
+    never has exactly one hidden cell (the next smallest goes with it, or the column's total
+    when there is no other). Works on any objects with those attributes; True if anything
+    was hidden."""
+    hidden_any = False
+    for name in fields:
+        hidden = [r for r in rows if getattr(r, name) is None or _small(getattr(r, name))]
+        for row in hidden:
+            setattr(row, name, None)
+        if len(hidden) == 1:
+            others = [r for r in rows if r not in hidden and (getattr(r, name) or 0) > 0]
+            if others:
+                setattr(min(others, key=lambda r: getattr(r, name)), name, None)
+            elif total is not None:
+                setattr(total, name, None)
+        hidden_any = hidden_any or bool(hidden)
+    return hidden_any
+
+
+def _hide_row(row: Row) -> None:
     for name in COUNT_FIELDS:
         setattr(row, name, None)
     row.participant_share = None
@@ -403,31 +427,38 @@ def _hide(row: Row) -> None:
 
 
 def suppress_small_cells(report: Report) -> None:
-    """Planners see no cell of 1-4 participants, and nothing that gives one away:
+    """Planners see no count of 1-4 and nothing that gives one away.
 
-    - the bands' participant shares reveal how many participants have a known age, so a
-      single hidden band could be computed from the others: the next smallest band is hidden
-      with it;
-    - the total minus that known-age count reveals the age-unknown (and out-of-band) people,
-      so when one of those rows is hidden, the total's counts are hidden too.
+    Participants (whole rows): a band or the age-unknown row with 1-4 is hidden. The bands'
+    shares reveal how many participants have a known age, so a single hidden band takes the
+    next smallest band with it (or, if there is none, the total); a hidden age-unknown or
+    out-of-band row hides the total, which would otherwise give it away.
+    Every other count of 1-4 is hidden too, column by column, never leaving a single hidden
+    cell that the column's total would reveal.
     """
     bands = [r for r in report.rows if r.is_band]
     extras = [r for r in report.rows if not r.is_band]
-    hidden = [r for r in bands if 0 < (r.participants or 0) < SUPPRESS_BELOW]
-    if len(hidden) == 1:
-        visible = [r for r in bands if r not in hidden and (r.participants or 0) > 0]
-        if visible:
-            hidden.append(min(visible, key=lambda r: r.participants or 0))
-    hidden_extras = [r for r in extras if 0 < (r.participants or 0) < SUPPRESS_BELOW]
-    for row in hidden + hidden_extras:
-        _hide(row)
-    if hidden_extras:
-        _hide(report.total)
-        report.total.participant_share = 1.0 if any(r.participant_share for r in bands) else None
-    if any(r.suppressed and r.label == UNKNOWN_LABEL for r in extras) or (
-            report.unknown_age is not None and 0 < report.unknown_age < SUPPRESS_BELOW):
+    for row in report.rows:
+        if _small(row.participants):
+            _hide_row(row)
+    hidden_bands = [r for r in bands if r.suppressed]
+    if len(hidden_bands) == 1:
+        others = [r for r in bands if not r.suppressed and (r.participants or 0) > 0]
+        if others:
+            _hide_row(min(others, key=lambda r: r.participants or 0))
+        else:
+            report.total.participants = None
+    if any(r.suppressed for r in extras):
+        report.total.participants = None
+    other_fields = tuple(name for name in COUNT_FIELDS if name != "participants")
+    suppress_columns(report.rows, other_fields, report.total)
+    for row in [*report.rows, report.total]:
+        if any(getattr(row, name) is None for name in COUNT_FIELDS):
+            row.suppressed = True
+    unknown = next((r for r in extras if r.label == UNKNOWN_LABEL), None)
+    if unknown is not None and unknown.participants is None:
         report.unknown_age = None
-    report.suppressed_any = bool(hidden or hidden_extras)
+    report.suppressed_any = any(r.suppressed for r in [*report.rows, report.total])
 
 
 # --- the national programme's activity report ---------------------------------------------
@@ -488,7 +519,7 @@ class ActivityRow:
     sessions: int = 0
     classes: int = 0
     help_sessions: int = 0
-    attendees: int = 0
+    attendees: int | None = 0
     single_attendee_sessions: int = 0
     empty_sessions: int = 0
     basic_classes: int = 0
@@ -498,7 +529,9 @@ class ActivityRow:
 
     @property
     def attendees_per_session(self) -> float | None:
-        return round(self.attendees / self.sessions, 2) if self.sessions else None
+        if self.attendees is None or not self.sessions:
+            return None
+        return round(self.attendees / self.sessions, 2)
 
     @property
     def supporters_per_session(self) -> float | None:
@@ -520,6 +553,8 @@ async def activity_report(*, actor: Actor, date_from: date, date_to: date,
     total = ActivityRow(month="合計", venue_id=None, venue_name="全会場")
     for name in ACTIVITY_FIELDS:
         setattr(total, name, sum(getattr(r, name) for r in result))
+    if actor.role == Role.PLANNER:  # attendee counts are people: no 1-4 for planners
+        suppress_columns([*result], ("attendees",), total)
     return result, total
 
 
@@ -576,6 +611,9 @@ GROUP BY b.position, f.topic
 """
 
 
+TOPIC_FIELDS = ("attendances", "visits", "follow_ups_done", "uses_independently")
+
+
 @dataclass
 class TopicRow:
     band: str
@@ -622,11 +660,12 @@ async def topic_report(*, actor: Actor, survey_id: int, date_from: date, date_to
                 row.uses_independently = int(record["uses_independently"])
             row.attendance_share = (round(row.attendances / band_attendances, 4)
                                     if band_attendances else None)
-            if actor.role == Role.PLANNER and 0 < (row.attendances or 0) + (row.visits or 0) \
-                    < SUPPRESS_BELOW:
-                row.attendances = row.visits = row.follow_ups_done = None
-                row.uses_independently = None
-                row.attendance_share = None
-                row.suppressed = True
             rows.append(row)
+    if actor.role == Role.PLANNER:
+        for band in bands:
+            in_band = [r for r in rows if r.band == band.label]
+            if suppress_columns(in_band, TOPIC_FIELDS):
+                for row in in_band:  # a share would reveal the band's hidden total
+                    row.attendance_share = None
+                    row.suppressed = any(getattr(row, name) is None for name in TOPIC_FIELDS)
     return rows

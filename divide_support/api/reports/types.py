@@ -133,7 +133,8 @@ class ActivityRow:
     sessions: int = strawberry.field(description="Sessions held (コマ), cancelled ones excluded.")
     classes: int
     help_sessions: int
-    attendees: int = strawberry.field(description="Attendances at classes plus help-session visits.")
+    attendees: int | None = strawberry.field(
+        description="Attendances at classes plus help-session visits (PLANNER: null when 1-4).")
     attendees_per_session: float | None
     single_attendee_sessions: int
     empty_sessions: int
