@@ -251,6 +251,14 @@ async def test_a_rotated_feed_token_stops_working(town, client, gql):
     assert b"REFRESH-INTERVAL;VALUE=DURATION:PT1H" in response.content
 
 
+async def test_a_supporter_who_left_has_no_feed(town, client):
+    from divide_support.people import service as people
+
+    _, supporter, _ = await _duty(town)
+    await people.set_supporter_active(supporter_id=supporter.id, active=False, actor=town.coordinator)
+    assert (await client.get(f"/calendar/supporters/{supporter.calendar_token}.ics")).status_code == 404
+
+
 async def test_the_municipality_feed_needs_a_staff_token(town, client):
     await _seat(town)
     assert (await client.get("/calendar/municipality.ics")).status_code == 401

@@ -228,7 +228,7 @@ async def supporter_feed(token: str) -> CalendarFile | None:
     if not TOKEN.match(token):
         return None
     supporter = await Supporter.get_or_none(calendar_token=token)
-    if supporter is None:
+    if supporter is None or not supporter.active:  # someone who left sees no more schedules
         return None
     municipality = await Municipality.get(id=supporter.municipality_id)
     start, end = _window()
