@@ -116,7 +116,8 @@ async def test_validity_period_ends_when_the_class_starts(sms_town, fake_twilio:
     [post] = fake_twilio.posts
     validity = int(post.form["ValidityPeriod"])
     until_start = (starts_at - now()).total_seconds()
-    assert until_start - 120 < validity <= until_start
+    # computed when the request left, a moment before this line
+    assert until_start - 120 < validity <= until_start + 5
 
 
 async def test_messaging_service_sid_is_used_instead_of_a_from_number(sms_town, fake_twilio: FakeTwilio):
