@@ -15,7 +15,7 @@ from divide_support.calendar import service as calendar
 from divide_support.core.actor import Role
 from divide_support.people.models import Supporter
 from divide_support.scheduling import service as scheduling
-from divide_support.scheduling.models import AssignmentRole, CourseTopic, Registration
+from divide_support.scheduling.models import Assignment, AssignmentRole, CourseTopic, Registration
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 
@@ -235,7 +235,7 @@ async def test_unknown_tokens_get_a_plain_404_that_leaks_nothing(town, client, p
 
 
 async def test_a_rotated_feed_token_stops_working(town, client, gql):
-    _, supporter, _ = await _duty(town)
+    _, supporter, assignment = await _duty(town)
     old = supporter.calendar_token
     assert (await client.get(f"/calendar/supporters/{old}.ics")).status_code == 200
     data = await gql().data("""mutation ($s: ID!) { rotateCalendarFeedToken(input: {supporterId: $s})
@@ -247,6 +247,11 @@ async def test_a_rotated_feed_token_stops_working(town, client, gql):
     assert (await client.get(f"/calendar/supporters/{old}.ics")).status_code == 404
     response = await client.get(f"/calendar/supporters/{new}.ics")
     assert response.status_code == 200
+    # the duty links were in the same hands: they change too
+    old_duty = assignment.calendar_token
+    assert (await client.get(f"/calendar/assignments/{old_duty}.ics")).status_code == 404
+    fresh = await Assignment.get(id=assignment.id)
+    assert (await client.get(f"/calendar/assignments/{fresh.calendar_token}.ics")).status_code == 200
     assert response.headers["content-type"] == "text/calendar; charset=utf-8; method=PUBLISH"
     assert b"REFRESH-INTERVAL;VALUE=DURATION:PT1H" in response.content
 

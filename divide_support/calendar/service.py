@@ -290,8 +290,8 @@ def _uuid_from(token: str) -> str:
 # --- feed tokens ---------------------------------------------------------------------------
 
 async def rotate_feed_token(*, actor: Actor, supporter_id: int) -> Supporter:
-    """A new feed URL for the supporter; the old one stops working at once (lost phone,
-    shared link)."""
+    """New feed and duty links for the supporter; the old ones stop working at once (lost
+    phone, shared link)."""
     if not (actor.is_staff or actor.supporter_id == supporter_id):
         raise Forbidden()
     async with in_transaction():
@@ -299,5 +299,8 @@ async def rotate_feed_token(*, actor: Actor, supporter_id: int) -> Supporter:
                                      field=["input", "supporterId"], for_update=True)
         supporter.calendar_token = new_calendar_token()
         await supporter.save(update_fields=["calendar_token"])
+        for assignment in await Assignment.filter(supporter_id=supporter.id).select_for_update():
+            assignment.calendar_token = new_calendar_token()
+            await assignment.save(update_fields=["calendar_token"])
         await audit.record(actor, "supporter.rotate_calendar_token", "Supporter", [supporter.id])
     return supporter

@@ -141,8 +141,8 @@ class PeopleMutation:
         return SupporterPayload(supporter=Supporter.from_model(row) if row else None,
                                 errors=errors)
 
-    @strawberry.mutation(description="A new personal feed URL for the supporter; the old one stops "
-                         "working at once. The supporter themself or staff.")
+    @strawberry.mutation(description="New personal feed and duty links for the supporter; the old "
+                         "ones stop working at once. The supporter themself or staff.")
     async def rotate_calendar_feed_token(self, info: Info, input: RotateCalendarFeedTokenInput
                                          ) -> SupporterPayload:
         from divide_support.calendar import service as calendar
