@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -23,6 +24,7 @@ from divide_support.calendar.http import (
     venue_ics,
 )
 from divide_support.core.database import ConnectionParams, resolve_connection, tortoise_config
+from divide_support.core.requestctx import RequestContextMiddleware
 from divide_support.messaging.webhooks import twilio_inbound, twilio_status
 from divide_support.reports.http import activity_csv, participation_csv, participation_svg
 
@@ -99,4 +101,5 @@ def create_app(connection: ConnectionParams | None = None, *, init_orm: bool = T
         Route("/webhooks/twilio/status", twilio_status, methods=["POST"]),
         Route("/webhooks/twilio/inbound", twilio_inbound, methods=["POST"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan,
+                     middleware=[Middleware(RequestContextMiddleware)])

@@ -250,14 +250,23 @@ async def test_mutation_over_get_is_405(client, gql):
     assert await Venue.all().count() == 0
 
 
-async def test_request_id_is_echoed(client):
+async def test_the_request_id_is_the_servers_and_the_clients_is_kept_beside_it(client):
+    # Audit rows are found by the request id: a client must not choose it (it could reuse
+    # another request's id), so ours is always generated here and the client's comes back apart.
     response = await client.post("/graphql", json={"query": "{ __typename }"},
                                  headers=_headers(**{"X-Request-ID": "counter-42"}))
-    assert response.headers["x-request-id"] == "counter-42"
+    ours = response.headers["x-request-id"]
+    assert ours != "counter-42" and len(ours) == 32
+    assert response.headers["x-client-request-id"] == "counter-42"
+    again = await client.post("/graphql", json={"query": "{ __typename }"},
+                              headers=_headers(**{"X-Request-ID": "counter-42"}))
+    assert again.headers["x-request-id"] != ours
     response = await client.post("/graphql", json={"query": "{ __typename }"},
                                  headers=_headers(**{"X-Request-ID": "bad id\twith tab"}))
-    assert response.headers["x-request-id"] != "bad id\twith tab"
     assert len(response.headers["x-request-id"]) == 32
+    assert "x-client-request-id" not in response.headers
+    # Every route has one, not only /graphql.
+    assert len((await client.get("/healthz")).headers["x-request-id"]) == 32
 
 
 # --- GraphQL limits ----------------------------------------------------------------------
@@ -326,7 +335,7 @@ async def test_an_unexpected_exception_is_masked_and_logged_with_the_request_id(
     token = gql().token
     with caplog.at_level(logging.ERROR, logger="divide_support.graphql"):
         response = await client.post("/graphql", json={"query": "{ venues { id } me { role } }"},
-                                     headers=_headers(JSON, token, **{"X-Request-ID": "req-boom-1"}))
+                                     headers=_headers(JSON, token))
     assert response.status_code == 200
     _assert_no_leak(response.text)
     assert "resident" not in response.text and "phone" not in response.text
@@ -334,10 +343,11 @@ async def test_an_unexpected_exception_is_masked_and_logged_with_the_request_id(
     assert body["data"] is None  # venues is non-null, so the whole data goes
     [error] = body["errors"]
     assert error["path"] == ["venues"]
-    assert error["extensions"] == {"code": "INTERNAL", "requestId": "req-boom-1"}
+    request_id = response.headers["x-request-id"]
+    assert error["extensions"] == {"code": "INTERNAL", "requestId": request_id}
     assert set(error) <= {"message", "locations", "path", "extensions"}
     # Operators find the real cause in the log under the same request id.
-    logged = [r for r in caplog.records if "req-boom-1" in r.getMessage()]
+    logged = [r for r in caplog.records if request_id in r.getMessage()]
     assert logged and logged[0].exc_info and "UndefinedColumnError" in str(logged[0].exc_info[1])
 
 

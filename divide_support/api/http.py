@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-import uuid
 from typing import Any
 
 from graphql import GraphQLError
@@ -28,6 +26,7 @@ from divide_support.api.context import Context, language_from
 from divide_support.api.errors import PublicError, query_error
 from divide_support.api.schema import schema
 from divide_support.audit import service as audit
+from divide_support.core import requestctx
 from divide_support.core.errors import DomainError
 from divide_support.core.settings import get_settings
 
@@ -35,7 +34,6 @@ log = logging.getLogger("divide_support.graphql")
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class RequestTooLarge(Exception):
@@ -43,8 +41,9 @@ class RequestTooLarge(Exception):
 
 
 def request_id_of(request: Request) -> str:
-    given = request.headers.get("x-request-id", "")
-    return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    """The server's id of this request (RequestContextMiddleware made it)."""
+    info = request.scope.get("state", {}).get("request_info")
+    return info.request_id if info else requestctx.new_request_id()
 
 
 def _negotiate(accept: str | None) -> str | None:
@@ -77,8 +76,7 @@ def _json(payload: dict[str, Any], status: int, media: str, request_id: str,
           headers: dict[str, str] | None = None) -> Response:
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
     return Response(body, status_code=status,
-                    media_type=f"{media}; charset=utf-8",
-                    headers={"X-Request-ID": request_id, **(headers or {})})
+                    media_type=f"{media}; charset=utf-8", headers=headers)
 
 
 def _request_error(message: str, status: int, media: str, request_id: str,

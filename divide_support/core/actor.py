@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from divide_support.core.requestctx import current_request_id
 
 
 class Role(StrEnum):
@@ -25,7 +26,9 @@ class Actor:
     email: str | None = None
     supporter_id: int | None = None
     timezone: str = "Asia/Tokyo"
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # The server's id of the request being served (see core/requestctx), so every audit row
+    # of one request, whoever acts in it, carries the same id.
+    request_id: str = field(default_factory=current_request_id)
 
     @property
     def is_staff(self) -> bool:
