@@ -91,6 +91,8 @@ MUTATIONS = {
     "markReplyReviewed": 'markReplyReviewed(input: {replyId: "eA"})',
     "rotateCalendarFeedToken": 'rotateCalendarFeedToken(input: {supporterId: "eA"})',
     "importSurvey": 'importSurvey(input: {document: "x"})',
+    "logout": "logout",
+    "revokeUserTokens": 'revokeUserTokens(input: {userId: "eA"})',
 }
 
 
@@ -156,7 +158,8 @@ async def test_expired_token_is_unauthenticated(gql, town):
 
 async def test_revoked_token_and_deactivated_user_are_unauthenticated(gql, town):
     coordinator, admin = town.tokens[Role.COORDINATOR], town.tokens[Role.ADMIN]
-    await accounts.revoke_token(coordinator)
+    data = await gql(token=coordinator).data("mutation { logout { revoked errors { code } } }")
+    assert data["logout"] == {"revoked": True, "errors": []}
     assert _code(await gql(token=coordinator)("{ me { id } }")) == "UNAUTHENTICATED"
     await User.filter(id=town.admin.user_id).update(active=False)
     assert _code(await gql(token=admin)("{ me { id } }")) == "UNAUTHENTICATED"
@@ -314,7 +317,7 @@ async def test_supporter_sees_own_phone_but_not_a_colleagues(gql, town):
     planner = await gql(Role.PLANNER).data(
         "query ($b: ID!) { node(id: $b) { ... on Supporter { phone } } }",
         {"b": _gid("Supporter", colleague.id)})
-    assert planner["node"] == {"phone": None}
+    assert planner["node"] is None  # planners see no supporter at all (aggregates only)
 
 
 async def test_supporter_records_attendance_only_where_assigned(gql, town):
@@ -524,7 +527,12 @@ async def test_mutations_with_foreign_ids_are_not_found_and_change_nothing(gql, 
                                         "{ errors { code field } } }")
             assert data[name]["errors"] == [{"code": "NOT_FOUND", "field": field}], (role, name)
 
-    assert await AuditEntry.all().count() == audit_before
+    # Nothing changed; each refused attempt is on the record, in the caller's municipality.
+    assert await AuditEntry.exclude(action="mutation.refused").count() == audit_before
+    refused = await AuditEntry.filter(action="mutation.refused")
+    assert len(refused) == 2 * len(cases)
+    assert {e.municipality_id for e in refused} == {town.municipality.id}
+    assert {e.details["code"] for e in refused} == {"NOT_FOUND"}
     session = await Session.get(id=foreign["Session"].id)
     assert (session.starts_at, session.status, session.sequence) == (
         snapshot["session"].starts_at, SessionStatus.SCHEDULED, snapshot["session"].sequence)

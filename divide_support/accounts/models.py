@@ -18,6 +18,10 @@ class Municipality(Model):
     sms_quiet_from_minute = fields.IntField(default=21 * 60)
     sms_quiet_until_minute = fields.IntField(default=8 * 60)
     sms_per_second = fields.FloatField(default=1.0)
+    # Residents' rights: personal data of a resident with no activity for this many years is
+    # erased by `divide-support purge`; erasing keeps the birth year only where allowed.
+    retention_years = fields.IntField(default=3)
+    erasure_keeps_birth_year = fields.BooleanField(default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -61,12 +65,17 @@ class AuthToken(Model):
 
 
 class LoginThrottle(Model):
-    """Failed logins per e-mail (known or not, so the lock reveals nothing)."""
+    """Login attempts per account and per client address (accounts known or not, so a lock
+    reveals nothing). Keys are hashes: the table names no e-mail address and no address."""
 
-    email = fields.CharField(max_length=254, primary_key=True)
-    failures = fields.IntField(default=0)
-    first_failure_at = fields.DatetimeField(null=True)
+    key = fields.CharField(max_length=80, primary_key=True)
+    # Attempts in the current window: counted before the password is checked, so
+    # simultaneous guesses can never all be checked (an address's successes are given back).
+    attempts = fields.IntField(default=0)
+    window_started_at = fields.DatetimeField()
     locked_until = fields.DatetimeField(null=True)
+    # Locks in a row: each one lasts twice as long as the one before (backoff).
+    lockouts = fields.IntField(default=0)
 
     class Meta:
         table = "login_throttle"

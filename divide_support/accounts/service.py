@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -10,15 +11,18 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from tortoise import connections
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from divide_support.accounts.models import AuthToken, LoginThrottle, Municipality, User
 from divide_support.audit import service as audit
-from divide_support.core import timeutil
+from divide_support.core import requestctx, timeutil
 from divide_support.core.actor import Actor, Role
 from divide_support.core.errors import DomainError, NotFound
 from divide_support.core.permissions import require_role
 from divide_support.core.settings import get_settings
+from divide_support.core.tenancy import get_scoped
+from divide_support.core.text import clean_text
 from divide_support.people.models import Supporter
 
 _hasher = PasswordHasher()
@@ -26,6 +30,7 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1000  # argon2 hashes anything, but nobody types more
 
 
 def hash_token(token: str) -> str:
@@ -117,78 +122,171 @@ def _login_locked() -> DomainError:
     )
 
 
-async def _register_failure(email: str) -> None:
-    """Count a failure atomically (concurrent guesses all count) and lock at the limit."""
-    settings = get_settings()
-    now = timeutil.now()
-    window_start = now - timedelta(minutes=settings.login_lockout_minutes)
-    conn = connections.get("default")
-    # One statement, so concurrent guesses all count and the lock is set atomically.
-    await conn.execute_query_dict(
-        """
-        INSERT INTO login_throttle (email, failures, first_failure_at, locked_until)
-        VALUES ($1, 1, $2, CASE WHEN $4 <= 1 THEN $5::timestamptz END)
-        ON CONFLICT (email) DO UPDATE SET
-            failures = CASE WHEN login_throttle.first_failure_at IS NULL
-                             OR login_throttle.first_failure_at < $3
-                            THEN 1 ELSE login_throttle.failures + 1 END,
-            first_failure_at = CASE WHEN login_throttle.first_failure_at IS NULL
-                                     OR login_throttle.first_failure_at < $3
-                                    THEN $2 ELSE login_throttle.first_failure_at END,
-            locked_until = CASE WHEN login_throttle.first_failure_at >= $3
-                                 AND login_throttle.failures + 1 >= $4
-                                THEN $5::timestamptz ELSE login_throttle.locked_until END
-        RETURNING failures
-        """,
-        [email, now, window_start, settings.login_max_failures,
-         now + timedelta(minutes=settings.login_lockout_minutes)],
+def _invalid_credentials() -> DomainError:
+    # The same words whether the e-mail exists or not: the answer reveals no account.
+    return DomainError(
+        "INVALID_CREDENTIALS",
+        "メールアドレスまたはパスワードが正しくありません。",
+        ["input", "password"],
+        message_en="Wrong e-mail address or password.",
     )
 
 
-async def login(*, email: str, password: str) -> LoginResult:
-    """Check the password (argon2) and issue a bearer token; only its hash is stored."""
+@dataclass(frozen=True)
+class _Attempt:
+    key: str
+    number: int  # this attempt's number in the window, counting the ones in flight
+    locked: bool
+    limit: int
+
+
+def _throttle_key(kind: str, value: str) -> str:
+    return f"{kind}:{hashlib.sha256(value.encode('utf-8')).hexdigest()}"
+
+
+# One statement per key, so simultaneous attempts get distinct numbers: the attempt is
+# counted before its password is checked, and those beyond the limit are never checked.
+# A lock in force changes nothing; a window that is over starts again.
+_TAKE_ATTEMPT_SQL = """
+INSERT INTO login_throttle (key, attempts, window_started_at, lockouts)
+VALUES ($1, 1, $2::timestamptz, 0)
+ON CONFLICT (key) DO UPDATE SET
+    attempts = CASE WHEN login_throttle.locked_until > $2::timestamptz THEN login_throttle.attempts
+                    WHEN login_throttle.window_started_at <= $3::timestamptz THEN 1
+                    ELSE login_throttle.attempts + 1 END,
+    window_started_at = CASE WHEN login_throttle.locked_until > $2::timestamptz
+                                  THEN login_throttle.window_started_at
+                             WHEN login_throttle.window_started_at <= $3::timestamptz THEN $2::timestamptz
+                             ELSE login_throttle.window_started_at END
+RETURNING attempts, locked_until > $2::timestamptz AS locked
+"""
+
+# Backoff: each lock lasts twice as long as the one before, up to a day; a day without a
+# lock forgets the earlier ones. The next window starts when the lock ends. A lock already in
+# force is left alone (two refused attempts at once lock once).
+_LOCK_SQL = """
+UPDATE login_throttle AS t
+SET lockouts = c.lockouts, locked_until = c.until, window_started_at = c.until, attempts = 0
+FROM (
+    SELECT key, CASE WHEN recent THEN lockouts + 1 ELSE 1 END AS lockouts,
+           $2::timestamptz + least(interval '1 day', make_interval(mins => $3::int)
+                      * power(2, CASE WHEN recent THEN least(lockouts, 10) ELSE 0 END)) AS until
+    FROM (SELECT key, lockouts,
+                 locked_until IS NOT NULL AND locked_until > $2::timestamptz - interval '1 day' AS recent
+          FROM login_throttle WHERE key = $1) AS previous
+) AS c
+WHERE t.key = c.key AND (t.locked_until IS NULL OR t.locked_until <= $2::timestamptz)
+"""
+
+
+async def _take_attempt(key: str, limit: int) -> _Attempt:
     settings = get_settings()
-    email = normalise_email(email)
-    throttle = await LoginThrottle.get_or_none(email=email)
-    if throttle and throttle.locked_until and throttle.locked_until > timeutil.now():
-        raise _login_locked()
-    user = await User.get_or_none(email=email, active=True)
+    now = timeutil.now()
+    window_start = now - timedelta(minutes=settings.login_lockout_minutes)
+    [row] = await connections.get("default").execute_query_dict(
+        _TAKE_ATTEMPT_SQL, [key, now, window_start])
+    return _Attempt(key=key, number=int(row["attempts"]), locked=bool(row["locked"]), limit=limit)
+
+
+async def _lock(key: str) -> None:
+    await connections.get("default").execute_query(
+        _LOCK_SQL, [key, timeutil.now(), get_settings().login_lockout_minutes])
+
+
+async def _give_back(attempt: _Attempt) -> None:
+    """A client address's successful login is not held against it (only failures count)."""
+    await connections.get("default").execute_query(
+        "UPDATE login_throttle SET attempts = greatest(attempts - 1, 0) WHERE key = $1",
+        [attempt.key])
+
+
+async def _audit_login_refused(user: User | None, email: str, reason: str) -> None:
+    if user is not None:
+        await audit.record_anonymous(user.municipality_id, "auth.login_failed", "User",
+                                     [user.id], {"email": email, "reason": reason})
+    else:
+        await audit.record_anonymous(None, "auth.login_failed", None, [],
+                                     {"emailHash": audit.email_fingerprint(email),
+                                      "reason": reason})
+
+
+def _password_matches(password_hash: str, password: str) -> bool:
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
-        ok = user is not None
+        return _hasher.verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
-        ok = False
+        return False
+
+
+async def login(*, email: str, password: str) -> LoginResult:
+    """Check the password (argon2) and issue a bearer token; only its hash is stored.
+
+    Throttled per account and per client address, atomically: every attempt takes a number
+    before its password is checked, so of any number of simultaneous guesses only those
+    within the limit are checked at all; reaching the limit locks for LOGIN_LOCKOUT_MINUTES,
+    doubling with each lock in a row. Every outcome is audited.
+    """
+    settings = get_settings()
+    email = normalise_email(clean_text(email, "email", "メールアドレス", 254) or "")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise _invalid_credentials()
+    request = requestctx.current()
+    attempts = [await _take_attempt(_throttle_key("account", email), settings.login_max_failures)]
+    if request is not None and request.client_address:
+        attempts.append(await _take_attempt(_throttle_key("address", request.client_address),
+                                            settings.login_max_failures_per_address))
+    user = await User.get_or_none(email=email, active=True)
+    over = [a for a in attempts if a.locked or a.number > a.limit]
+    if over:
+        for attempt in over:
+            if not attempt.locked:
+                await _lock(attempt.key)
+        await _audit_login_refused(user, email, "TOO_MANY_ATTEMPTS")
+        raise _login_locked()
+    # argon2 is deliberately slow: off the event loop, so other requests keep being served.
+    ok = await asyncio.to_thread(_password_matches,
+                                 user.password_hash if user else _DUMMY_HASH, password)
     if not ok or user is None:
-        await _register_failure(email)
-        raise DomainError(
-            "INVALID_CREDENTIALS",
-            "メールアドレスまたはパスワードが正しくありません。",
-            ["input", "password"],
-            message_en="Wrong e-mail address or password.",
-        )
+        for attempt in attempts:
+            if attempt.number >= attempt.limit:
+                await _lock(attempt.key)
+        await _audit_login_refused(user, email, "INVALID_CREDENTIALS")
+        raise _invalid_credentials()
     token = secrets.token_urlsafe(32)
     expires_at = timeutil.now() + timedelta(hours=settings.token_ttl_hours)
     async with in_transaction():
-        await LoginThrottle.filter(email=email).delete()
+        # The account's owner proved themself: its count and backoff start again.
+        await LoginThrottle.filter(key=attempts[0].key).delete()
+        for attempt in attempts[1:]:
+            await _give_back(attempt)
         await AuthToken.create(user_id=user.id, token_hash=hash_token(token), expires_at=expires_at)
         if _hasher.check_needs_rehash(user.password_hash):
             user.password_hash = _hasher.hash(password)
             await user.save(update_fields=["password_hash"])
+        await audit.record(_actor_for(user, await Municipality.get(id=user.municipality_id)),
+                           "auth.login", "User", [user.id])
     return LoginResult(token=token, expires_at=expires_at, user=user)
 
 
-async def authenticate_header(authorization: str | None, *, request_id: str | None = None
-                              ) -> Actor | None:
+def _actor_for(user: User, municipality: Municipality) -> Actor:
+    return Actor(municipality_id=user.municipality_id, role=Role(user.role), user_id=user.id,
+                 email=user.email, supporter_id=user.supporter_id,
+                 timezone=municipality.timezone)
+
+
+async def authenticate_header(authorization: str | None) -> Actor | None:
     """The actor behind an `Authorization: Bearer <token>` header, or None."""
+    return await authenticate(bearer_token(authorization))
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an `Authorization: Bearer <token>` header, or ""."""
     scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return await authenticate(token.strip(), request_id=request_id)
+    return token.strip() if scheme.lower() == "bearer" else ""
 
 
-async def authenticate(token: str, *, request_id: str | None = None) -> Actor | None:
+async def authenticate(token: str) -> Actor | None:
     """The actor behind a bearer token, or None when unknown, expired or revoked."""
-    if not token:
+    if not token or len(token) > 200:
         return None
     row = (
         await AuthToken.filter(
@@ -202,30 +300,41 @@ async def authenticate(token: str, *, request_id: str | None = None) -> Actor | 
     )
     if row is None:
         return None
-    user = row.user
-    kwargs = {"request_id": request_id} if request_id else {}
-    return Actor(
-        municipality_id=user.municipality_id,
-        role=Role(user.role),
-        user_id=user.id,
-        email=user.email,
-        supporter_id=user.supporter_id,
-        timezone=user.municipality.timezone,
-        **kwargs,
-    )
+    return _actor_for(row.user, row.user.municipality)
 
 
-async def revoke_token(token: str) -> None:
-    await AuthToken.filter(token_hash=hash_token(token)).update(revoked_at=timeutil.now())
+async def logout(*, actor: Actor, token: str) -> bool:
+    """Revoke the token this request was made with; True when it was still valid."""
+    async with in_transaction():
+        revoked = await AuthToken.filter(token_hash=hash_token(token), user_id=actor.user_id,
+                                         revoked_at__isnull=True).update(revoked_at=timeutil.now())
+        await audit.record(actor, "auth.logout", "User", [actor.user_id] if actor.user_id else [])
+    return bool(revoked)
 
 
-async def get_user(user_id: int, actor: Actor) -> User:
-    user = await User.get_or_none(id=user_id, municipality_id=actor.municipality_id)
-    if user is None:
-        raise NotFound("ユーザー")
-    return user
+async def revoke_user_tokens(*, actor: Actor, user_id: int) -> tuple[User, int]:
+    """ADMIN: sign a user out everywhere (a lost phone, a volunteer who left). Returns the
+    user and how many live tokens were revoked."""
+    require_role(actor, Role.ADMIN)
+    async with in_transaction():
+        user = await get_scoped(User, user_id, actor, what="ユーザー", field=["input", "userId"])
+        count = await AuthToken.filter(user_id=user.id, revoked_at__isnull=True,
+                                       expires_at__gt=timeutil.now()).update(
+            revoked_at=timeutil.now())
+        await audit.record(actor, "user.revoke_tokens", "User", [user.id], {"revoked": count})
+    return user, count
 
 
 async def purge_expired_tokens() -> int:
-    return await AuthToken.filter(expires_at__lt=timeutil.now()).delete()
+    """Tokens that expired or were revoked a day ago are of no use to anyone."""
+    cutoff = timeutil.now() - timedelta(days=1)
+    expired = await AuthToken.filter(expires_at__lt=cutoff).delete()
+    revoked = await AuthToken.filter(revoked_at__lt=cutoff).delete()
+    return expired + revoked
 
+
+async def purge_stale_throttles() -> int:
+    """Counters whose window and lock are long over."""
+    cutoff = timeutil.now() - timedelta(days=2)
+    return await LoginThrottle.filter(window_started_at__lt=cutoff).filter(
+        Q(locked_until__isnull=True) | Q(locked_until__lt=cutoff)).delete()

@@ -20,12 +20,20 @@ class Context:
     actor: Actor | None
     request_id: str
     language: str = "ja"
+    # The bearer token the actor came with (logout revokes it); a login in the same document
+    # replaces both.
+    token: str | None = None
     loaders: dict[type, Any] = field(default_factory=dict)
-    # resident id -> PII field names read in this request (flushed to the audit log)
-    pii_reads: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
+    # (who read, object type) -> object id -> field names: personal data read in this request,
+    # written to the audit log before the answer leaves (api/audit.record_pii_reads). Keyed by
+    # the reader, so a login earlier in the same document is who the reads are recorded for.
+    pii_reads: dict[tuple[Actor, str], dict[int, set[str]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(set)))
 
-    def note_pii_read(self, resident_id: int, field_name: str) -> None:
-        self.pii_reads[resident_id].add(field_name)
+    def note_pii_read(self, object_type: str, object_id: int | None, field_name: str) -> None:
+        if self.actor is None or object_id is None:
+            return
+        self.pii_reads[(self.actor, object_type)][object_id].add(field_name)
 
     def local(self, moment: datetime | None) -> datetime | None:
         """Timestamps go out with the municipality's offset (+09:00), as people read them."""

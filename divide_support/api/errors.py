@@ -8,7 +8,8 @@ from typing import TypeVar
 import strawberry
 from graphql import GraphQLError
 
-from divide_support.api.context import Context
+from divide_support.api.context import Info
+from divide_support.audit import service as audit
 from divide_support.core.errors import DomainError
 
 T = TypeVar("T")
@@ -40,13 +41,21 @@ def to_user_error(error: DomainError, language: str) -> UserError:
     return UserError(code=error.code, message=message, field=error.field)
 
 
-async def attempt(context: Context, action: Callable[[], Awaitable[T]]) -> tuple[T | None,
-                                                                               list[UserError]]:
-    """Run a service call; expected problems become UserErrors, nothing is changed."""
+async def attempt(info: Info, action: Callable[[], Awaitable[T]]) -> tuple[T | None,
+                                                                         list[UserError]]:
+    """Run a mutation's service call; expected problems become UserErrors and change nothing.
+
+    A refused mutation is audited too (who tried what, and why it was refused): a curious
+    caller probing other people's records leaves a trail even when nothing changed."""
     try:
         return await action(), []
     except DomainError as error:
-        return None, [to_user_error(error, context.language)]
+        actor = info.context.actor
+        if actor is not None:
+            await audit.record(actor, "mutation.refused", None, [],
+                               {"mutation": info.field_name, "code": error.code,
+                                "field": error.field})
+        return None, [to_user_error(error, info.context.language)]
 
 
 class PublicError(GraphQLError):

@@ -23,9 +23,9 @@ from strawberry.types.graphql import OperationType
 
 from divide_support.accounts import service as accounts
 from divide_support.api.context import Context, language_from
+from divide_support.api import personal_data
 from divide_support.api.errors import PublicError, query_error
 from divide_support.api.schema import schema
-from divide_support.audit import service as audit
 from divide_support.core import requestctx
 from divide_support.core.errors import DomainError
 from divide_support.core.settings import get_settings
@@ -214,9 +214,10 @@ async def _handle(request: Request, request_id: str) -> Response:
     if problem:
         return _request_error(problem, 400, media, request_id)
 
-    actor = await accounts.authenticate_header(request.headers.get("authorization"),
-                                               request_id=request_id)
+    token = accounts.bearer_token(request.headers.get("authorization"))
+    actor = await accounts.authenticate(token)
     context = Context(request=request, actor=actor, request_id=request_id,
+                      token=token if actor else None,
                       language=language_from(request.headers.get("accept-language")))
     allowed = {OperationType.QUERY} if request.method == "GET" else {
         OperationType.QUERY, OperationType.MUTATION}
@@ -233,11 +234,7 @@ async def _handle(request: Request, request_id: str) -> Response:
     if result.errors and any(isinstance(e.original_error, InvalidOperationTypeError)
                              for e in result.errors):
         return _request_error("mutations need POST", 405, media, request_id, {"Allow": "POST"})
-    if actor is not None and context.pii_reads:
-        await audit.record(
-            actor, "resident.pii_read", "Resident", context.pii_reads.keys(),
-            {"fields": sorted({f for fields in context.pii_reads.values() for f in fields})},
-        )
+    await personal_data.record_reads(context)
 
     payload: dict[str, Any] = {}
     request_error = _is_request_error(result)

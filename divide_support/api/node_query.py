@@ -26,6 +26,7 @@ from divide_support.api.scheduling.types import (
     Visit,
 )
 from divide_support.core.actor import Actor, Role
+from divide_support.core.permissions import may_read_supporters
 from divide_support.scheduling import service as scheduling
 
 
@@ -39,6 +40,10 @@ async def _staff(actor: Actor, row: Any) -> bool:
 
 async def _staff_or_helper(actor: Actor, row: Any) -> bool:
     return await scheduling.may_see_attendees(actor, row.session_id)
+
+
+async def _supporter_reader(actor: Actor, row: Any) -> bool:
+    return may_read_supporters(actor)
 
 
 async def _admin_or_self(actor: Actor, row: Any) -> bool:
@@ -58,7 +63,7 @@ _KINDS = {
     "Venue": _NodeKind(L.VenueLoader, Venue.from_model, _anyone),
     "Course": _NodeKind(L.CourseLoader, Course.from_model, _anyone),
     "Session": _NodeKind(L.SessionLoader, Session.from_model, _anyone),
-    "Supporter": _NodeKind(L.SupporterLoader, Supporter.from_model, _anyone),
+    "Supporter": _NodeKind(L.SupporterLoader, Supporter.from_model, _supporter_reader),
     "Assignment": _NodeKind(L.AssignmentLoader, Assignment.from_model, _anyone),
     "Resident": _NodeKind(L.ResidentLoader, Resident.from_model, _staff),
     "Registration": _NodeKind(L.RegistrationLoader, Registration.from_model, _staff_or_helper),

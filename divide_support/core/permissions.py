@@ -16,5 +16,17 @@ def require_staff(actor: Actor) -> None:
 
 
 def may_read_pii(actor: Actor) -> bool:
-    """Phone numbers, birth dates and notes: ADMIN and COORDINATOR only."""
+    """Residents' phone numbers, birth dates and every staff note (resident, visit,
+    follow-up), message recipients and reply senders: ADMIN and COORDINATOR only."""
     return actor.role in (Role.ADMIN, Role.COORDINATOR)
+
+
+def may_read_supporters(actor: Actor) -> bool:
+    """Supporters' names, kana, organisation and skills: staff and supporters (colleagues
+    at the same sessions); planners get aggregates only."""
+    return actor.role != Role.PLANNER
+
+
+def require_supporter_reader(actor: Actor) -> None:
+    if not may_read_supporters(actor):
+        raise Forbidden()

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     token_ttl_hours: int = Field(default=12, ge=1)
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_minutes: int = Field(default=15, ge=1)
+    # Many staff share one office address (a city hall behind one proxy), so the address limit
+    # is higher than the account's: it stops password spraying across many e-mails.
+    login_max_failures_per_address: int = Field(default=50, ge=1)
 
     max_request_bytes: int = Field(default=1_000_000, ge=1024)
     graphql_max_depth: int = Field(default=10, ge=2)

@@ -495,12 +495,14 @@ def reply_text(action: InboundAction, municipality: Municipality | None) -> str 
 
 async def mark_reply_reviewed(*, actor: Actor, inbound_id: int) -> InboundMessage:
     require_staff(actor)
-    inbound = await get_scoped(InboundMessage, inbound_id, actor, what="返信",
-                               field=["input", "inboundMessageId"])
-    inbound.needs_review = False
-    inbound.reviewed_at = timeutil.now()
-    inbound.reviewed_by_id = actor.user_id
-    await inbound.save(update_fields=["needs_review", "reviewed_at", "reviewed_by_id"])
+    async with in_transaction():
+        inbound = await get_scoped(InboundMessage, inbound_id, actor, what="返信",
+                                   field=["input", "replyId"], for_update=True)
+        inbound.needs_review = False
+        inbound.reviewed_at = timeutil.now()
+        inbound.reviewed_by_id = actor.user_id
+        await inbound.save(update_fields=["needs_review", "reviewed_at", "reviewed_by_id"])
+        await audit.record(actor, "reply.review", "InboundMessage", [inbound.id])
     return inbound
 
 

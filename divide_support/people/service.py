@@ -14,7 +14,7 @@ from divide_support.audit import service as audit
 from divide_support.core import timeutil
 from divide_support.core.actor import Actor
 from divide_support.core.errors import DomainError
-from divide_support.core.permissions import require_staff
+from divide_support.core.permissions import require_staff, require_supporter_reader
 from divide_support.core.tenancy import get_scoped
 from divide_support.core.text import NOTES_MAX, clean_text, required_text
 from divide_support.people import phones
@@ -231,6 +231,7 @@ async def set_supporter_active(*, supporter_id: int, active: bool, actor: Actor)
 
 
 def supporters_query(actor: Actor, *, active: bool | None = None, skill: str | None = None):
+    require_supporter_reader(actor)
     query = Supporter.filter(municipality_id=actor.municipality_id)
     if active is not None:
         query = query.filter(active=active)

@@ -6,6 +6,7 @@ import csv
 import io
 from xml.sax.saxutils import escape, quoteattr
 
+from divide_support.core.spreadsheet import safe_cell
 from divide_support.reports.service import ActivityRow, Report, Row
 
 CSV_HEADERS = ["年齢区分", "最小年齢", "最大年齢", "調査回答者数", "参加者数（実人数）", "申込数", "出席数",
@@ -21,13 +22,8 @@ def _number(value: float | int | None) -> str:
     return str(value)
 
 
-def _text(value: str) -> str:
-    """Text typed by people (venue names, band labels) never starts a spreadsheet formula."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 def _cells(row: Row) -> list[str]:
-    return [_text(row.label), _number(row.min_age) if row.is_band else "",
+    return [safe_cell(row.label), _number(row.min_age) if row.is_band else "",
             _number(row.max_age) if row.is_band else "", _number(row.respondents),
             _number(row.participants), _number(row.registrations), _number(row.attendances),
             _number(row.no_shows), _number(row.no_show_rate), _number(row.visits),
@@ -128,9 +124,10 @@ def activity_csv(rows: list[ActivityRow], total: ActivityRow, date_from: object,
     writer.writerow([f"デジタル活用支援 実施状況 {date_from}〜{date_to}"])
     writer.writerow(ACTIVITY_HEADERS)
     for row in [*rows, total]:
-        writer.writerow([row.month, _text(row.venue_name), row.sessions, row.classes, row.help_sessions,
+        writer.writerow([row.month, safe_cell(row.venue_name), row.sessions, row.classes, row.help_sessions,
                          _number(row.attendees), _number(row.attendees_per_session),
-                         row.single_attendee_sessions, row.empty_sessions, row.basic_classes,
+                         _number(row.single_attendee_sessions), _number(row.empty_sessions),
+                         row.basic_classes,
                          row.applied_classes, row.supporters, row.certified_supporters,
                          _number(row.supporters_per_session)])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")

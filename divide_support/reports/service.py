@@ -399,16 +399,19 @@ def _small(value: int | None) -> bool:
 
 
 def suppress_columns(rows: list, fields: tuple[str, ...], total: object | None = None) -> bool:
-    """Hide every count of 1-4, column by column, so that none can be worked out: a column
-    never has exactly one hidden cell (the next smallest goes with it, or the column's total
-    when there is no other). Works on any objects with those attributes; True if anything
-    was hidden."""
+    """Hide every count of 1-4, column by column, so that none can be worked out: the
+    column's total when it is 1-4 itself, and a column never has exactly one hidden cell
+    beside a shown total (the next smallest goes with it, or the total when there is no
+    other). Works on any objects with those attributes; True if anything was hidden."""
     hidden_any = False
     for name in fields:
         hidden = [r for r in rows if getattr(r, name) is None or _small(getattr(r, name))]
         for row in hidden:
             setattr(row, name, None)
-        if len(hidden) == 1:
+        if total is not None and _small(getattr(total, name)):
+            setattr(total, name, None)
+            hidden_any = True
+        if len(hidden) == 1 and not (total is not None and getattr(total, name) is None):
             others = [r for r in rows if r not in hidden and (getattr(r, name) or 0) > 0]
             if others:
                 setattr(min(others, key=lambda r: getattr(r, name)), name, None)
@@ -448,7 +451,7 @@ def suppress_small_cells(report: Report) -> None:
             _hide_row(min(others, key=lambda r: r.participants or 0))
         else:
             report.total.participants = None
-    if any(r.suppressed for r in extras):
+    if any(r.suppressed for r in extras) or _small(report.total.participants):
         report.total.participants = None
     other_fields = tuple(name for name in COUNT_FIELDS if name != "participants")
     suppress_columns(report.rows, other_fields, report.total)
@@ -520,8 +523,8 @@ class ActivityRow:
     classes: int = 0
     help_sessions: int = 0
     attendees: int | None = 0
-    single_attendee_sessions: int = 0
-    empty_sessions: int = 0
+    single_attendee_sessions: int | None = 0
+    empty_sessions: int | None = 0
     basic_classes: int = 0
     applied_classes: int = 0
     supporters: int = 0
@@ -553,9 +556,20 @@ async def activity_report(*, actor: Actor, date_from: date, date_to: date,
     total = ActivityRow(month="合計", venue_id=None, venue_name="全会場")
     for name in ACTIVITY_FIELDS:
         setattr(total, name, sum(getattr(r, name) for r in result))
-    if actor.role == Role.PLANNER:  # attendee counts are people: no 1-4 for planners
-        suppress_columns([*result], ("attendees",), total)
+    if actor.role == Role.PLANNER:
+        suppress_activity(result, total)
     return result, total
+
+
+def suppress_activity(rows: list[ActivityRow], total: ActivityRow) -> None:
+    """Attendee counts are people: no 1-4 for planners. Where a row's attendees are hidden,
+    its counts of sessions with one or no attendee go too (one session with a single
+    attendee would say exactly how many came)."""
+    suppress_columns(rows, ("attendees",), total)
+    for row in [*rows, total]:
+        if row.attendees is None:
+            row.single_attendee_sessions = None
+            row.empty_sessions = None
 
 
 # --- what each age band asked for vs what it attended ---------------------------------------

@@ -218,6 +218,9 @@ class Registration(Model):
     promoted_at = fields.DatetimeField(null=True)
     cancelled_at = fields.DatetimeField(null=True)
     cancel_reason = fields.TextField(null=True)
+    # The resident's age on the day of the session, kept when their birth date is erased so
+    # the reports count them in the same band as before.
+    age_at_session = fields.IntField(null=True)
     # The resident's invite for this seat: /calendar/registrations/{token}.ics
     calendar_token = fields.CharField(max_length=32, unique=True, default=new_calendar_token)
     created_at = fields.DatetimeField(auto_now_add=True)

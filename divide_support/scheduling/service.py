@@ -20,7 +20,7 @@ from divide_support.accounts.models import Municipality
 from divide_support.audit import service as audit
 from divide_support.core import timeutil
 from divide_support.core.actor import Actor
-from divide_support.core.errors import DomainError
+from divide_support.core.errors import DomainError, NotFound
 from divide_support.core.permissions import require_staff
 from divide_support.core.tenancy import get_scoped
 from divide_support.core.text import NOTES_MAX, clean_text, required_text
@@ -329,6 +329,10 @@ async def reschedule_session(
         if time_changed or venue_changed:
             session.sequence += 1
         if not changes:
+            # Nothing to change, but the call is on the record all the same (its answer may
+            # carry the attendees' personal data).
+            await audit.record(actor, "session.reschedule", "Session", [session.id],
+                               {"changes": {}})
             return session
         await session.save()
         if time_changed or venue_changed:
@@ -460,6 +464,15 @@ async def is_assigned(actor: Actor, session_id: int) -> bool:
         return False
     return await Assignment.filter(session_id=session_id, supporter_id=actor.supporter_id,
                                    municipality_id=actor.municipality_id).exists()
+
+
+async def _takes_part(resident_id: int, session_id: int) -> bool:
+    """The resident holds (or held and used) a place at the session, or visited it."""
+    registered = await Registration.filter(
+        session_id=session_id, resident_id=resident_id,
+        status__in=ACTIVE_STATUSES).exists()
+    return registered or await Visit.filter(session_id=session_id,
+                                            resident_id=resident_id).exists()
 
 
 async def _require_staff_or_assigned(actor: Actor, session_id: int) -> None:
@@ -748,6 +761,10 @@ async def record_visit(*, actor: Actor, data: VisitInput) -> Visit:
     if data.resident_id is not None:
         resident = await get_scoped(Resident, data.resident_id, actor, what="住民",
                                     field=["input", "residentId"])
+        if not actor.is_staff and not await _takes_part(resident.id, session.id):
+            # A supporter names only people of their own session; anyone else is, to them,
+            # a resident that does not exist (staff link other visitors, or it stays anonymous).
+            raise NotFound("住民", ["input", "residentId"])
         if age is None:
             age = timeutil.age_on(resident.birth_date, resident.birth_year,
                                   timeutil.local_date(session.starts_at, actor.timezone))

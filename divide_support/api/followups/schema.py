@@ -71,7 +71,7 @@ class FollowUpsMutation:
                                                ["input", "assignedToId"], "担当者"),
                 due_on=input.due_on, channel=input.channel, notes=input.notes)
 
-        row, errors = await attempt(info.context, run)
+        row, errors = await attempt(info, run)
         return FollowUpPayload(follow_up=FollowUp.from_model(row) if row else None,
                                errors=errors)
 
@@ -87,6 +87,6 @@ class FollowUpsMutation:
                                        "フォローアップ"),
                 outcome=input.outcome, notes=input.notes)
 
-        row, errors = await attempt(info.context, run)
+        row, errors = await attempt(info, run)
         return FollowUpPayload(follow_up=FollowUp.from_model(row) if row else None,
                                errors=errors)

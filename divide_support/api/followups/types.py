@@ -5,6 +5,7 @@ from datetime import date, datetime
 import strawberry
 
 from divide_support.api.accounts.types import User
+from divide_support.api import personal_data
 from divide_support.api.context import Info
 from divide_support.api.enums import (
     FollowUpChannel,
@@ -22,6 +23,7 @@ from divide_support.api.loaders import (
 )
 from divide_support.api.node import Node
 from divide_support.api.people.types import Resident
+from divide_support.api.permissions import actor_of, may_read_pii
 from divide_support.api.scheduling.types import Registration, Visit
 from divide_support.followups import models
 
@@ -34,7 +36,6 @@ class FollowUp(Node):
     status: FollowUpStatus
     purpose: FollowUpPurpose
     outcome: FollowUpOutcome | None
-    notes: str | None
     _model: strawberry.Private[models.FollowUp]
 
     @classmethod
@@ -42,8 +43,13 @@ class FollowUp(Node):
         return cls(id=strawberry.ID(to_global_id("FollowUp", m.id)), due_on=m.due_on,
                    channel=FollowUpChannel(m.channel), status=FollowUpStatus(m.status),
                    purpose=FollowUpPurpose(m.purpose),
-                   outcome=FollowUpOutcome(m.outcome) if m.outcome else None,
-                   notes=m.notes, _model=m)
+                   outcome=FollowUpOutcome(m.outcome) if m.outcome else None, _model=m)
+
+    @strawberry.field(description="Staff notes: ADMIN and COORDINATOR only; reading them is "
+                      "written to the audit log.")
+    def notes(self, info: Info) -> str | None:
+        return personal_data.read(info, "FollowUp", self._model.id, "notes", self._model.notes,
+                                  allowed=may_read_pii(actor_of(info)))
 
     @strawberry.field
     def completed_at(self, info: Info) -> datetime | None:

@@ -108,7 +108,7 @@ class MessagingMutation:
             return await messaging.resend(actor=actor, message_id=decode_id(
                 input.message_id, "Message", ["input", "messageId"], "メッセージ"))
 
-        row, errors = await attempt(info.context, run)
+        row, errors = await attempt(info, run)
         return MessagePayload(message=Message.from_model(row) if row else None, errors=errors)
 
     @strawberry.mutation(description="Record whether the resident agreed to receive SMS.")
@@ -120,7 +120,7 @@ class MessagingMutation:
                                                    resident_id=decode_id(
                 input.resident_id, "Resident", ["input", "residentId"], "住民"))
 
-        row, errors = await attempt(info.context, run)
+        row, errors = await attempt(info, run)
         return ResidentPayload(resident=Resident.from_model(row) if row else None, errors=errors)
 
     @strawberry.mutation(description="Stop (or restart) all SMS to a resident, e.g. after a "
@@ -136,7 +136,7 @@ class MessagingMutation:
                 inbound_message_id=decode_optional(input.reply_id, "InboundMessage",
                                                    ["input", "replyId"], "返信"))
 
-        row, errors = await attempt(info.context, run)
+        row, errors = await attempt(info, run)
         return ResidentPayload(resident=Resident.from_model(row) if row else None, errors=errors)
 
     @strawberry.mutation(description="Mark a reply as read by staff.")
@@ -148,5 +148,5 @@ class MessagingMutation:
             return await messaging.mark_reply_reviewed(actor=actor, inbound_id=decode_id(
                 input.reply_id, "InboundMessage", ["input", "replyId"], "返信"))
 
-        row, errors = await attempt(info.context, run)
+        row, errors = await attempt(info, run)
         return ReplyPayload(reply=InboundMessage.from_model(row) if row else None, errors=errors)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from divide_support.api.accounts.types import Municipality
+from divide_support.api import personal_data
 from divide_support.api.context import Info
 from divide_support.api.enums import InboundAction, MessageKind, MessageStatus, SkipReason
 from divide_support.api.ids import to_global_id
@@ -57,7 +58,8 @@ class Message(Node):
         if not number:
             return ""
         if may_read_pii(actor_of(info)):
-            info.context.note_pii_read(self._model.resident_id, "messageTo")
+            personal_data.read(info, "Resident", self._model.resident_id, "messageTo", number,
+                               allowed=True)
             return format_national(number)
         return mask(number)
 
@@ -115,10 +117,12 @@ class InboundMessage:
 
     @strawberry.field
     def from_number(self, info: Info) -> str:
+        number = self._model.from_number
         if may_read_pii(actor_of(info)):
-            return format_national(self._model.from_number) \
-                if self._model.from_number.startswith("+") else self._model.from_number
-        return mask(self._model.from_number)
+            personal_data.read(info, "InboundMessage", self._model.id, "fromNumber", number,
+                               allowed=True)
+            return format_national(number) if number.startswith("+") else number
+        return mask(number)
 
     @strawberry.field
     async def resident(self, info: Info

@@ -115,7 +115,7 @@ class PeopleMutation:
     async def create_resident(self, info: Info, input: CreateResidentInput) -> ResidentPayload:
         actor = actor_of(info)
         fields = _resident_fields(input)
-        row, errors = await attempt(info.context,
+        row, errors = await attempt(info,
                                     lambda: people.create_resident(fields=fields, actor=actor))
         return ResidentPayload(resident=Resident.from_model(row) if row else None, errors=errors)
 
@@ -128,13 +128,13 @@ class PeopleMutation:
             return await people.update_resident(resident_id=resident_id,
                                                 fields=_resident_fields(input), actor=actor)
 
-        row, errors = await attempt(info.context, run)
+        row, errors = await attempt(info, run)
         return ResidentPayload(resident=Resident.from_model(row) if row else None, errors=errors)
 
     @strawberry.mutation
     async def create_supporter(self, info: Info, input: CreateSupporterInput) -> SupporterPayload:
         actor = actor_of(info)
-        row, errors = await attempt(info.context, lambda: people.create_supporter(
+        row, errors = await attempt(info, lambda: people.create_supporter(
             actor=actor, display_name=input.display_name, affiliation=input.affiliation,
             kana=input.kana, organisation=input.organisation, phone=input.phone,
             email=input.email, skills=input.skills, certified=bool(input.certified)))
@@ -153,6 +153,6 @@ class PeopleMutation:
             return await calendar.rotate_feed_token(actor=actor, supporter_id=decode_id(
                 input.supporter_id, "Supporter", ["input", "supporterId"], "支援員"))
 
-        row, errors = await attempt(info.context, run)
+        row, errors = await attempt(info, run)
         return SupporterPayload(supporter=Supporter.from_model(row) if row else None,
                                 errors=errors)

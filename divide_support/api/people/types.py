@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from divide_support.api import personal_data
 from divide_support.api.context import Info
 from divide_support.api.enums import (
     ContactPreference,
@@ -56,12 +57,13 @@ class Supporter(Node):
                    organisation=m.organisation, skills=list(m.skills or []),
                    certified=m.certified, active=m.active, _model=m)
 
-    @strawberry.field(description="Visible to ADMIN and COORDINATOR, and to the supporter themself.")
+    @strawberry.field(description="Visible to ADMIN and COORDINATOR, and to the supporter "
+                      "themself; reading it is written to the audit log.")
     def phone(self, info: Info) -> str | None:
         actor = actor_of(info)
-        if self._model.phone and (actor.is_staff or actor.supporter_id == self._model.id):
-            return format_national(self._model.phone)
-        return None
+        value = format_national(self._model.phone) if self._model.phone else None
+        return personal_data.read(info, "Supporter", self._model.id, "phone", value,
+                                  allowed=actor.is_staff or actor.supporter_id == self._model.id)
 
     @strawberry.field(description="Personal subscription feed with an unguessable token (only "
                       "for the supporter themself and staff). Subscribe with the webcal:// form.")
@@ -118,10 +120,8 @@ class Resident(Node):
 
     def _pii(self, info: Info, field_name: str, value: object) -> object:
         """PII for ADMIN/COORDINATOR only; each read goes to the audit log."""
-        if not may_read_pii(actor_of(info)):
-            return None
-        info.context.note_pii_read(self._model.id, field_name)
-        return value
+        return personal_data.read(info, "Resident", self._model.id, field_name, value,
+                                  allowed=may_read_pii(actor_of(info)))
 
     @strawberry.field(description="PII: visible to ADMIN and COORDINATOR only; reading it is "
                       "written to the audit log.")

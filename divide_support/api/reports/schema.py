@@ -112,6 +112,6 @@ class ReportsMutation:
                          "the shape of seeds/surveys). Nothing is half-imported.")
     async def import_survey(self, info: Info, input: ImportSurveyInput) -> SurveyPayload:
         actor = actor_of(info)
-        row, errors = await attempt(info.context, lambda: reports.import_survey(
+        row, errors = await attempt(info, lambda: reports.import_survey(
             actor=actor, document_text=input.document))
         return SurveyPayload(survey=Survey.from_model(row) if row else None, errors=errors)

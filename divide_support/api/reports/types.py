@@ -136,8 +136,9 @@ class ActivityRow:
     attendees: int | None = strawberry.field(
         description="Attendances at classes plus help-session visits (PLANNER: null when 1-4).")
     attendees_per_session: float | None
-    single_attendee_sessions: int
-    empty_sessions: int
+    single_attendee_sessions: int | None = strawberry.field(
+        description="PLANNER: null where attendees are hidden.")
+    empty_sessions: int | None
     basic_classes: int = strawberry.field(description="Classes of the basic menu (基本的な講座).")
     applied_classes: int = strawberry.field(description="Classes of the applied menu (応用的な講座).")
     supporters: int = strawberry.field(description="Supporter assignments (延べ人数).")

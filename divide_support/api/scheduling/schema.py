@@ -235,7 +235,7 @@ class SchedulingMutation:
     @strawberry.mutation
     async def create_venue(self, info: Info, input: CreateVenueInput) -> VenuePayload:
         actor = actor_of(info)
-        row, errors = await attempt(info.context, lambda: scheduling.create_venue(
+        row, errors = await attempt(info, lambda: scheduling.create_venue(
             actor=actor, name=input.name, kind=input.kind, address=input.address,
             capacity=input.capacity, has_wifi=bool(input.has_wifi),
             loaner_devices=input.loaner_devices or 0,
@@ -245,7 +245,7 @@ class SchedulingMutation:
     @strawberry.mutation
     async def create_course(self, info: Info, input: CreateCourseInput) -> CoursePayload:
         actor = actor_of(info)
-        row, errors = await attempt(info.context, lambda: scheduling.create_course(
+        row, errors = await attempt(info, lambda: scheduling.create_course(
             actor=actor, title=input.title, topic=input.topic,
             duration_minutes=input.duration_minutes, description=input.description,
             target_device=input.target_device,
@@ -266,7 +266,7 @@ class SchedulingMutation:
                 capacity=input.capacity, required_supporters=input.required_supporters,
                 repeat_weekly=input.repeat_weekly or 0)
 
-        rows, errors = await attempt(info.context, run)
+        rows, errors = await attempt(info, run)
         return SchedulePayload(sessions=[Session.from_model(r) for r in rows or []],
                                errors=errors)
 
@@ -282,7 +282,7 @@ class SchedulingMutation:
                 venue_id=decode_optional(input.venue_id, "Venue", ["input", "venueId"], "会場"),
                 capacity=input.capacity)
 
-        row, errors = await attempt(info.context, run)
+        row, errors = await attempt(info, run)
         return SessionPayload(session=Session.from_model(row) if row else None, errors=errors)
 
     @strawberry.mutation
@@ -293,7 +293,7 @@ class SchedulingMutation:
             return await scheduling.cancel_session(
                 actor=actor, session_id=_session_id(input.session_id), reason=input.reason)
 
-        row, errors = await attempt(info.context, run)
+        row, errors = await attempt(info, run)
         return SessionPayload(session=Session.from_model(row) if row else None, errors=errors)
 
     @strawberry.mutation
@@ -308,7 +308,7 @@ class SchedulingMutation:
                                        ["input", "supporterId"], "支援員"),
                 role=input.role)
 
-        row, errors = await attempt(info.context, run)
+        row, errors = await attempt(info, run)
         return AssignmentPayload(assignment=Assignment.from_model(row) if row else None,
                                  errors=errors)
 
@@ -322,7 +322,7 @@ class SchedulingMutation:
                 actor=actor, assignment_id=decode_id(input.assignment_id, "Assignment",
                                                      ["input", "assignmentId"], "担当"))
 
-        row, errors = await attempt(info.context, run)
+        row, errors = await attempt(info, run)
         return AssignmentPayload(assignment=Assignment.from_model(row) if row else None,
                                  errors=errors)
 
@@ -337,7 +337,7 @@ class SchedulingMutation:
                                       "住民"),
                 source=input.source)
 
-        row, errors = await attempt(info.context, run)
+        row, errors = await attempt(info, run)
         return RegistrationPayload(registration=Registration.from_model(row) if row else None,
                                    errors=errors)
 
@@ -351,7 +351,7 @@ class SchedulingMutation:
                 actor=actor, registration_id=_registration_id(input.registration_id),
                 reason=input.reason)
 
-        row, errors = await attempt(info.context, run)
+        row, errors = await attempt(info, run)
         return RegistrationPayload(registration=Registration.from_model(row) if row else None,
                                    errors=errors)
 
@@ -365,7 +365,7 @@ class SchedulingMutation:
                 actor=actor, registration_id=_registration_id(input.registration_id),
                 attendance=input.attendance)
 
-        row, errors = await attempt(info.context, run)
+        row, errors = await attempt(info, run)
         return RegistrationPayload(registration=Registration.from_model(row) if row else None,
                                    errors=errors)
 
@@ -385,5 +385,5 @@ class SchedulingMutation:
                 notes=input.notes)
             return await scheduling.record_visit(actor=actor, data=data)
 
-        row, errors = await attempt(info.context, run)
+        row, errors = await attempt(info, run)
         return VisitPayload(visit=Visit.from_model(row) if row else None, errors=errors)

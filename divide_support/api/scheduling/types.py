@@ -5,6 +5,7 @@ from typing import Annotated
 
 import strawberry
 
+from divide_support.api import personal_data
 from divide_support.api.context import Info
 from divide_support.api.enums import (
     AssignmentRole,
@@ -36,9 +37,9 @@ from divide_support.api.loaders import (
 from divide_support.api.node import Node
 from divide_support.api.pagination import Connection, paginate_list, paginate_query
 from divide_support.api.people.types import Resident, Supporter
-from divide_support.api.permissions import actor_of
+from divide_support.api.permissions import actor_of, may_read_pii
 from divide_support.calendar import service as calendar
-from divide_support.core.actor import Role
+from divide_support.core.permissions import may_read_supporters
 from divide_support.scheduling import models
 from divide_support.scheduling import service as scheduling
 from divide_support.scheduling.staffing import SessionStaffing
@@ -210,8 +211,10 @@ class Assignment(Node):
         return cls(id=strawberry.ID(to_global_id("Assignment", m.id)),
                    role=AssignmentRole(m.role), _model=m)
 
-    @strawberry.field
+    @strawberry.field(description="Not for PLANNER (aggregates only).")
     async def supporter(self, info: Info) -> Supporter:
+        if not may_read_supporters(actor_of(info)):
+            raise forbidden()
         row = await loader(info.context, SupporterLoader).load(self._model.supporter_id)
         return Supporter.from_model(row)
 
@@ -286,25 +289,28 @@ class Visit(Node):
         return cls(id=strawberry.ID(to_global_id("Visit", m.id)), age_at_visit=m.age_at_visit,
                    topic=CourseTopic(m.topic), outcome=VisitOutcome(m.outcome), _model=m)
 
-    @strawberry.field
+    @strawberry.field(description="Staff notes: ADMIN and COORDINATOR only; reading them is "
+                      "written to the audit log.")
     def notes(self, info: Info) -> str | None:
-        return self._model.notes if actor_of(info).role != Role.PLANNER else None
+        return personal_data.read(info, "Visit", self._model.id, "notes", self._model.notes,
+                                  allowed=may_read_pii(actor_of(info)))
 
     @strawberry.field
     async def session(self, info: Info) -> Session:
         row = await loader(info.context, SessionLoader).load(self._model.session_id)
         return Session.from_model(row)
 
-    @strawberry.field
+    @strawberry.field(description="Staff, and supporters helping at the visit's session.")
     async def resident(self, info: Info) -> Resident | None:
-        if self._model.resident_id is None or actor_of(info).role == Role.PLANNER:
+        if self._model.resident_id is None or not await scheduling.may_see_attendees(
+                actor_of(info), self._model.session_id):
             return None
         row = await loader(info.context, ResidentLoader).load(self._model.resident_id)
         return Resident.from_model(row) if row else None
 
     @strawberry.field
     async def helped_by(self, info: Info) -> Supporter | None:
-        if self._model.helped_by_id is None:
+        if self._model.helped_by_id is None or not may_read_supporters(actor_of(info)):
             return None
         row = await loader(info.context, SupporterLoader).load(self._model.helped_by_id)
         return Supporter.from_model(row) if row else None
