@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from divide_support.core.actor import Actor
+from divide_support.accounts import service as accounts
+from divide_support.core.actor import Actor, Role
 from divide_support.people import service as people
 from divide_support.people.models import ContactPreference, Resident, Supporter, SupporterAffiliation
 from divide_support.scheduling import service as scheduling
@@ -72,6 +73,21 @@ async def supporter(actor: Actor, *, certified: bool = True, name: str | None = 
     return await people.create_supporter(
         actor=actor, display_name=name or f"支援員{_next()}",
         affiliation=SupporterAffiliation.CARRIER_SHOP, certified=certified, skills=["iPhone"])
+
+
+async def supporter_login(town, email: str = "sato@example.jp", name: str = "佐藤 健",
+                          phone: str = "090-5555-6666", **kwargs) -> tuple[Supporter, str]:
+    """A supporter with a SUPPORTER login of their own, and that login's token."""
+    from conftest import PASSWORD
+
+    person = await people.create_supporter(
+        actor=town.coordinator, display_name=name, affiliation=SupporterAffiliation.CARRIER_SHOP,
+        phone=phone, certified=True, **kwargs)
+    await accounts.create_user(email=email, role=Role.SUPPORTER,
+                               municipality_code=town.municipality.code, password=PASSWORD,
+                               supporter_id=person.id)
+    token = (await accounts.login(email=email, password=PASSWORD)).token
+    return person, token
 
 
 def at(days: float = 0, hour: int | None = None, minutes: int = 0) -> datetime:

@@ -243,14 +243,7 @@ async def test_planner_mutations_are_forbidden_in_the_payload(gql, town):
 # --- SUPPORTER ---------------------------------------------------------------------------
 
 async def _supporter_login(town, **kwargs):
-    supporter = await people.create_supporter(
-        actor=town.coordinator, display_name="佐藤 健", affiliation=SupporterAffiliation.CARRIER_SHOP,
-        phone="090-5555-6666", certified=True, **kwargs)
-    await accounts.create_user(email="sato@example.jp", role=Role.SUPPORTER,
-                               municipality_code="142034", password=PASSWORD,
-                               supporter_id=supporter.id)
-    token = (await accounts.login(email="sato@example.jp", password=PASSWORD)).token
-    return supporter, token
+    return await factories.supporter_login(town, **kwargs)
 
 
 ATTENDEES = """query ($id: ID!) { node(id: $id) { ... on Session {

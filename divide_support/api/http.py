@@ -22,8 +22,8 @@ from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from divide_support.accounts import service as accounts
-from divide_support.api.context import Context, language_from
 from divide_support.api import personal_data
+from divide_support.api.context import Context, language_from
 from divide_support.api.errors import PublicError, query_error
 from divide_support.api.schema import schema
 from divide_support.core import requestctx

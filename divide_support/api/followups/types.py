@@ -4,8 +4,8 @@ from datetime import date, datetime
 
 import strawberry
 
-from divide_support.api.accounts.types import User
 from divide_support.api import personal_data
+from divide_support.api.accounts.types import User
 from divide_support.api.context import Info
 from divide_support.api.enums import (
     FollowUpChannel,

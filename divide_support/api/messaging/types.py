@@ -5,8 +5,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from divide_support.api.accounts.types import Municipality
 from divide_support.api import personal_data
+from divide_support.api.accounts.types import Municipality
 from divide_support.api.context import Info
 from divide_support.api.enums import InboundAction, MessageKind, MessageStatus, SkipReason
 from divide_support.api.ids import to_global_id
