@@ -8,7 +8,9 @@ import contextlib
 import sys
 import warnings
 from collections.abc import AsyncIterator, Sequence
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from tortoise import Tortoise
@@ -213,6 +215,73 @@ async def cmd_import_survey(args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_audit_export(args: argparse.Namespace) -> int:
+    """The audit trail as CSV for auditors (UTF-8 with BOM, one row per entry, oldest first)."""
+    from divide_support.accounts.service import get_municipality_by_code
+    from divide_support.audit.service import EXPORT_COLUMNS, export_rows
+    from divide_support.core.spreadsheet import BOM, csv_line
+
+    if args.to < args.from_:
+        print("エラー: --to は --from 以降の日付にしてください。", file=sys.stderr)
+        return 2
+    tz = ZoneInfo("Asia/Tokyo")
+    date_from = datetime.combine(args.from_, time.min, tzinfo=tz)
+    date_to = datetime.combine(args.to + timedelta(days=1), time.min, tzinfo=tz)
+    params = await resolve_connection()
+    if get_settings().embedded:
+        await _migrate(params, quiet=True)
+    async with orm(params):
+        municipality_id = None
+        if args.municipality:
+            try:
+                municipality_id = (await get_municipality_by_code(args.municipality)).id
+            except DomainError as error:
+                print(f"エラー [{error.code}]: {error.message}", file=sys.stderr)
+                return 2
+        out = sys.stdout if args.output == "-" else await asyncio.to_thread(
+            open, args.output, "w", encoding="utf-8", newline="")
+        count = 0
+        try:
+            out.write(BOM + csv_line(EXPORT_COLUMNS))
+            async for row in export_rows(date_from=date_from, date_to=date_to,
+                                         municipality_id=municipality_id):
+                out.write(csv_line(row))
+                count += 1
+        finally:
+            if out is not sys.stdout:
+                out.close()
+    print(f"監査ログを書き出しました: {count}件（{args.from_}〜{args.to}）", file=sys.stderr)
+    return 0
+
+
+async def cmd_purge(args: argparse.Namespace) -> int:
+    """Retention: erase residents past their municipality's period; drop dead tokens."""
+    from divide_support.accounts.models import Municipality
+    from divide_support.accounts.service import purge_expired_tokens, purge_stale_throttles
+    from divide_support.privacy.service import purge_due, retention_due
+
+    params = await resolve_connection()
+    if get_settings().embedded:
+        await _migrate(params, quiet=True)
+    async with orm(params):
+        for municipality in await Municipality.all().order_by("code"):
+            due = await retention_due(municipality)
+            line = (f"{municipality.name}（{municipality.code}）: 最後の利用から"
+                    f"{municipality.retention_years}年を過ぎた住民 {len(due.resident_ids)}人")
+            if args.apply:
+                erased = await purge_due(due)
+                print(f"{line} → {erased}人の個人情報を消去しました")
+            else:
+                print(line)
+        if args.apply:
+            tokens = await purge_expired_tokens()
+            throttles = await purge_stale_throttles()
+            print(f"期限切れのログイン情報を削除しました: トークン {tokens}件、ログイン試行記録 {throttles}件")
+    if not args.apply:
+        print("（確認のみ。消去するには --apply を付けて実行してください）")
+    return 0
+
+
 async def cmd_export_schema(args: argparse.Namespace) -> int:
     from divide_support.api.schema import export_sdl
 
@@ -230,6 +299,13 @@ async def cmd_makemigrations(args: argparse.Namespace) -> int:
     paths = await make_migrations(await resolve_connection(), args.name)
     print("\n".join(paths) if paths else "No changes detected")
     return 0
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"日付は YYYY-MM-DD の形で指定してください: {value}") from error
 
 
 def _supporter_id(value: str) -> int:
@@ -281,6 +357,28 @@ def build_parser() -> argparse.ArgumentParser:
     survey = sub.add_parser("import-survey", help="load a survey baseline (YAML or JSON)")
     survey.add_argument("file", help="a file in the shape of seeds/surveys/*.yaml")
     survey.set_defaults(func=cmd_import_survey)
+
+    audit_export = sub.add_parser(
+        "audit-export", help="監査ログをCSVで書き出す（監査・事故調査用）",
+        description="監査ログ（誰が・いつ・何を・どの対象に）をCSV（UTF-8 BOM付き）で書き出します。")
+    audit_export.add_argument("--from", dest="from_", required=True, type=_date,
+                              help="この日から（YYYY-MM-DD、日本時間）")
+    audit_export.add_argument("--to", required=True, type=_date,
+                              help="この日まで（YYYY-MM-DD、日本時間、この日を含む）")
+    audit_export.add_argument("--municipality", default=None,
+                              help="この自治体コードの分だけ（省略: すべて。自治体のない"
+                                   "ログイン失敗も含む）")
+    audit_export.add_argument("--output", default="-", help="出力ファイル（省略または - : 標準出力）")
+    audit_export.set_defaults(func=cmd_audit_export)
+
+    purge = sub.add_parser(
+        "purge", help="保存期間を過ぎた住民の個人情報を消去する",
+        description="最後の利用から自治体の保存期間（既定3年）を過ぎた住民の個人情報を消去します。"
+                    "集計の数は変わりません。既定は確認のみ（--dry-run）です。")
+    mode = purge.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true", help="対象の人数を表示するだけ（既定）")
+    mode.add_argument("--apply", action="store_true", help="実際に消去する")
+    purge.set_defaults(func=cmd_purge)
 
     export = sub.add_parser("export-schema", help="write the GraphQL SDL")
     export.add_argument("--output", default="-")

@@ -21,6 +21,7 @@ from divide_support.api.followups.schema import FollowUpsMutation, FollowUpsQuer
 from divide_support.api.messaging.schema import MessagingMutation, MessagingQuery
 from divide_support.api.node_query import NodeQuery
 from divide_support.api.people.schema import PeopleMutation, PeopleQuery
+from divide_support.api.privacy.schema import PrivacyMutation, PrivacyQuery
 from divide_support.api.reports.schema import ReportsMutation, ReportsQuery
 from divide_support.api.scalars import SCALAR_MAP
 from divide_support.api.scheduling.schema import SchedulingMutation, SchedulingQuery
@@ -29,13 +30,13 @@ from divide_support.core.settings import get_settings
 
 @strawberry.type
 class Query(NodeQuery, AccountsQuery, SchedulingQuery, PeopleQuery, FollowUpsQuery, MessagingQuery,
-            ReportsQuery, AuditQuery):
+            ReportsQuery, AuditQuery, PrivacyQuery):
     pass
 
 
 @strawberry.type
 class Mutation(AccountsMutation, SchedulingMutation, PeopleMutation, FollowUpsMutation,
-               MessagingMutation, ReportsMutation):
+               MessagingMutation, ReportsMutation, PrivacyMutation):
     pass
 
 

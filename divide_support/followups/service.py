@@ -23,6 +23,7 @@ from divide_support.followups.models import (
 )
 from divide_support.messaging import service as messaging
 from divide_support.people.models import ContactPreference, Resident
+from divide_support.people.service import ensure_not_erased
 
 VISIT_FOLLOW_UP_DAYS = 7
 
@@ -103,6 +104,7 @@ async def schedule_follow_up(
     require_staff(actor)
     resident = await get_scoped(Resident, resident_id, actor, what="住民",
                                 field=["input", "residentId"])
+    ensure_not_erased(resident)
     if registration_id is not None:
         registration = await get_scoped(Registration, registration_id, actor, what="申込",
                                         field=["input", "registrationId"])
@@ -186,3 +188,14 @@ def follow_ups_query(
     if resident_id is not None:
         query = query.filter(resident_id=resident_id)
     return query.order_by("due_on", "id")
+
+
+async def erase_for_resident(resident_id: int) -> None:
+    """Open follow-ups are called off (nobody is to phone an erased person) and every note
+    goes; done ones stay as they are for the reports."""
+    open_ids = await FollowUp.filter(resident_id=resident_id,
+                                     status=FollowUpStatus.OPEN).values_list("id", flat=True)
+    for follow_up_id in open_ids:
+        await messaging.cancel_for_follow_up(follow_up_id)
+    await FollowUp.filter(id__in=list(open_ids)).update(status=FollowUpStatus.CANCELLED)
+    await FollowUp.filter(resident_id=resident_id).update(notes=None)

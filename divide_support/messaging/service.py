@@ -34,6 +34,7 @@ from divide_support.messaging.models import (
 from divide_support.messaging.segments import count_segments
 from divide_support.messaging.templates import MessageFacts, render
 from divide_support.people.models import ContactPreference, Resident
+from divide_support.people.service import ensure_not_erased
 from divide_support.scheduling.models import (
     Course,
     Registration,
@@ -354,6 +355,25 @@ async def revive_for_resident(resident: Resident) -> int:
     return revived
 
 
+# --- residents' rights ---------------------------------------------------------------------
+
+ERASED_BODY = "（消去済み）"
+
+
+async def erase_for_resident(resident: Resident) -> None:
+    """Nothing more goes out to them; bodies (which carry the name), numbers and provider
+    errors go. The rows stay, so the SMS budget per month stays as it was. Replies from
+    their number lose the number and the text. The caller erases before the number is gone."""
+    await _cancel_unsent(resident_id=resident.id)
+    await Message.filter(resident_id=resident.id).update(
+        body=ERASED_BODY, to=None, last_error=None, updated_at=timeutil.now())
+    replies = Q(resident_id=resident.id)
+    if resident.phone:
+        replies |= Q(from_number=resident.phone)
+    await InboundMessage.filter(replies, municipality_id=resident.municipality_id).update(
+        body=ERASED_BODY, from_number="")
+
+
 # --- opt-out and consent -------------------------------------------------------------------
 
 async def set_opt_out(*, actor: Actor, resident_id: int, opted_out: bool,
@@ -364,6 +384,7 @@ async def set_opt_out(*, actor: Actor, resident_id: int, opted_out: bool,
     async with in_transaction():
         resident = await get_scoped(Resident, resident_id, actor, what="住民",
                                     field=["input", "residentId"], for_update=True)
+        ensure_not_erased(resident)
         await _apply_opt_out([resident], opted_out)
         if inbound_message_id is not None:
             await InboundMessage.filter(id=inbound_message_id,
@@ -387,6 +408,7 @@ async def set_sms_consent(*, actor: Actor, resident_id: int, consent: bool) -> R
     async with in_transaction():
         resident = await get_scoped(Resident, resident_id, actor, what="住民",
                                     field=["input", "residentId"], for_update=True)
+        ensure_not_erased(resident)
         if consent and not resident.phone:
             raise DomainError("NO_MOBILE", "携帯電話番号が登録されていないため、SMSを送れません。",
                               ["input", "residentId"],

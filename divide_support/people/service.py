@@ -137,6 +137,7 @@ async def update_resident(*, resident_id: int, fields: ResidentFields, actor: Ac
     async with in_transaction():
         resident = await get_scoped(Resident, resident_id, actor, what="住民",
                                     field=["input", "residentId"], for_update=True)
+        ensure_not_erased(resident)
         clean = _clean_resident_fields(fields.given(), actor)
         merged = {k: getattr(resident, k) for k in (
             "birth_date", "birth_year", "phone", "contact_preference")}
@@ -159,9 +160,40 @@ async def update_resident(*, resident_id: int, fields: ResidentFields, actor: Ac
     return resident
 
 
+ERASED_NAME = "（消去済み）"
+
+
+def ensure_not_erased(resident: Resident, field: str = "residentId") -> None:
+    """An erased record stays anonymous: nothing is added to it (register them anew)."""
+    if resident.erased_at is not None:
+        raise DomainError("RESIDENT_ERASED",
+                          "この方の個人情報は消去されています。改めて住民として登録してください。",
+                          ["input", field],
+                          message_en="This resident's personal data was erased; register anew.")
+
+
+async def erase_personal_data(resident: Resident, *, keep_birth_year: bool) -> None:
+    """Name, numbers, birth date (the year stays only where the municipality allows), notes
+    and consent go; district and device stay (coarse, and the reports filter by district).
+    The caller holds the row lock and has kept the ages the reports need."""
+    resident.family_name = ERASED_NAME
+    resident.given_name = ""
+    resident.kana = None
+    resident.phone = None
+    resident.landline = None
+    resident.birth_date = None
+    if not keep_birth_year:
+        resident.birth_year = None
+    resident.notes = None
+    resident.sms_consent = False
+    resident.contact_preference = ContactPreference.NONE
+    resident.erased_at = timeutil.now()
+    await resident.save()
+
+
 def residents_query(actor: Actor, search: str | None = None):
     require_staff(actor)
-    query = Resident.filter(municipality_id=actor.municipality_id)
+    query = Resident.filter(municipality_id=actor.municipality_id, erased_at__isnull=True)
     # NFKC: full-width digits and half-width kana typed at the counter still match.
     term = clean_text(unicodedata.normalize("NFKC", search or ""), "search", "検索語", 100) or ""
     if term:

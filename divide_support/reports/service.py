@@ -206,7 +206,9 @@ class Report:
 
 def _age_on(day: str) -> str:
     """SQL: age in whole years on `day` (a date expression), from the resident's birth date,
-    else their birth year; NULL when neither is known. The one age rule of the reports."""
+    else their birth year; NULL when neither is known. The one age rule of the reports, the
+    same as core.timeutil.age_on (which erasure uses to keep the ages the reports need:
+    registration.age_at_session and visit.age_at_visit win over this when set)."""
     return (f"CASE WHEN p.birth_date IS NOT NULL THEN date_part('year', age({day}, p.birth_date))::int "
             f"WHEN p.birth_year IS NOT NULL THEN date_part('year', {day})::int - p.birth_year END")
 
@@ -227,7 +229,8 @@ sess AS (
       AND ($8::text[] IS NULL OR s.kind = ANY($8))
 ),
 regs AS (
-    SELECT r.id, r.resident_id, r.attendance, s.kind, s.day, {_age_on("s.day")} AS age
+    SELECT r.id, r.resident_id, r.attendance, s.kind, s.day,
+           COALESCE(r.age_at_session, {_age_on("s.day")}) AS age
     FROM registration r
     JOIN sess s ON s.id = r.session_id
     JOIN resident p ON p.id = r.resident_id
@@ -594,7 +597,7 @@ sess AS (
       AND s.starts_at < (($5::date + 1)::timestamp AT TIME ZONE $3)
 ),
 attended AS (
-    SELECT r.id, s.topic, {_age_on("s.day")} AS age
+    SELECT r.id, s.topic, COALESCE(r.age_at_session, {_age_on("s.day")}) AS age
     FROM registration r JOIN sess s ON s.id = r.session_id JOIN resident p ON p.id = r.resident_id
     WHERE r.attendance = 'ATTENDED' AND r.status <> 'CANCELLED'
 ),

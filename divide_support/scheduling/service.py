@@ -24,11 +24,12 @@ from divide_support.core.errors import DomainError, NotFound
 from divide_support.core.permissions import require_staff
 from divide_support.core.tenancy import get_scoped
 from divide_support.core.text import NOTES_MAX, clean_text, required_text
+from divide_support.core.tokens import new_calendar_token
 from divide_support.followups import service as followups
 from divide_support.followups.models import FollowUpChannel, FollowUpPurpose
 from divide_support.messaging import service as messaging
 from divide_support.people.models import Device, Resident, Supporter
-from divide_support.people.service import can_receive_sms
+from divide_support.people.service import can_receive_sms, ensure_not_erased
 from divide_support.scheduling.models import (
     Assignment,
     AssignmentRole,
@@ -567,6 +568,7 @@ async def register(
         session = await _lock_session(session_id, actor)
         resident = await get_scoped(Resident, resident_id, actor, what="住民",
                                     field=["input", "residentId"])
+        ensure_not_erased(resident)
         now = timeutil.now()
         if session.status == SessionStatus.CANCELLED:
             raise _session_not_open("この回は中止されたため申し込めません。",
@@ -645,7 +647,9 @@ async def cancel_registration(
         elif was == RegistrationStatus.CONFIRMED:
             promoted = await _fill_free_seats(session, actor)
         await audit.record(actor, "registration.cancel", "Registration", [registration.id],
-                           {"reason": registration.cancel_reason,
+                           # Whether a reason was given, never its words: the trail is
+                           # append-only, and free text may name the person.
+                           {"reasonGiven": registration.cancel_reason is not None,
                             "promotedRegistrations": promoted})
     return registration
 
@@ -761,6 +765,7 @@ async def record_visit(*, actor: Actor, data: VisitInput) -> Visit:
     if data.resident_id is not None:
         resident = await get_scoped(Resident, data.resident_id, actor, what="住民",
                                     field=["input", "residentId"])
+        ensure_not_erased(resident)
         if not actor.is_staff and not await _takes_part(resident.id, session.id):
             # A supporter names only people of their own session; anyone else is, to them,
             # a resident that does not exist (staff link other visitors, or it stays anonymous).
@@ -805,8 +810,33 @@ async def record_visit(*, actor: Actor, data: VisitInput) -> Visit:
     return visit
 
 
-def visits_query(actor: Actor, *, session_id: int | None = None):
-    query = Visit.filter(municipality_id=actor.municipality_id)
-    if session_id is not None:
-        query = query.filter(session_id=session_id)
-    return query.order_by("created_at", "id")
+# --- residents' rights ---------------------------------------------------------------------
+
+async def upcoming_registrations(resident_id: int) -> int:
+    """Seats and waitlist places the resident holds for sessions that have not ended."""
+    return await Registration.filter(
+        resident_id=resident_id, status__in=ACTIVE_STATUSES,
+        session__status=SessionStatus.SCHEDULED, session__ends_at__gt=timeutil.now()).count()
+
+
+async def erase_for_resident(resident: Resident, tz: str) -> None:
+    """Before the resident's birth data goes: keep their age on each session day (the
+    reports count them in the same band as before), drop free text that may name them and
+    give their seats new invite links (the old ones stop working)."""
+    registrations = await Registration.filter(resident_id=resident.id).select_related("session")
+    for registration in registrations:
+        day = timeutil.local_date(registration.session.starts_at, tz)
+        if registration.age_at_session is None:
+            registration.age_at_session = timeutil.age_on(resident.birth_date,
+                                                           resident.birth_year, day)
+        registration.cancel_reason = None
+        registration.calendar_token = new_calendar_token()
+        await registration.save(update_fields=["age_at_session", "cancel_reason",
+                                               "calendar_token"])
+    for visit in await Visit.filter(resident_id=resident.id).select_related("session"):
+        if visit.age_at_visit is None:
+            visit.age_at_visit = timeutil.age_on(
+                resident.birth_date, resident.birth_year,
+                timeutil.local_date(visit.session.starts_at, tz))
+        visit.notes = None
+        await visit.save(update_fields=["age_at_visit", "notes"])
