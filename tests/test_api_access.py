@@ -65,6 +65,7 @@ QUERIES = {
     "topicReport": '{ topicReport(surveyId: "eA", from: "2026-01-01", to: "2026-01-31") { band } }',
     "participationReport": '{ participationReport(surveyId: "eA", metric: "x", '
                            'filter: {from: "2026-01-01", to: "2026-01-31"}) { metric } }',
+    "exportResident": '{ exportResident(residentId: "eA") }',
 }
 MUTATIONS = {
     "createVenue": 'createVenue(input: {name: "会場", kind: OTHER})',
@@ -93,6 +94,7 @@ MUTATIONS = {
     "importSurvey": 'importSurvey(input: {document: "x"})',
     "logout": "logout",
     "revokeUserTokens": 'revokeUserTokens(input: {userId: "eA"})',
+    "eraseResident": 'eraseResident(input: {residentId: "eA"})',
 }
 
 
