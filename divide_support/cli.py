@@ -134,6 +134,9 @@ async def cmd_serve(args: argparse.Namespace) -> int:
     config = uvicorn.Config(
         app, host=args.host, port=args.port, log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=10, proxy_headers=True,
+        # None: keep our logger setup (request ids, masked access log, clean tracebacks)
+        # instead of uvicorn's own, which would replace it.
+        log_config=None,
     )
     print(f"divide-support: http://{args.host}:{args.port}/graphql"
           + ("（組み込みPostgreSQL）" if settings.embedded else ""))

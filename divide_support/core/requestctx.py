@@ -7,11 +7,14 @@ correlate with its own logs, and that id is kept beside ours, but it is never ta
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -62,7 +65,9 @@ def info_from_scope(scope: dict[str, Any]) -> RequestInfo:
 class RequestContextMiddleware:
     """Pure ASGI: sets the request context for the whole request (and the tasks it starts)
     and answers with our id in X-Request-ID (the client's own id, if any, in
-    X-Client-Request-ID)."""
+    X-Client-Request-ID). An exception nothing else handled is logged here, under the
+    request's id (the server would log it after the id is gone), and answered with a plain
+    500 that carries the id."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -74,9 +79,12 @@ class RequestContextMiddleware:
         info = info_from_scope(scope)
         scope.setdefault("state", {})["request_info"] = info
         token = _current.set(info)
+        started = False
 
         async def send_with_id(message: dict[str, Any]) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = [(k, v) for k, v in message.get("headers", [])
                            if k.lower() not in (b"x-request-id", b"x-client-request-id")]
                 headers.append((b"x-request-id", info.request_id.encode()))
@@ -87,5 +95,13 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error in request %s", info.request_id)
+            if started:  # too late for a 500: the server closes the connection
+                return
+            await send_with_id({"type": "http.response.start", "status": 500, "headers": [
+                (b"content-type", b"text/plain; charset=utf-8")]})
+            await send_with_id({"type": "http.response.body", "body": (
+                f"Internal Server Error (request id {info.request_id})").encode()})
         finally:
             _current.reset(token)

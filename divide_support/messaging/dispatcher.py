@@ -32,6 +32,7 @@ from tortoise.transactions import in_transaction
 
 from divide_support.accounts.models import Municipality
 from divide_support.core import timeutil
+from divide_support.core.logging import log_scope
 from divide_support.core.settings import Settings, get_settings
 from divide_support.messaging import service
 from divide_support.messaging.backends import (
@@ -284,7 +285,8 @@ class Dispatcher:
         rows = await connections.get("default").execute_query_dict(
             RELEASE_SQL, [self.settings.sms_unknown_grace_seconds])
         for row in rows:
-            log.warning("SMS message %s: claim expired, now %s", row["id"], row["status"])
+            with log_scope(message=row["id"]):
+                log.warning("SMS message %s: claim expired, now %s", row["id"], row["status"])
         return len(rows)
 
     async def _renew(self, message_id: int) -> bool:
@@ -334,6 +336,13 @@ class Dispatcher:
         return True
 
     async def _send_one(self, message: Message, municipality: Municipality) -> Outcome | None:
+        # Every line about this send (ours, the backend's) names the message, never the
+        # number or the body.
+        with log_scope(message=message.id):
+            return await self._send_one_logged(message, municipality)
+
+    async def _send_one_logged(self, message: Message, municipality: Municipality
+                               ) -> Outcome | None:
         if not await self._wait_for_slot(message.id, municipality):
             return None
         now = timeutil.now()
@@ -435,11 +444,13 @@ class Dispatcher:
                               to=message.to or "", body=message.body,
                               claimed_at=message.claimed_at or message.created_at)
             try:
-                async with asyncio.timeout(self.settings.sms_send_timeout_seconds):
-                    record: ProviderRecord | None = await self.backend.lookup(sms)
+                with log_scope(message=message.id):
+                    async with asyncio.timeout(self.settings.sms_send_timeout_seconds):
+                        record: ProviderRecord | None = await self.backend.lookup(sms)
             except Exception as error:  # the provider did not answer: next round
-                log.warning("SMS message %s: look-up failed (%s)", message.id,
-                            type(error).__name__)
+                with log_scope(message=message.id):
+                    log.warning("SMS message %s: look-up failed (%s)", message.id,
+                                type(error).__name__)
                 continue
             async with in_transaction():
                 current = await Message.filter(id=message.id).select_for_update().first()
