@@ -20,6 +20,7 @@ from factories import at
 from divide_support.accounts import service as accounts
 from divide_support.api.ids import to_global_id
 from divide_support.api.schema import schema
+from divide_support.audit.models import AuditEntry
 from divide_support.core.actor import Role
 from divide_support.followups import service as followups
 from divide_support.followups.models import FollowUpChannel
@@ -355,6 +356,31 @@ async def test_every_operation_as_an_admin_of_another_municipality(town, other_t
     assert after == before
     assert sorted((r.id, r.family_name, r.district, r.erased_at is None)
                   for r in await Resident.filter(municipality_id=town.municipality.id)) == snapshot
+
+
+@pytest.mark.parametrize("role", [ADMIN, COORDINATOR, SUPPORTER, PLANNER])
+async def test_every_mutation_leaves_an_audit_row_of_its_request(role, town, other_town, client):
+    """Done, refused or a no-op: each call is on the record, with the request's id."""
+    world = await _world(town)
+    caller = await _client(role, town, other_town, world, client)
+    counts, forbidden = {}, set()
+    for name, (field, declared, spec) in MUTATIONS.items():
+        document = f"mutation{f'({declared})' if declared else ''} {{ {field} }}"
+        response = await caller.post(document, _variables(spec, world["ids"]))
+        assert response.status_code == 200
+        rows = await AuditEntry.filter(request_id=response.headers["x-request-id"])
+        counts[name] = sorted(row.action for row in rows)
+        if any(r.action == "mutation.refused" and r.details["code"] == "FORBIDDEN" for r in rows):
+            forbidden.add(name)
+    missing = [name for name, actions in counts.items() if not actions]
+    assert missing == [], counts
+    refused = forbidden
+    assert refused == {name for name, allowed in MUTATION_MATRIX.items() if role not in allowed}
+    if role == ADMIN:  # the ones that did their work wrote what they did
+        assert counts["register"] == ["registration.create"]
+        assert counts["eraseResident"] == ["resident.erase"]
+        assert counts["login"] == ["auth.login"]
+        assert counts["rescheduleSession"] == ["session.reschedule"]
 
 
 # --- who reads which personal field --------------------------------------------------------------
