@@ -54,6 +54,8 @@ class MunicipalitySeed:
     sms_quiet_from_minute: int = 21 * 60
     sms_quiet_until_minute: int = 8 * 60
     sms_per_second: float = 1.0
+    retention_years: int = 3
+    erasure_keeps_birth_year: bool = False
 
 
 _QUIET = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
@@ -136,7 +138,7 @@ def _entries(data: object, source: str, key: str) -> list[object]:
 
 def parse_municipalities(data: object, source: str = MUNICIPALITIES_FILE) -> list[MunicipalitySeed]:
     allowed = ("code", "name", "timezone", "phone", "follow_up_days", "sms_quiet_hours",
-               "sms_per_second")
+               "sms_per_second", "retention_years", "erasure_keeps_birth_year")
     seeds: list[MunicipalitySeed] = []
     seen: set[str] = set()
     for index, raw in enumerate(_entries(data, source, "municipalities")):
@@ -174,12 +176,18 @@ def parse_municipalities(data: object, source: str = MUNICIPALITIES_FILE) -> lis
         rate = entry.raw.get("sms_per_second", 1)
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 100:
             entry.fail(f"'sms_per_second' must be a number from 0 (no limit) to 100, got {rate!r}")
+        retention_years = entry.integer("retention_years", 1, 30, default=3)
+        keeps_year = entry.raw.get("erasure_keeps_birth_year", False)
+        if not isinstance(keeps_year, bool):
+            entry.fail(f"'erasure_keeps_birth_year' must be true or false, got {keeps_year!r}")
         assert name is not None
         seeds.append(MunicipalitySeed(code=code, name=name, timezone=timezone, phone=phone,
                                       follow_up_days=follow_up_days,
                                       sms_quiet_from_minute=h1 * 60 + m1,
                                       sms_quiet_until_minute=h2 * 60 + m2,
-                                      sms_per_second=float(rate)))
+                                      sms_per_second=float(rate),
+                                      retention_years=retention_years,
+                                      erasure_keeps_birth_year=keeps_year))
     return seeds
 
 
@@ -243,7 +251,8 @@ async def _upsert_municipality(seed: MunicipalitySeed) -> Municipality:
               "follow_up_days": seed.follow_up_days,
               "sms_quiet_from_minute": seed.sms_quiet_from_minute,
               "sms_quiet_until_minute": seed.sms_quiet_until_minute,
-              "sms_per_second": seed.sms_per_second}
+              "sms_per_second": seed.sms_per_second, "retention_years": seed.retention_years,
+              "erasure_keeps_birth_year": seed.erasure_keeps_birth_year}
     row = await Municipality.filter(code=seed.code).select_for_update().first()
     if row is None:
         return await Municipality.create(code=seed.code, **wanted)
