@@ -205,7 +205,7 @@ SCRIPT = Path(sys.executable).with_name("divide-support")
 @pytest.mark.parametrize("value", [
     "https://console.example.jp/", "*", "console.example.jp", "https://console.example.jp/app",
     "ftp://console.example.jp", "https://user@console.example.jp", "https://console.example.jp:99999",
-    "https://console.example.jp, https://exa mple.jp",
+    "https://console.example.jp, https://exa mple.jp", "https://console..example.jp",
 ])
 def test_a_malformed_origin_is_refused_in_japanese(value):
     env = {**os.environ, "CORS_ALLOWED_ORIGINS": value}

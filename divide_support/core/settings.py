@@ -18,7 +18,8 @@ def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("divide-support", appauthor=False))
 
 
-_HOST = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*|[0-9a-f:.]+")
+# A DNS name or IPv4 address, or an IPv6 literal (which urlsplit returns without brackets).
+_HOST = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*|[0-9a-f.]*:[0-9a-f:.]*")
 
 
 def _origin(text: str) -> str:
