@@ -11,11 +11,10 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from tortoise import connections
 from tortoise.contrib.starlette import RegisterTortoise
 
-from divide_support.api.http import graphql_endpoint
 from divide_support.calendar.http import (
     assignment_ics,
     municipality_ics,
@@ -25,8 +24,12 @@ from divide_support.calendar.http import (
 )
 from divide_support.core.database import ConnectionParams, resolve_connection, tortoise_config
 from divide_support.core.requestctx import RequestContextMiddleware
+from divide_support.core.settings import get_settings
 from divide_support.messaging.webhooks import twilio_inbound, twilio_status
 from divide_support.reports.http import activity_csv, participation_csv, participation_svg
+from divide_support.web.assets import static_files
+from divide_support.web.graphiql import graphql_or_graphiql
+from divide_support.web.security import security_middleware
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +90,7 @@ def create_app(connection: ConnectionParams | None = None, *, init_orm: bool = T
             yield
 
     routes = [
-        Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+        Route("/graphql", graphql_or_graphiql, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/calendar/registrations/{token}.ics", registration_ics, methods=["GET"]),
@@ -100,6 +103,8 @@ def create_app(connection: ConnectionParams | None = None, *, init_orm: bool = T
         Route("/reports/activity.csv", activity_csv, methods=["GET"]),
         Route("/webhooks/twilio/status", twilio_status, methods=["POST"]),
         Route("/webhooks/twilio/inbound", twilio_inbound, methods=["POST"]),
+        Mount("/static", app=static_files(), name="static"),
     ]
     return Starlette(routes=routes, lifespan=lifespan,
-                     middleware=[Middleware(RequestContextMiddleware)])
+                     middleware=[Middleware(RequestContextMiddleware),
+                                 *security_middleware(get_settings())])

@@ -15,8 +15,7 @@ from typing import Any
 
 from graphql import GraphQLError
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
-from strawberry.http.ides import get_graphql_ide_html
+from starlette.responses import JSONResponse, Response
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.types.graphql import OperationType
@@ -25,7 +24,7 @@ from divide_support.accounts import service as accounts
 from divide_support.api import personal_data
 from divide_support.api.context import Context, language_from
 from divide_support.api.errors import PublicError, query_error
-from divide_support.api.schema import schema
+from divide_support.api.schema import schema_for_request
 from divide_support.core import requestctx
 from divide_support.core.errors import DomainError
 from divide_support.core.settings import get_settings
@@ -199,10 +198,8 @@ async def graphql_endpoint(request: Request) -> Response:
 
 
 async def _handle(request: Request, request_id: str) -> Response:
+    # A browser opening /graphql gets GraphiQL (or a 404) from divide_support.web before this.
     accept = request.headers.get("accept")
-    if request.method == "GET" and accept and "text/html" in accept \
-            and "query" not in request.query_params:
-        return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
     media = _negotiate(accept)
     if media is None:
         return _request_error("Accept must allow application/graphql-response+json or "
@@ -222,7 +219,7 @@ async def _handle(request: Request, request_id: str) -> Response:
     allowed = {OperationType.QUERY} if request.method == "GET" else {
         OperationType.QUERY, OperationType.MUTATION}
     try:
-        result = await schema.execute(
+        result = await schema_for_request().execute(
             params["query"],
             variable_values=params.get("variables"),
             context_value=context,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import strawberry
+from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
     MaxTokensLimiter,
@@ -47,15 +48,19 @@ class Schema(strawberry.Schema):
         return None
 
 
-def build_schema() -> strawberry.Schema:
+def build_schema(*, introspection: bool = True) -> strawberry.Schema:
+    """`introspection=False`: `__schema` and `__type` are validation errors (`__typename`
+    still works)."""
     settings = get_settings()
     # The limit rules are classes built once, here. Strawberry's QueryDepthLimiter and
     # MaxAliasesLimiter build new rule classes on every construction, and the validation
     # cache is keyed by the rule classes: per-request construction would never hit it.
-    limit_rules = [
+    rules = [
         depth_rule(settings.graphql_max_depth, None),
         alias_rule(settings.graphql_max_aliases),
     ]
+    if not introspection:
+        rules.append(NoSchemaIntrospectionCustomRule)
     return Schema(
         query=Query,
         mutation=Mutation,
@@ -63,13 +68,23 @@ def build_schema() -> strawberry.Schema:
         extensions=[
             lambda: ParserCache(maxsize=256),
             lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
-            lambda: AddValidationRules(limit_rules),
+            lambda: AddValidationRules(rules),
             lambda: ValidationCache(maxsize=256),
         ],
     )
 
 
 schema = build_schema()
+# A schema instance of its own rather than a rule chosen per request: the shared validation
+# cache is keyed by (schema, document, rules), so neither can answer for the other.
+schema_without_introspection = build_schema(introspection=False)
+
+
+def schema_for_request() -> strawberry.Schema:
+    """The schema requests run on: without introspection unless the settings allow it
+    (GRAPHQL_INTROSPECTION; by default only in the embedded mode)."""
+    return schema if get_settings().introspection_enabled else schema_without_introspection
+
 
 SDL_PATH = Path(__file__).resolve().parents[2] / "graphql" / "schema.graphql"
 

@@ -2,17 +2,52 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("divide-support", appauthor=False))
+
+
+# A DNS name or IPv4 address, or an IPv6 literal (which urlsplit returns without brackets).
+_HOST = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*|[0-9a-f.]*:[0-9a-f:.]*")
+
+
+def _origin(text: str) -> str:
+    """`https://host[:port]` as browsers send it in Origin (lower case, no path), or an error
+    in Japanese: CORS compares origins as strings, so a stray `/` would silently allow nobody."""
+    problem = PydanticCustomError(
+        "cors_origin",
+        "「{origin}」はオリジンとして正しくありません。https://console.example.jp のように"
+        "スキーム（http か https）・ホスト名・必要ならポートだけを書き、パスや末尾の / は"
+        "付けません（* は使えません）。複数はカンマで区切ります。",
+        {"origin": text},
+    )
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+        # Browsers send an internationalised host name in its ASCII (punycode) form.
+        host = (parts.hostname or "").encode("idna").decode("ascii").lower()
+    except (ValueError, UnicodeError):
+        raise problem from None
+    scheme = parts.scheme.lower()
+    if (scheme not in ("http", "https") or not _HOST.fullmatch(host) or port == 0 or parts.path
+            or parts.query or parts.fragment or "@" in parts.netloc or text.endswith(("?", "#"))):
+        raise problem
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    if port == {"http": 80, "https": 443}[scheme]:
+        port = None  # browsers leave the default port out of Origin
+    return f"{scheme}://{host}" + (f":{port}" if port is not None else "")
 
 
 class Settings(BaseSettings):
@@ -62,6 +97,22 @@ class Settings(BaseSettings):
     sms_max_retries: int = Field(default=6, ge=0)
     sms_unknown_grace_seconds: float = Field(default=120.0, ge=0)
 
+    # Browser-facing HTTP (divide_support/web/). An unset switch follows the mode: on in the
+    # embedded (developer) mode, off with DATABASE_URL.
+    graphql_introspection: bool | None = None
+    graphiql: bool | None = None
+    # NoDecode: a comma-separated list, not JSON.
+    cors_allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
+
+    @field_validator("cors_allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list | tuple):
+            return tuple(dict.fromkeys(_origin(str(part)) for part in value))
+        return value
+
     @property
     def data_dir(self) -> Path:
         return self.divide_support_data_dir
@@ -69,6 +120,14 @@ class Settings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return not self.database_url
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return self.embedded if self.graphql_introspection is None else self.graphql_introspection
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return self.embedded if self.graphiql is None else self.graphiql
 
 
 @lru_cache(maxsize=1)
