@@ -106,6 +106,36 @@ async def test_a_superuser_is_reported_unprotected(database):
     assert problems == [f"{database.user!r} is a superuser (it can disable the audit trigger or TRUNCATE)"]
 
 
+async def test_privileges_reached_through_role_membership_are_reported(database):
+    """A role that may SET ROLE to one holding UPDATE on the audit log, or to its owner, is
+    not protected, however little it holds itself."""
+    tag = secrets.token_hex(3)
+    editor, via_editor, via_owner = f"ds_editor_{tag}", f"ds_via_editor_{tag}", f"ds_via_owner_{tag}"
+    conn = await asyncpg.connect(**database.dsn_kwargs())
+    try:
+        for role in (editor, via_editor, via_owner):
+            await ensure_login_role(conn, role)
+        await conn.execute(f'GRANT UPDATE ON audit_entry TO "{editor}"')
+        await conn.execute(f'ALTER ROLE "{via_editor}" NOINHERIT')
+        await conn.execute(f'GRANT "{editor}" TO "{via_editor}"')
+        await conn.execute(f'CREATE ROLE "ds_audit_owner_{tag}" NOLOGIN')
+        await conn.execute(f'GRANT "ds_audit_owner_{tag}" TO "{via_owner}"')
+        await conn.execute(f'ALTER TABLE audit_entry OWNER TO "ds_audit_owner_{tag}"')
+        try:
+            assert await audit_trail_problems(conn, editor) == [f"{editor!r} holds UPDATE on audit_entry"]
+            assert await audit_trail_problems(conn, via_editor) == [
+                f"{via_editor!r} holds UPDATE on audit_entry"]
+            [problem, *_] = await audit_trail_problems(conn, via_owner)
+            assert f"is a member of 'ds_audit_owner_{tag}', which owns audit_entry" in problem
+        finally:
+            await conn.execute(f'ALTER TABLE audit_entry OWNER TO "{database.user}"')
+            for role in (editor, via_editor, via_owner, f"ds_audit_owner_{tag}"):
+                await conn.execute(f'DROP OWNED BY "{role}"')
+                await conn.execute(f'DROP ROLE "{role}"')
+    finally:
+        await conn.close()
+
+
 # --- the command line, with an owner role and a service role of their own ----------------
 
 
@@ -283,12 +313,12 @@ def old_embedded_folder(tmp_path):
     """An embedded data folder as the code before the service role left it: migrated and
     used by the cluster's superuser only. The server stays up (held by this process) while
     the test's commands join it."""
-    import pgserver
-
     data = tmp_path / "data"
     data.mkdir()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs: no XDG_RUNTIME_DIR on CI machines
+        import pgserver
+
         server = pgserver.get_server(data / "pgdata", cleanup_mode="stop")
     superuser = parse_database_url(server.get_uri())
     params = ConnectionParams(superuser.host, superuser.port, superuser.user, None, EMBEDDED_DATABASE)

@@ -17,13 +17,10 @@ import logging
 
 import asyncpg
 
-from divide_support.core.database import EMBEDDED_SERVICE_ROLE, ConnectionParams
+from divide_support.core.database import ConnectionParams
 from divide_support.core.errors import DomainError
 
 log = logging.getLogger(__name__)
-
-__all__ = ["EMBEDDED_SERVICE_ROLE", "audit_trail_problems", "ensure_login_role",
-           "grant_service_role", "warn_if_audit_unprotected"]
 
 SCHEMA = "public"
 AUDIT_TABLE = "audit_entry"
@@ -127,8 +124,12 @@ async def audit_trail_problems(conn: asyncpg.Connection, role: str | None = None
                c.oid IS NULL AS missing,
                CASE WHEN c.oid IS NOT NULL THEN pg_get_userbyid(c.relowner) END AS owner,
                c.oid IS NOT NULL AND pg_has_role(r.oid, c.relowner, 'MEMBER') AS owns,
+               -- held directly, through PUBLIC, or by any role it may SET ROLE to
                ARRAY(SELECT p FROM unnest(ARRAY['UPDATE', 'DELETE', 'TRUNCATE', 'TRIGGER']) AS p
-                     WHERE c.oid IS NOT NULL AND has_table_privilege(r.oid, c.oid, p)) AS extra
+                     WHERE c.oid IS NOT NULL AND EXISTS (
+                         SELECT 1 FROM pg_roles m
+                         WHERE pg_has_role(r.oid, m.oid, 'MEMBER')
+                           AND has_table_privilege(m.oid, c.oid, p))) AS extra
         FROM pg_roles r LEFT JOIN pg_class c ON c.oid = to_regclass($2)
         WHERE r.rolname = $1
         """,
