@@ -18,7 +18,7 @@ TAMPERING = {
     "CREATE TRIGGER": "CREATE TRIGGER rewrite BEFORE INSERT ON audit_entry "
                       "FOR EACH ROW EXECUTE FUNCTION audit_entry_append_only()",
     "DROP TABLE": "DROP TABLE audit_entry",
-    "SET ROLE": "SET ROLE postgres",
+    "SET ROLE": "SET ROLE {superuser}",  # the cluster's bootstrap superuser
 }
 
 
@@ -38,7 +38,9 @@ async def tampering_outcomes(params: ConnectionParams) -> dict[str, str]:
     outcomes: dict[str, str] = {}
     conn = await asyncpg.connect(**params.dsn_kwargs())
     try:
+        superuser = await conn.fetchval("SELECT quote_ident(rolname) FROM pg_roles WHERE oid = 10")
         for name, sql in TAMPERING.items():
+            sql = sql.format(superuser=superuser)
             transaction = conn.transaction()
             await transaction.start()
             try:

@@ -53,7 +53,13 @@ async def test_the_superuser_connection_could_empty_the_audit_trail(town, databa
     outcomes = await tampering_outcomes(database)
     assert outcomes["TRUNCATE"] == "done"
     assert outcomes["DISABLE TRIGGER"] == "done"
-    assert outcomes["session_replication_role"] == "done"
+    conn = await asyncpg.connect(**database.dsn_kwargs())
+    try:
+        superuser = await conn.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+    finally:
+        await conn.close()
+    if superuser:  # a TEST_DATABASE_URL user that only owns the tables may not set it
+        assert outcomes["session_replication_role"] == "done"
     # the trigger alone stops only plain UPDATE and DELETE
     assert outcomes["UPDATE"] == outcomes["DELETE"] == "RaiseError"
 
