@@ -1,5 +1,6 @@
-# divide-support API server. Runs against DATABASE_URL (a PostgreSQL server);
-# run `divide-support migrate` once per release (e.g. as a one-off container) before rolling out.
+# divide-support API server. Runs against DATABASE_URL (a PostgreSQL server, as the service role);
+# run `divide-support migrate` once per release (e.g. as a one-off container with DATABASE_OWNER_URL,
+# the owner of the tables, as well) before rolling out. See SECURITY.md.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

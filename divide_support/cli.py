@@ -19,10 +19,12 @@ from divide_support.core.actor import Role
 from divide_support.core.database import (
     SEED_LOCK,
     ConnectionParams,
+    DatabaseRoles,
     advisory_lock,
-    resolve_connection,
+    resolve_roles,
     tortoise_config,
 )
+from divide_support.core.dbroles import warn_if_audit_unprotected
 from divide_support.core.errors import DomainError
 from divide_support.core.logging import configure_logging
 from divide_support.core.settings import get_settings
@@ -37,10 +39,12 @@ async def orm(params: ConnectionParams) -> AsyncIterator[None]:
         await Tortoise.close_connections()
 
 
-async def _migrate(params: ConnectionParams, quiet: bool = False) -> None:
+async def _migrate(roles: DatabaseRoles, quiet: bool = False) -> None:
+    """Migrate as the owner, then grant the service role (core/dbroles.py)."""
     from divide_support.core.migrate import apply_migrations
 
-    applied = await apply_migrations(params, quiet=quiet)
+    applied = await apply_migrations(roles.owner, service_role=roles.service_role,
+                                     create_service_role=roles.create_service_role, quiet=quiet)
     if not quiet:
         print("マイグレーション完了" + (f"（{len(applied)}件適用）" if applied else "（変更なし）"))
 
@@ -56,24 +60,29 @@ async def _seed(params: ConnectionParams, quiet: bool = False) -> dict[str, int]
 
 
 async def cmd_migrate(args: argparse.Namespace) -> int:
-    await _migrate(await resolve_connection())
+    try:
+        await _migrate(await resolve_roles())
+    except DomainError as error:
+        print(f"エラー [{error.code}]: {error.message}", file=sys.stderr)
+        return 2
     return 0
 
 
 async def cmd_seed(args: argparse.Namespace) -> int:
-    params = await resolve_connection()
+    roles = await resolve_roles()
     if get_settings().embedded:
-        await _migrate(params, quiet=True)
-    await _seed(params)
+        await _migrate(roles, quiet=True)
+    await _seed(roles.service)
     return 0
 
 
 async def cmd_create_user(args: argparse.Namespace) -> int:
     from divide_support.accounts.service import create_user
 
-    params = await resolve_connection()
+    roles = await resolve_roles()
+    params = roles.service
     if get_settings().embedded:
-        await _migrate(params, quiet=True)
+        await _migrate(roles, quiet=True)
         await _seed(params, quiet=True)
     async with orm(params):
         try:
@@ -92,8 +101,9 @@ async def cmd_create_user(args: argparse.Namespace) -> int:
 async def cmd_demo(args: argparse.Namespace) -> int:
     from divide_support.demo import load_demo
 
-    params = await resolve_connection()
-    await _migrate(params, quiet=True)
+    roles = await resolve_roles()
+    params = roles.service
+    await _migrate(roles, quiet=True)  # as the owner (DATABASE_OWNER_URL when set)
     await _seed(params, quiet=True)
     async with advisory_lock(params, SEED_LOCK), orm(params):
         try:
@@ -126,9 +136,10 @@ async def cmd_serve(args: argparse.Namespace) -> int:
         if problem:
             print(problem, file=sys.stderr)
             return 2
-    params = await resolve_connection()
+    roles = await resolve_roles()
+    params = roles.service
     if settings.embedded:
-        await _migrate(params, quiet=True)
+        await _migrate(roles, quiet=True)
         await _seed(params, quiet=True)
     app = create_app(params, run_worker=settings.embedded)
     config = uvicorn.Config(
@@ -139,7 +150,8 @@ async def cmd_serve(args: argparse.Namespace) -> int:
         log_config=None,
     )
     print(f"divide-support: http://{args.host}:{args.port}/graphql"
-          + ("（組み込みPostgreSQL）" if settings.embedded else ""))
+          + ("（組み込みPostgreSQL）" if settings.embedded else ""), flush=True)
+    await warn_if_audit_unprotected(params)
     await Server(config).serve()
     return 0
 
@@ -167,9 +179,10 @@ async def cmd_worker(args: argparse.Namespace) -> int:
     from divide_support.messaging.dispatcher import Dispatcher
 
     settings = get_settings()
-    params = await resolve_connection()
+    roles = await resolve_roles()
+    params = roles.service
     if settings.embedded:
-        await _migrate(params, quiet=True)
+        await _migrate(roles, quiet=True)
     problem = _sms_config_problem()
     if problem:
         print(problem, file=sys.stderr)
@@ -180,7 +193,8 @@ async def cmd_worker(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     print(f"divide-support worker: SMS backend {backend.name}"
-          + ("（組み込みPostgreSQL）" if settings.embedded else ""))
+          + ("（組み込みPostgreSQL）" if settings.embedded else ""), flush=True)
+    await warn_if_audit_unprotected(params)
     async with orm(params):
         try:
             if args.once:
@@ -203,9 +217,10 @@ async def cmd_import_survey(args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError) as error:
         print(f"エラー: {path} を読めません（{error.__class__.__name__}）", file=sys.stderr)
         return 2
-    params = await resolve_connection()
+    roles = await resolve_roles()
+    params = roles.service
     if get_settings().embedded:
-        await _migrate(params, quiet=True)
+        await _migrate(roles, quiet=True)
         await _seed(params, quiet=True)
     async with orm(params):
         try:
@@ -299,7 +314,7 @@ async def cmd_export_schema(args: argparse.Namespace) -> int:
 async def cmd_makemigrations(args: argparse.Namespace) -> int:
     from divide_support.core.migrate import make_migrations
 
-    paths = await make_migrations(await resolve_connection(), args.name)
+    paths = await make_migrations((await resolve_roles()).owner, args.name)
     print("\n".join(paths) if paths else "No changes detected")
     return 0
 

@@ -1,5 +1,6 @@
 """Test fixtures: a real PostgreSQL (TEST_DATABASE_URL, or an embedded pgserver), migrated
-once per run; every test starts from empty tables. Nothing inside the process is mocked."""
+once per run by the server's superuser; the application runs as a service role of its own, as
+in production; every test starts from empty tables. Nothing inside the process is mocked."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import asyncpg
 import httpx
 import pytest
 from argon2 import PasswordHasher
-from tortoise import Tortoise, connections
+from tortoise import Tortoise
 
 from divide_support.accounts import service as accounts
 from divide_support.accounts.models import AuthToken, Municipality, User
@@ -30,6 +31,7 @@ from divide_support.core.database import (
     start_embedded_server,
     tortoise_config,
 )
+from divide_support.core.dbroles import ensure_login_role
 from divide_support.core.migrate import apply_migrations
 
 os.environ.setdefault("LOG_LEVEL", "WARNING")
@@ -55,10 +57,34 @@ def server_params() -> ConnectionParams:
 
 
 @pytest.fixture(scope="session")
-async def database(server_params: ConnectionParams) -> AsyncIterator[ConnectionParams]:
+async def service_database(server_params: ConnectionParams) -> AsyncIterator[ConnectionParams]:
+    """The test database as this run's own service role: a throw-away login role (unique
+    name, random password) that owns nothing; `migrate` grants it what the service needs, as
+    in production. The application under test (Tortoise, served apps) connects as it, so a
+    missing grant fails the tests. Dropped at the end, after the database."""
+    role = f"ds_test_app_{os.getpid()}_{secrets.token_hex(3)}"
+    password = secrets.token_urlsafe(18)
+    conn = await asyncpg.connect(**{**server_params.dsn_kwargs(), "database": "postgres"})
+    try:
+        await ensure_login_role(conn, role, password)
+    finally:
+        await conn.close()
+    yield replace(server_params, user=role, password=password)
+    conn = await asyncpg.connect(**{**server_params.dsn_kwargs(), "database": "postgres"})
+    try:
+        await conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+async def database(server_params: ConnectionParams,
+                   service_database: ConnectionParams) -> AsyncIterator[ConnectionParams]:
+    """The test database as the server's superuser, who owns the tables (migrations, set-up
+    SQL, TRUNCATE between tests). Tortoise is initialised as `service_database`."""
     await ensure_database_exists(server_params)
-    await apply_migrations(server_params, quiet=True)
-    await Tortoise.init(config=tortoise_config(server_params))
+    await apply_migrations(server_params, service_role=service_database.user, quiet=True)
+    await Tortoise.init(config=tortoise_config(service_database))
     yield server_params
     await Tortoise.close_connections()
     conn = await asyncpg.connect(**{**server_params.dsn_kwargs(), "database": "postgres"})
@@ -68,6 +94,14 @@ async def database(server_params: ConnectionParams) -> AsyncIterator[ConnectionP
         await conn.close()
 
 
+@pytest.fixture(scope="session")
+async def owner_connection(database: ConnectionParams) -> AsyncIterator[asyncpg.Connection]:
+    """One connection as the owner, for what the service role may not do (TRUNCATE)."""
+    conn = await asyncpg.connect(**database.dsn_kwargs())
+    yield conn
+    await conn.close()
+
+
 _TABLES = ("survey_value, survey_band, survey, population_figure, message, inbound_message, "
            "sms_rate, audit_entry, follow_up, visit, registration, removed_assignment, assignment, "
            "session, course, "
@@ -75,9 +109,9 @@ _TABLES = ("survey_value, survey_band, survey, population_figure, message, inbou
 
 
 @pytest.fixture
-async def db(database: ConnectionParams) -> ConnectionParams:
-    await connections.get("default").execute_script(
-        f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE")
+async def db(database: ConnectionParams, owner_connection: asyncpg.Connection) -> ConnectionParams:
+    # The owner empties the tables: the service role has no TRUNCATE (least of all on the audit log).
+    await owner_connection.execute(f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE")
     return database
 
 

@@ -90,8 +90,8 @@ class ServerThread:
 
 
 @pytest.fixture
-async def live_server(database: ConnectionParams):
-    server = ServerThread(database)
+async def live_server(database: ConnectionParams, service_database: ConnectionParams):
+    server = ServerThread(service_database)  # as the service role, as `serve` runs
     await asyncio.to_thread(server.start)
     try:
         yield server

@@ -24,6 +24,8 @@ from divide_support.core.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 EMBEDDED_DATABASE = "divide_support"
+# The embedded default's service role: `migrate` creates it; every other command connects as it.
+EMBEDDED_SERVICE_ROLE = "divide_support_app"
 
 MODEL_MODULES = [
     "divide_support.accounts.models",
@@ -107,13 +109,37 @@ async def ensure_database_exists(params: ConnectionParams) -> None:
         await conn.close()
 
 
-async def resolve_connection(settings: Settings | None = None) -> ConnectionParams:
+@dataclass(frozen=True)
+class DatabaseRoles:
+    """Who connects for what (see core/dbroles.py): `migrate` as the owner, everything else
+    as the service, to which `migrate` grants the service's privileges."""
+
+    owner: ConnectionParams
+    service: ConnectionParams
+    service_role: str
+    # embedded mode: `migrate` creates the service role when it is missing
+    create_service_role: bool = False
+
+
+async def resolve_roles(settings: Settings | None = None) -> DatabaseRoles:
+    """DATABASE_URL is the service; DATABASE_OWNER_URL (unset: the same) runs migrations.
+    Embedded: the cluster's superuser runs migrations, the service is EMBEDDED_SERVICE_ROLE
+    (pgserver's cluster trusts local socket connections, so it logs in without a password)."""
     settings = settings or get_settings()
     if settings.database_url:
-        return parse_database_url(settings.database_url)
-    params = await asyncio.to_thread(start_embedded_server, settings.data_dir)
-    await ensure_database_exists(params)
-    return params
+        service = parse_database_url(settings.database_url)
+        owner = parse_database_url(settings.database_owner_url) if settings.database_owner_url \
+            else service
+        return DatabaseRoles(owner, service, settings.database_service_role or service.user)
+    owner = await asyncio.to_thread(start_embedded_server, settings.data_dir)
+    await ensure_database_exists(owner)
+    service = ConnectionParams(owner.host, owner.port, EMBEDDED_SERVICE_ROLE, None, owner.database)
+    return DatabaseRoles(owner, service, EMBEDDED_SERVICE_ROLE, create_service_role=True)
+
+
+async def resolve_connection(settings: Settings | None = None) -> ConnectionParams:
+    """What the service connects as."""
+    return (await resolve_roles(settings)).service
 
 
 def tortoise_config(params: ConnectionParams, settings: Settings | None = None) -> dict[str, Any]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+
+import asyncpg
 from tortoise.cli.cli import tortoise_cli_context
 from tortoise.context import TortoiseContext
 from tortoise.migrations.api import migrate as tortoise_migrate
@@ -14,10 +17,17 @@ from divide_support.core.database import (
     advisory_lock,
     tortoise_config,
 )
+from divide_support.core.dbroles import ensure_login_role, grant_service_role, unprotected_message
+
+log = logging.getLogger(__name__)
 
 
-async def apply_migrations(params: ConnectionParams, *, quiet: bool = False) -> list[str]:
-    """Apply pending migrations; returns the names applied. Safe to run concurrently."""
+async def apply_migrations(params: ConnectionParams, *, service_role: str | None = None,
+                           create_service_role: bool = False, quiet: bool = False) -> list[str]:
+    """Apply pending migrations as `params` (the owner); returns the names applied. Safe to run
+    concurrently. Then, every time, grant `service_role` what the service needs
+    (core/dbroles.py; `create_service_role`: create it first if missing) and log a warning
+    when the audit trail stays unprotected for it."""
     applied: list[str] = []
 
     def progress(event: str, app_label: str, name: str) -> None:
@@ -30,6 +40,16 @@ async def apply_migrations(params: ConnectionParams, *, quiet: bool = False) -> 
         # A private context so the migration run never disturbs the app's connections.
         async with TortoiseContext():
             await tortoise_migrate(config=tortoise_config(params), progress=progress)
+        if service_role:
+            conn = await asyncpg.connect(**params.dsn_kwargs())
+            try:
+                if create_service_role:
+                    await ensure_login_role(conn, service_role)
+                problems = await grant_service_role(conn, service_role)
+            finally:
+                await conn.close()
+            if problems:
+                log.warning(unprotected_message(problems))
     return applied
 
 

@@ -57,6 +57,14 @@ class Settings(BaseSettings):
         default=None,
         description="PostgreSQL URL (postgres://user:pass@host:5432/db). Unset: embedded PostgreSQL.",
     )
+    database_owner_url: str | None = Field(
+        default=None,
+        description="URL of the role owning the tables, used by `migrate` only. Unset: DATABASE_URL.",
+    )
+    database_service_role: str | None = Field(
+        default=None,
+        description="Role `migrate` grants the service's privileges to. Unset: DATABASE_URL's user.",
+    )
     divide_support_data_dir: Path = Field(
         default_factory=_default_data_dir,
         description="Where the embedded PostgreSQL keeps its data.",
