@@ -245,9 +245,10 @@ async def cmd_audit_export(args: argparse.Namespace) -> int:
     tz = ZoneInfo("Asia/Tokyo")
     date_from = datetime.combine(args.from_, time.min, tzinfo=tz)
     date_to = datetime.combine(args.to + timedelta(days=1), time.min, tzinfo=tz)
-    params = await resolve_connection()
+    roles = await resolve_roles()
+    params = roles.service
     if get_settings().embedded:
-        await _migrate(params, quiet=True)
+        await _migrate(roles, quiet=True)
     async with orm(params):
         municipality_id = None
         if args.municipality:
@@ -278,9 +279,10 @@ async def cmd_purge(args: argparse.Namespace) -> int:
     from divide_support.accounts.service import purge_expired_tokens, purge_stale_throttles
     from divide_support.privacy.service import purge_due, retention_due
 
-    params = await resolve_connection()
+    roles = await resolve_roles()
+    params = roles.service
     if get_settings().embedded:
-        await _migrate(params, quiet=True)
+        await _migrate(roles, quiet=True)
     async with orm(params):
         for municipality in await Municipality.all().order_by("code"):
             due = await retention_due(municipality)

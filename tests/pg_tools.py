@@ -1,11 +1,14 @@
 """The PostgreSQL client programs (pg_dump, pg_restore) that match the server under test:
-the embedded pgserver ships its own, a system server has them under /usr/lib/postgresql."""
+the embedded pgserver ships its own, a system server has Debian's /usr/lib/postgresql/N/bin."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
+import subprocess
+import warnings
 from pathlib import Path
 
 import asyncpg
@@ -21,60 +24,46 @@ async def server_major_version(params: ConnectionParams) -> int:
         await conn.close()
 
 
-def _candidates(name: str, major: int) -> list[Path]:
-    found = [Path(f"/usr/lib/postgresql/{major}/bin/{name}")]
-    try:
-        import pgserver
-
-        found.append(Path(pgserver.__file__).parent / "pginstall" / "bin" / name)
-    except ImportError:
-        pass
-    on_path = shutil.which(name)
-    if on_path:
-        found.append(Path(on_path))
-    return found
-
-
-async def _version_of(program: Path) -> int | None:
-    process = await asyncio.create_subprocess_exec(str(program), "--version",
-                                                   stdout=asyncio.subprocess.PIPE)
-    out, _ = await process.communicate()
-    try:
-        return int(out.decode().split()[-1].split(".")[0])
-    except (ValueError, IndexError):
-        return None
+def pg_program(name: str, server_major: int) -> Path:
+    """pg_dump or pg_restore of exactly the server's major version."""
+    candidates: list[Path] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs: no XDG_RUNTIME_DIR on CI machines
+        from pgserver._commands import POSTGRES_BIN_PATH
+    candidates.append(Path(POSTGRES_BIN_PATH) / name)
+    candidates.append(Path(f"/usr/lib/postgresql/{server_major}/bin/{name}"))
+    if found := shutil.which(name):
+        candidates.append(Path(found))
+    for candidate in candidates:
+        if not candidate.exists():
+            continue
+        version = subprocess.run([str(candidate), "--version"], capture_output=True, text=True,
+                                 check=False).stdout
+        match = re.search(r"\) (\d+)", version)
+        if match and int(match.group(1)) == server_major:
+            return candidate
+    raise RuntimeError(f"no {name} of PostgreSQL {server_major} on this machine "
+                       f"(install postgresql-client-{server_major})")
 
 
-async def pg_program(name: str, params: ConnectionParams) -> Path:
-    """pg_dump or pg_restore of the server's major version (a newer one can read an older
-    server too, but we ask for the exact one first)."""
-    major = await server_major_version(params)
-    usable = [p for p in _candidates(name, major) if p.exists() and os.access(p, os.X_OK)]
-    versions = [(await _version_of(p), p) for p in usable]
-    for version, path in versions:
-        if version == major:
-            return path
-    for version, path in versions:
-        if version is not None and version > major:
-            return path
-    raise RuntimeError(f"no {name} for PostgreSQL {major} on this machine")
-
-
-def libpq_env(params: ConnectionParams) -> dict[str, str]:
-    env = {**os.environ, "PGHOST": params.host, "PGPORT": str(params.port),
-           "PGUSER": params.user, "PGDATABASE": params.database}
+def libpq_args(params: ConnectionParams) -> tuple[list[str], dict[str, str]]:
+    """Connection options for the client programs; the password goes by environment."""
+    env = {**os.environ}
     if params.password:
         env["PGPASSWORD"] = params.password
-    return env
+    return ["-h", params.host, "-p", str(params.port), "-U", params.user], env
+
+
+async def run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return await asyncio.to_thread(subprocess.run, command, env=env, capture_output=True,
+                                   text=True, timeout=300, check=False)
 
 
 async def dump_text(params: ConnectionParams) -> str:
     """The whole database as SQL text (data and schema), as pg_dump writes it."""
-    program = await pg_program("pg_dump", params)
-    process = await asyncio.create_subprocess_exec(
-        str(program), "--no-owner", "--no-privileges", env=libpq_env(params),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await process.communicate()
-    if process.returncode != 0:
-        raise RuntimeError(f"pg_dump failed: {err.decode(errors='replace')[:500]}")
-    return out.decode("utf-8")
+    program = pg_program("pg_dump", await server_major_version(params))
+    args, env = libpq_args(params)
+    done = await run([str(program), *args, "--no-owner", "--no-privileges", params.database], env)
+    if done.returncode != 0:
+        raise RuntimeError(f"pg_dump failed: {done.stderr[:500]}")
+    return done.stdout

@@ -6,19 +6,14 @@ service role still cannot touch the restored audit trail."""
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 import secrets
-import shutil
 import signal
-import subprocess
-import warnings
 from dataclasses import replace
-from pathlib import Path
 
 import asyncpg
 import factories
 import httpx
+import pg_tools
 import pytest
 from audit_tamper import audit_rows, refused_everywhere, tampering_outcomes
 from factories import at
@@ -31,40 +26,6 @@ from divide_support.scheduling import service as scheduling
 SESSIONS = """{ sessions { totalCount edges { node { title startsAt capacity seatsTaken
   registrations { edges { node { status waitlistPosition
     resident { familyName givenName phone } } } } } } } }"""
-
-
-def pg_tool(name: str, server_major: int) -> Path | None:
-    """The pg_dump / pg_restore of the server's major version: the embedded pgserver ships its
-    own; a system server has Debian's /usr/lib/postgresql/N/bin (or the one on PATH)."""
-    candidates: list[Path] = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # platformdirs: no XDG_RUNTIME_DIR on CI machines
-        from pgserver._commands import POSTGRES_BIN_PATH
-    candidates.append(Path(POSTGRES_BIN_PATH) / name)
-    candidates.append(Path(f"/usr/lib/postgresql/{server_major}/bin/{name}"))
-    if found := shutil.which(name):
-        candidates.append(Path(found))
-    for candidate in candidates:
-        if not candidate.exists():
-            continue
-        version = subprocess.run([str(candidate), "--version"], capture_output=True, text=True,
-                                 check=False).stdout
-        match = re.search(r"\) (\d+)", version)
-        if match and int(match.group(1)) == server_major:
-            return candidate
-    return None
-
-
-def _libpq_args(params: ConnectionParams) -> tuple[list[str], dict[str, str]]:
-    env = {**os.environ}
-    if params.password:
-        env["PGPASSWORD"] = params.password
-    return ["-h", params.host, "-p", str(params.port), "-U", params.user], env
-
-
-async def _run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return await asyncio.to_thread(subprocess.run, command, env=env, capture_output=True,
-                                   text=True, timeout=300, check=False)
 
 
 @pytest.fixture
@@ -108,22 +69,16 @@ async def test_a_dump_restores_into_a_fresh_database_and_the_service_starts_on_i
     original_audit = await audit_rows(database)
     assert len(original_audit) >= 5
 
-    conn = await asyncpg.connect(**database.dsn_kwargs())
-    try:
-        major = int(await conn.fetchval("SHOW server_version_num")) // 10000
-    finally:
-        await conn.close()
-    pg_dump, pg_restore = pg_tool("pg_dump", major), pg_tool("pg_restore", major)
-    if pg_dump is None or pg_restore is None:
-        pytest.skip(f"no pg_dump/pg_restore of PostgreSQL {major} on this machine")
+    major = await pg_tools.server_major_version(database)
+    pg_dump, pg_restore = pg_tools.pg_program("pg_dump", major), pg_tools.pg_program("pg_restore", major)
 
     # The operator's commands (SECURITY.md, "Backup and restore"), as the owner.
     dump = tmp_path / "divide-support.dump"
-    args, env = _libpq_args(database)
-    dumped = await _run([str(pg_dump), *args, "--format=custom", f"--file={dump}",
+    args, env = pg_tools.libpq_args(database)
+    dumped = await pg_tools.run([str(pg_dump), *args, "--format=custom", f"--file={dump}",
                          database.database], env)
     assert dumped.returncode == 0, dumped.stderr
-    restored = await _run([str(pg_restore), *args, "--no-owner", "--no-acl", "--exit-on-error",
+    restored = await pg_tools.run([str(pg_restore), *args, "--no-owner", "--no-acl", "--exit-on-error",
                            "--single-transaction", f"--dbname={restored_name}", str(dump)], env)
     assert restored.returncode == 0, restored.stderr
 
