@@ -98,6 +98,40 @@ async def cmd_create_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_new_password(from_stdin: bool) -> str:
+    """From a prompt (asked twice, never echoed) or one line of standard input: a password on
+    the command line would land in the shell's history and in `ps`."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    first = getpass.getpass("新しいパスワード: ")
+    if getpass.getpass("もう一度入力してください: ") != first:
+        raise DomainError("PASSWORD_MISMATCH", "2回の入力が一致しません。", ["password"])
+    return first
+
+
+async def cmd_set_password(args: argparse.Namespace) -> int:
+    from divide_support.accounts.service import set_password
+
+    try:
+        password = _read_new_password(args.password_stdin)
+    except DomainError as error:
+        print(f"エラー [{error.code}]: {error.message}", file=sys.stderr)
+        return 2
+    roles = await resolve_roles()
+    if get_settings().embedded:
+        await _migrate(roles, quiet=True)
+    async with orm(roles.service):
+        try:
+            user = await set_password(email=args.email, password=password)
+        except DomainError as error:
+            print(f"エラー [{error.code}]: {error.message}", file=sys.stderr)
+            return 2
+    print(f"パスワードを変更しました: {user.email}（ログイン中の端末はすべてログアウトしました）")
+    return 0
+
+
 async def cmd_demo(args: argparse.Namespace) -> int:
     from divide_support.demo import load_demo
 
@@ -360,6 +394,15 @@ def build_parser() -> argparse.ArgumentParser:
     user.add_argument("--supporter-id", type=_supporter_id, default=None,
                       help="link a SUPPORTER account to this supporter (its GraphQL ID or number)")
     user.set_defaults(func=cmd_create_user)
+
+    password = sub.add_parser(
+        "set-password", help="ログインのパスワードを変更する（その人のログインはすべて解除）",
+        description="ログインのパスワードを変更し、その人のログイン中の端末をすべてログアウトさせます。"
+                    "パスワードは画面で2回入力します（コマンドに書くと履歴に残るため）。")
+    password.add_argument("--email", required=True, help="ログインのメールアドレス")
+    password.add_argument("--password-stdin", action="store_true",
+                          help="パスワードを標準入力の1行から読む（スクリプト用）")
+    password.set_defaults(func=cmd_set_password)
 
     serve = sub.add_parser("serve", help="serve the API (embedded mode: migrate and seed first)")
     serve.add_argument("--host", default="127.0.0.1")

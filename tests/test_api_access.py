@@ -95,6 +95,7 @@ MUTATIONS = {
     "logout": "logout",
     "revokeUserTokens": 'revokeUserTokens(input: {userId: "eA"})',
     "eraseResident": 'eraseResident(input: {residentId: "eA"})',
+    "setUserActive": 'setUserActive(input: {userId: "eA", active: false})',
 }
 
 

@@ -13,7 +13,7 @@ import pytest
 from conftest import PASSWORD
 from factories import at
 
-from divide_support.accounts.models import AuthToken, LoginThrottle
+from divide_support.accounts.models import AuthToken, LoginThrottle, User
 from divide_support.api.ids import to_global_id
 from divide_support.audit.models import AuditEntry
 from divide_support.core.actor import Role
@@ -401,6 +401,55 @@ async def test_logout_revokes_the_token_and_an_admin_signs_a_user_out_everywhere
     assert await AuditEntry.filter(action="auth.logout").count() == 1
     [entry] = await AuditEntry.filter(action="user.revoke_tokens")
     assert entry.object_ids == [town.planner.user_id] and entry.details == {"revoked": 2}
+
+
+async def test_a_volunteer_who_left_is_signed_out_and_cannot_log_in_again(gql, town):
+    _, token = await factories.supporter_login(town)
+    user = await User.get(email="sato@example.jp")
+    mutation = """mutation ($u: ID!, $a: Boolean!) { setUserActive(input: {userId: $u, active: $a})
+      { user { email } errors { code } } }"""
+    refused = await gql().data(mutation, {"u": _gid("User", user.id), "a": False})
+    assert refused["setUserActive"]["errors"] == [{"code": "FORBIDDEN"}]
+    data = await gql(Role.ADMIN).data(mutation, {"u": _gid("User", user.id), "a": False})
+    assert data["setUserActive"] == {"user": {"email": "sato@example.jp"}, "errors": []}
+    assert (await gql(token=token)("{ me { id } }"))["errors"][0]["extensions"]["code"] \
+        == "UNAUTHENTICATED"
+    again = await gql(None).data(LOGIN, {"email": "sato@example.jp", "password": PASSWORD})
+    assert again["login"]["errors"][0]["code"] == "INVALID_CREDENTIALS"
+    self_off = await gql(Role.ADMIN).data(mutation, {"u": _gid("User", town.admin.user_id),
+                                                     "a": False})
+    assert self_off["setUserActive"]["errors"] == [{"code": "CANNOT_DEACTIVATE_SELF"}]
+    assert [e.action for e in await AuditEntry.filter(action__startswith="user.")] \
+        == ["user.create", "user.deactivate"]
+
+
+def _set_password(env: dict[str, str], typed: str):
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "divide_support", "set-password",
+         "--email", "hiratsuka-coordinator@example.jp", "--password-stdin"],
+        input=typed, capture_output=True, text=True, env=env, timeout=120)
+
+
+async def test_an_operator_sets_a_new_password_from_a_prompt_not_the_command_line(town, database):
+    import os
+
+    token = town.tokens[Role.COORDINATOR]
+    env = {**os.environ, "LOG_LEVEL": "WARNING", "DATABASE_URL":
+           f"postgres://{database.user}@{database.host}:{database.port}/{database.database}"}
+    result = _set_password(env, "a-brand-new-passphrase\n")
+    assert result.returncode == 0, result.stderr
+    assert "パスワードを変更しました: hiratsuka-coordinator@example.jp" in result.stdout
+    assert await AuthToken.filter(token_hash=hashlib.sha256(token.encode()).hexdigest(),
+                                  revoked_at__isnull=True).count() == 0
+    from divide_support.accounts import service as accounts
+
+    assert (await accounts.login(email="hiratsuka-coordinator@example.jp",
+                                 password="a-brand-new-passphrase")).token
+    short = _set_password(env, "short\n")
+    assert short.returncode == 2 and "10文字以上" in short.stderr
 
 
 async def test_logins_and_failed_logins_are_audited_without_naming_strangers(gql, town):

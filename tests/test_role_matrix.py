@@ -68,7 +68,8 @@ MUTATION_MATRIX = {
     "setSmsConsent": STAFF, "setSmsOptOut": STAFF, "markReplyReviewed": STAFF,
     # a supporter, for their own links
     "rotateCalendarFeedToken": STAFF | {SUPPORTER},
-    "importSurvey": {ADMIN}, "revokeUserTokens": {ADMIN}, "eraseResident": {ADMIN},
+    "importSurvey": {ADMIN}, "revokeUserTokens": {ADMIN}, "setUserActive": {ADMIN},
+    "eraseResident": {ADMIN},
     "logout": LOGGED_IN,
 }
 
@@ -259,6 +260,8 @@ MUTATIONS = {
                      "$d: String!", {"d": "=" + SURVEY_DOCUMENT}),
     "revokeUserTokens": ("revokeUserTokens(input: {userId: $u}) { revokedCount errors { code } }",
                          "$u: ID!", {"u": "extraUser"}),
+    "setUserActive": ("setUserActive(input: {userId: $u, active: false}) { user { id } errors { code } }",
+                      "$u: ID!", {"u": "extraUser"}),
     "eraseResident": ("eraseResident(input: {residentId: $r}) { resident { id } errors { code } }",
                       "$r: ID!", {"r": "toErase"}),
     "logout": ("logout { revoked errors { code } }", "", {}),

@@ -69,13 +69,7 @@ async def create_user(
     if "@" not in email or len(email) > 254:
         raise DomainError("INVALID_EMAIL", "メールアドレスの形式が正しくありません。", ["email"],
                           message_en="The e-mail address is not valid.")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise DomainError(
-            "WEAK_PASSWORD",
-            f"パスワードは{MIN_PASSWORD_LENGTH}文字以上にしてください。",
-            ["password"],
-            message_en=f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.",
-        )
+    _check_password(password)
     if role == Role.SUPPORTER and supporter_id is None:
         raise DomainError("SUPPORTER_REQUIRED", "支援員のアカウントには支援員IDが必要です。",
                           ["supporterId"], message_en="A SUPPORTER account needs --supporter-id.")
@@ -323,6 +317,60 @@ async def revoke_user_tokens(*, actor: Actor, user_id: int) -> tuple[User, int]:
             revoked_at=timeutil.now())
         await audit.record(actor, "user.revoke_tokens", "User", [user.id], {"revoked": count})
     return user, count
+
+
+async def set_user_active(*, actor: Actor, user_id: int, active: bool) -> User:
+    """ADMIN: a volunteer who left, a contract that ended. Deactivating signs them out
+    everywhere at once (their tokens stop working) and their password no longer logs in."""
+    require_role(actor, Role.ADMIN)
+    async with in_transaction():
+        user = await get_scoped(User, user_id, actor, what="ユーザー", field=["input", "userId"],
+                                for_update=True)
+        if user.id == actor.user_id and not active:
+            raise DomainError("CANNOT_DEACTIVATE_SELF", "自分のアカウントは無効にできません。",
+                              ["input", "userId"],
+                              message_en="You cannot deactivate your own account.")
+        user.active = active
+        await user.save(update_fields=["active"])
+        revoked = 0
+        if not active:
+            revoked = await AuthToken.filter(user_id=user.id, revoked_at__isnull=True).update(
+                revoked_at=timeutil.now())
+        await audit.record(actor, "user.activate" if active else "user.deactivate", "User",
+                           [user.id], {"revoked": revoked})
+    return user
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise DomainError(
+            "WEAK_PASSWORD",
+            f"パスワードは{MIN_PASSWORD_LENGTH}文字以上にしてください。",
+            ["password"],
+            message_en=f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.",
+        )
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise DomainError("BAD_USER_INPUT",
+                          f"パスワードは{MAX_PASSWORD_LENGTH}文字以内にしてください。", ["password"],
+                          message_en=f"Passwords have at most {MAX_PASSWORD_LENGTH} characters.")
+
+
+async def set_password(*, email: str, password: str) -> User:
+    """The CLI (an operator on the server): a new password for a login; every token of the
+    user is revoked, so whoever knew the old one is signed out."""
+    _check_password(password)
+    async with in_transaction():
+        user = await User.filter(email=normalise_email(email)).select_for_update().first()
+        if user is None:
+            raise NotFound("ユーザー", ["email"])
+        user.password_hash = _hasher.hash(password)
+        await user.save(update_fields=["password_hash"])
+        await AuthToken.filter(user_id=user.id, revoked_at__isnull=True).update(
+            revoked_at=timeutil.now())
+        municipality = await Municipality.get(id=user.municipality_id)
+        await audit.record(Actor.system(municipality.id, municipality.timezone),
+                           "user.set_password", "User", [user.id])
+    return user
 
 
 async def purge_expired_tokens() -> int:

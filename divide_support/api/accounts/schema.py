@@ -46,6 +46,18 @@ class RevokeUserTokensPayload:
     errors: list[UserError]
 
 
+@strawberry.input
+class SetUserActiveInput:
+    user_id: strawberry.ID
+    active: bool
+
+
+@strawberry.type
+class UserPayload:
+    user: User | None = None
+    errors: list[UserError]
+
+
 @strawberry.type
 class AccountsQuery:
     @strawberry.field
@@ -94,3 +106,16 @@ class AccountsMutation:
         user, count = result
         return RevokeUserTokensPayload(user=User.from_model(user), revoked_count=count,
                                        errors=[])
+
+    @strawberry.mutation(description="ADMIN: deactivate a login (signed out everywhere, the "
+                         "password no longer works) or activate it again.")
+    async def set_user_active(self, info: Info, input: SetUserActiveInput) -> UserPayload:
+        actor = actor_of(info)
+
+        async def run():
+            return await accounts.set_user_active(
+                actor=actor, user_id=decode_id(input.user_id, "User", ["input", "userId"],
+                                               "ユーザー"), active=input.active)
+
+        row, errors = await attempt(info, run)
+        return UserPayload(user=User.from_model(row) if row else None, errors=errors)
