@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import asyncpg
 import httpx
@@ -238,3 +239,24 @@ def count_queries():
             logger.setLevel(self.level)
 
     return _Counter
+
+
+def database_url(params: ConnectionParams, database: str) -> str:
+    if params.host.startswith("/"):
+        return f"postgresql://{params.user}@/{database}?host={quote(params.host)}&port={params.port}"
+    auth = params.user + (f":{quote(params.password)}" if params.password else "")
+    return f"postgresql://{auth}@{params.host}:{params.port}/{database}"
+
+
+@pytest.fixture
+async def fresh_database(database: ConnectionParams):
+    """An empty database of its own, with DATABASE_URL pointing at it."""
+    name = f"ds_fresh_{secrets.token_hex(4)}"
+    conn = await asyncpg.connect(**{**database.dsn_kwargs(), "database": "postgres"})
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    yield database_url(database, name), ConnectionParams(database.host, database.port, database.user,
+                                                 database.password, name)
+    conn = await asyncpg.connect(**{**database.dsn_kwargs(), "database": "postgres"})
+    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await conn.close()

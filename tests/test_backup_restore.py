@@ -16,8 +16,9 @@ import httpx
 import pg_tools
 import pytest
 from audit_tamper import audit_rows, refused_everywhere, tampering_outcomes
+from conftest import database_url as _url
 from factories import at
-from test_cli import _env, _free_port, _start_serve, _url, _wait_for, run_cli
+from test_cli import _env, _free_port, _start_serve, _wait_for, run_cli
 
 from divide_support.core.actor import Role
 from divide_support.core.database import ConnectionParams

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -13,35 +12,13 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import quote
 
 import asyncpg
-import pytest
-
-from divide_support.core.database import ConnectionParams
 
 SCRIPT = Path(sys.executable).with_name("divide-support")
 
 
-def _url(params: ConnectionParams, database: str) -> str:
-    if params.host.startswith("/"):
-        return f"postgresql://{params.user}@/{database}?host={quote(params.host)}&port={params.port}"
-    auth = params.user + (f":{quote(params.password)}" if params.password else "")
-    return f"postgresql://{auth}@{params.host}:{params.port}/{database}"
 
-
-@pytest.fixture
-async def fresh_database(database: ConnectionParams):
-    """An empty database of its own, with DATABASE_URL pointing at it."""
-    name = f"ds_cli_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(**{**database.dsn_kwargs(), "database": "postgres"})
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    yield _url(database, name), ConnectionParams(database.host, database.port, database.user,
-                                                 database.password, name)
-    conn = await asyncpg.connect(**{**database.dsn_kwargs(), "database": "postgres"})
-    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await conn.close()
 
 
 def _env(database_url: str | None, **extra: str) -> dict[str, str]:

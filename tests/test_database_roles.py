@@ -19,8 +19,9 @@ import asyncpg
 import factories
 import pytest
 from audit_tamper import audit_rows, refused_everywhere, tampering_outcomes
+from conftest import database_url as _url
 from factories import at
-from test_cli import SCRIPT, _env, _free_port, _serve_and_stop, _start_serve, _url, _wait_for, run_cli
+from test_cli import SCRIPT, _env, _free_port, _serve_and_stop, _start_serve, _wait_for, run_cli
 
 from divide_support.core.database import (
     EMBEDDED_DATABASE,

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_cli import _free_port, _start_serve, _url
+from conftest import database_url as _url
+from test_cli import _free_port, _start_serve
 
 from divide_support.core.actor import Role
 

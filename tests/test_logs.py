@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import re
-import secrets
 import signal
 import socket
 import subprocess
@@ -30,7 +29,6 @@ import httpx
 import pytest
 
 from divide_support.api.ids import parse_global_id
-from divide_support.core.database import ConnectionParams
 from divide_support.core.logging import SafeFormatter, mask_target
 
 SCRIPT = Path(sys.executable).with_name("divide-support")
@@ -56,27 +54,6 @@ SEARCH_TERMS = ["鬼塚", "オニヅカ", "ｵﾆﾂﾞｶ", "テシガワラ �
 
 
 # --- helpers ---------------------------------------------------------------------------
-
-def _url(params: ConnectionParams, database: str) -> str:
-    if params.host.startswith("/"):
-        return f"postgresql://{params.user}@/{database}?host={quote(params.host)}&port={params.port}"
-    auth = params.user + (f":{quote(params.password)}" if params.password else "")
-    return f"postgresql://{auth}@{params.host}:{params.port}/{database}"
-
-
-@pytest.fixture
-async def own_database(database: ConnectionParams):
-    """An empty database on the test server, with a DATABASE_URL for the subprocesses."""
-    name = f"ds_logs_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(**{**database.dsn_kwargs(), "database": "postgres"})
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    yield _url(database, name), ConnectionParams(database.host, database.port, database.user,
-                                                 database.password, name)
-    conn = await asyncpg.connect(**{**database.dsn_kwargs(), "database": "postgres"})
-    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await conn.close()
-
 
 def _env(database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
@@ -255,8 +232,8 @@ async def _calendar_and_searches(api: Api, made: dict) -> dict:
 
 # --- the scenario --------------------------------------------------------------------------
 
-async def test_logs_of_a_full_day_carry_request_ids_and_no_personal_data(own_database, tmp_path):
-    url, params = own_database
+async def test_logs_of_a_full_day_carry_request_ids_and_no_personal_data(fresh_database, tmp_path):
+    url, params = fresh_database
     env = _env(url)
     await _cli("migrate", env=env, cwd=tmp_path)
     await _cli("seed", env=env, cwd=tmp_path)
