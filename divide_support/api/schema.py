@@ -18,6 +18,7 @@ from strawberry.schema.config import StrawberryConfig
 from divide_support.api.accounts.schema import AccountsMutation, AccountsQuery
 from divide_support.api.audit.schema import AuditQuery
 from divide_support.api.followups.schema import FollowUpsMutation, FollowUpsQuery
+from divide_support.api.input_guard import StringLiteralRule
 from divide_support.api.messaging.schema import MessagingMutation, MessagingQuery
 from divide_support.api.node_query import NodeQuery
 from divide_support.api.people.schema import PeopleMutation, PeopleQuery
@@ -54,6 +55,7 @@ def build_schema() -> strawberry.Schema:
     limit_rules = [
         depth_rule(settings.graphql_max_depth, None),
         alias_rule(settings.graphql_max_aliases),
+        StringLiteralRule,
     ]
     return Schema(
         query=Query,
