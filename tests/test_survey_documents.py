@@ -143,6 +143,11 @@ def test_json_escapes_of_nul_and_lone_surrogates_are_refused():
         assert "使えない文字" in refusal(text).message
 
 
+@pytest.mark.parametrize("text", ["前\x1b[2J後\x07", "\x00", GOOD + "\x1b", "\ud800: 1"])
+def test_raw_control_characters_anywhere_in_the_text_are_refused_as_unreadable(text):
+    assert "読めません" in refusal(text).message
+
+
 def test_a_document_over_the_size_limit_is_refused_before_it_is_read():
     assert "大きすぎます" in refusal(GOOD + "#" * 200_001).message
 
@@ -153,6 +158,7 @@ YAMLISH = st.lists(
         "\\0", "\\ud800", "!!binary ", "!!int ", "!!timestamp ", "0x1f", "2020-02-30", "1:2:3",
         "9" * 10, "~", "null", "true", "municipality", "bands", "metric_groups", "key", "title",
         "year", "values", "label", "min_age", "'", "#", "\t", "? ", "|\n", ">\n", "---\n", "%YAML 1.1\n",
+        "\x1b", "\x00", "\x85", "\ufeff", "\ud800",
     ]),
     max_size=60,
 ).map("".join)

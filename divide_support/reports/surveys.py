@@ -304,8 +304,9 @@ def _load(text: str) -> object:
             _fail(f"{error.lineno}行目", "JSON として読めません。")
         except (ValueError, RecursionError):
             _fail("", "JSON として読めません（大きすぎる数などがあります）。")
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text)  # libyaml reads the whole text here: a control character fails now
         return loader.get_single_data()
     except _TooComplex as error:
         _fail(_line(error.mark), error.message)
@@ -315,7 +316,8 @@ def _load(text: str) -> object:
         # e.g. a date that does not exist; PyYAML's constructors raise these as they are
         _fail("", "YAML として読めない値があります（存在しない日付、大きすぎる数など）。")
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def parse_survey(text: str) -> SurveyDocument:
