@@ -24,6 +24,7 @@ from divide_support.accounts import service as accounts
 from divide_support.api import personal_data
 from divide_support.api.context import Context, language_from
 from divide_support.api.errors import PublicError, query_error
+from divide_support.api.input_guard import check_request
 from divide_support.api.schema import schema_for_request
 from divide_support.core import requestctx
 from divide_support.core.errors import DomainError
@@ -154,7 +155,7 @@ async def _params_from_request(request: Request, media: str, request_id: str
             if raw:
                 try:
                     params[key] = json.loads(raw)
-                except ValueError:
+                except (ValueError, RecursionError):  # RecursionError: [[[[... nested too deep
                     return _request_error(f"{key} is not valid JSON", 400, media, request_id)
         return params
     content_type = request.headers.get("content-type", "")
@@ -167,7 +168,7 @@ async def _params_from_request(request: Request, media: str, request_id: str
         return _request_error("request body too large", 413, media, request_id)
     try:
         params = json.loads(body.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: [[[[... too deep
         return _request_error("request body is not valid JSON", 400, media, request_id)
     if not isinstance(params, dict):
         return _request_error("request body must be a JSON object", 400, media, request_id)
@@ -210,6 +211,10 @@ async def _handle(request: Request, request_id: str) -> Response:
     problem = _check_params(params)
     if problem:
         return _request_error(problem, 400, media, request_id)
+    refused = check_request(params)  # NUL, lone surrogates, huge strings: never to a resolver
+    if refused is not None:
+        return _json({"errors": [refused]}, 400 if media == GRAPHQL_RESPONSE else 200, media,
+                     request_id)
 
     token = accounts.bearer_token(request.headers.get("authorization"))
     actor = await accounts.authenticate(token)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Sequence
 
 from divide_support.core.errors import NotFound
@@ -13,16 +14,27 @@ def to_global_id(type_name: str, pk: int) -> str:
     return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode().rstrip("=")
 
 
+# Exactly what to_global_id writes (padding allowed): base64 decoding would otherwise skip
+# stray characters ("...\n") and int() take "1_0" or non-ASCII digits.
+_ENCODED = re.compile(r"[A-Za-z0-9_-]{1,64}={0,2}")
+_DECODED = re.compile(r"([A-Za-z]{1,40}):([1-9][0-9]{0,18})")
+
+
 def parse_global_id(value: str) -> tuple[str, int] | None:
+    if not isinstance(value, str) or not _ENCODED.fullmatch(value):
+        return None
     try:
-        padded = value + "=" * (-len(value) % 4)
-        type_name, _, raw_pk = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
-        pk = int(raw_pk)
+        padded = value.rstrip("=") + "=" * (-len(value.rstrip("=")) % 4)
+        decoded = base64.urlsafe_b64decode(padded.encode()).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
-    if not type_name or pk <= 0 or pk > 2**63:
+    matched = _DECODED.fullmatch(decoded)
+    if matched is None:
         return None
-    return type_name, pk
+    pk = int(matched.group(2))
+    if pk > 2**63:
+        return None
+    return matched.group(1), pk
 
 
 def decode_id(value: str, type_name: str, field: Sequence[str], what: str = "対象") -> int:

@@ -19,6 +19,7 @@ from strawberry.schema.config import StrawberryConfig
 from divide_support.api.accounts.schema import AccountsMutation, AccountsQuery
 from divide_support.api.audit.schema import AuditQuery
 from divide_support.api.followups.schema import FollowUpsMutation, FollowUpsQuery
+from divide_support.api.input_guard import StringLiteralRule
 from divide_support.api.messaging.schema import MessagingMutation, MessagingQuery
 from divide_support.api.node_query import NodeQuery
 from divide_support.api.people.schema import PeopleMutation, PeopleQuery
@@ -58,6 +59,7 @@ def build_schema(*, introspection: bool = True) -> strawberry.Schema:
     rules = [
         depth_rule(settings.graphql_max_depth, None),
         alias_rule(settings.graphql_max_aliases),
+        StringLiteralRule,
     ]
     if not introspection:
         rules.append(NoSchemaIntrospectionCustomRule)

@@ -6,6 +6,7 @@ token gets the same plain 404 as a missing file, so tokens cannot be probed.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -15,6 +16,8 @@ from divide_support.accounts import service as accounts
 from divide_support.calendar import service as calendar
 from divide_support.calendar.service import CalendarFile
 from divide_support.core.errors import Forbidden
+
+VENUE_ID = re.compile(r"[1-9][0-9]{0,8}")
 
 
 def _not_found() -> Response:
@@ -56,7 +59,8 @@ async def supporter_ics(request: Request) -> Response:
 
 async def venue_ics(request: Request) -> Response:
     raw = request.path_params["venue_id"]
-    if not raw.isdigit() or len(raw) > 9:
+    # ASCII digits only: str.isdigit() also takes "²" and "١", which int() then refuses.
+    if not VENUE_ID.fullmatch(raw):
         return _not_found()
     return _file(await calendar.venue_feed(int(raw)), public=True)
 

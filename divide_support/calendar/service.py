@@ -39,7 +39,7 @@ from divide_support.scheduling.models import (
     Venue,
 )
 
-TOKEN = re.compile(r"^[0-9a-f]{32}$")
+TOKEN = re.compile(r"[0-9a-f]{32}")  # always fullmatch: `$` would let "...\n" through
 FEED_PAST = timedelta(days=60)
 FEED_AHEAD = timedelta(days=400)
 ROLE_TEXT = {AssignmentRole.LEAD: "講師（リード）", AssignmentRole.ASSISTANT: "補助"}
@@ -150,7 +150,7 @@ def _uid(kind: str, pk: int, municipality: Municipality) -> str:
 
 async def registration_file(token: str) -> CalendarFile | None:
     """A resident's seat: REQUEST while held (TENTATIVE on the waitlist), CANCEL after."""
-    if not TOKEN.match(token):
+    if not TOKEN.fullmatch(token):
         return None
     registration = await Registration.get_or_none(calendar_token=token)
     if registration is None:
@@ -185,7 +185,7 @@ async def registration_file(token: str) -> CalendarFile | None:
 async def assignment_file(token: str) -> CalendarFile | None:
     """A supporter's duty: REQUEST, or CANCEL once the session is cancelled or the duty is
     taken off them."""
-    if not TOKEN.match(token):
+    if not TOKEN.fullmatch(token):
         return None
     assignment = await Assignment.get_or_none(calendar_token=token)
     removed = None
@@ -225,7 +225,7 @@ def _window() -> tuple[datetime, datetime]:
 
 async def supporter_feed(token: str) -> CalendarFile | None:
     """Everything a supporter is assigned to (no other people), cancelled ones marked."""
-    if not TOKEN.match(token):
+    if not TOKEN.fullmatch(token):
         return None
     supporter = await Supporter.get_or_none(calendar_token=token)
     if supporter is None or not supporter.active:  # someone who left sees no more schedules

@@ -22,6 +22,7 @@ from divide_support.core.actor import Actor, Role
 from divide_support.core.errors import DomainError
 from divide_support.core.permissions import require_role, require_staff
 from divide_support.core.tenancy import get_scoped
+from divide_support.core.text import replace_refused
 from divide_support.followups.models import FollowUp, FollowUpChannel, FollowUpStatus
 from divide_support.messaging.models import (
     InboundAction,
@@ -440,6 +441,7 @@ async def opt_out_by_phone(municipality_id: int, phone: str, opted_out: bool, so
 
 # --- replies -------------------------------------------------------------------------------
 
+MUNICIPALITY_CODE = re.compile(r"[0-9]{6}")
 STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "停止", "配信停止"}
 START_WORDS = {"START", "UNSTOP", "再開"}
 HELP_WORDS = {"HELP", "ヘルプ"}
@@ -466,6 +468,8 @@ def classify_reply(body: str) -> tuple[InboundAction, bool]:
 async def municipality_for_reply(from_number: str, code: str | None) -> Municipality | None:
     """The municipality named in the webhook URL, else the one that last wrote to them."""
     if code:
+        if not MUNICIPALITY_CODE.fullmatch(code):
+            return None  # not a code we put in a webhook URL: staff look at the message
         return await Municipality.get_or_none(code=code)
     last = await Message.filter(to=from_number).order_by("-created_at", "-id").first()
     if last is None:
@@ -475,7 +479,12 @@ async def municipality_for_reply(from_number: str, code: str | None) -> Municipa
 
 async def receive_reply(*, provider_id: str, from_number: str, body: str,
                         municipality_code: str | None) -> tuple[InboundMessage, Municipality | None]:
-    """Store a reply and act on keywords. A webhook delivered twice acts once."""
+    """Store a reply and act on keywords. A webhook delivered twice acts once. The body is
+    the resident's: characters the database cannot hold (NUL, lone surrogates) are replaced,
+    never a reason to lose the message."""
+    provider_id = replace_refused(provider_id, multiline=False)[:64]  # Twilio's have 34
+    from_number = replace_refused(from_number, multiline=False)[:20]
+    body = replace_refused(body)
     existing = await InboundMessage.get_or_none(provider_id=provider_id)
     municipality = await municipality_for_reply(from_number, municipality_code)
     if existing is not None:

@@ -8,6 +8,7 @@ nothing.
 from __future__ import annotations
 
 import logging
+import re
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -17,12 +18,15 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from divide_support.core.errors import DomainError
 from divide_support.core.settings import get_settings
+from divide_support.core.text import replace_refused
 from divide_support.messaging import service
 from divide_support.messaging.dispatcher import apply_status_callback
 from divide_support.people import phones
 
 log = logging.getLogger(__name__)
 MAX_WEBHOOK_BYTES = 64_000
+_SMALL_INT = re.compile(r"[0-9]{1,9}")
+MAX_SID = 64  # the column; Twilio's sids have 34 characters
 
 
 def public_url(request: Request) -> str:
@@ -46,7 +50,9 @@ async def _verified_form(request: Request) -> dict[str, str] | None:
     params = dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
     if not RequestValidator(token).validate(public_url(request), params, signature):
         return None
-    return params
+    # Signed, but what a phone sent: a NUL or a stray control character would fail in the
+    # database. Replaced (never dropped), after the signature was checked over the original.
+    return {key: replace_refused(value) for key, value in params.items()}
 
 
 def _forbidden() -> Response:
@@ -54,10 +60,8 @@ def _forbidden() -> Response:
 
 
 def _int_or_none(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
+    # ASCII digits that fit the column: int() alone takes "٣" and 30-digit numbers.
+    return int(value) if value is not None and _SMALL_INT.fullmatch(value) else None
 
 
 async def twilio_status(request: Request) -> Response:
@@ -66,9 +70,10 @@ async def twilio_status(request: Request) -> Response:
         return _forbidden()
     sid = params.get("MessageSid") or params.get("SmsSid")
     status = params.get("MessageStatus") or params.get("SmsStatus")
-    if sid and status:
+    if sid and status and len(sid) <= MAX_SID and len(status) <= 40:
         applied = await apply_status_callback(
-            provider_id=sid, provider_status=status, error_code=params.get("ErrorCode") or None,
+            provider_id=sid, provider_status=status,
+            error_code=(params.get("ErrorCode") or "")[:16] or None,  # Twilio's have 5 digits
             message_id=_int_or_none(request.query_params.get("message_id")),
             attempt=_int_or_none(request.query_params.get("attempt")))
         if not applied:

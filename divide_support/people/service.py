@@ -195,7 +195,8 @@ def residents_query(actor: Actor, search: str | None = None):
     require_staff(actor)
     query = Resident.filter(municipality_id=actor.municipality_id, erased_at__isnull=True)
     # NFKC: full-width digits and half-width kana typed at the counter still match.
-    term = clean_text(unicodedata.normalize("NFKC", search or ""), "search", "検索語", 100) or ""
+    term = clean_text(unicodedata.normalize("NFKC", search or ""), "search", "検索語", 100,
+                      path=["search"]) or ""
     if term:
         condition = (
             Q(family_name__icontains=term)
@@ -269,7 +270,8 @@ def supporters_query(actor: Actor, *, active: bool | None = None, skill: str | N
         query = query.filter(active=active)
     if skill:
         # JSON array containment, served by PostgreSQL.
-        query = query.filter(skills__contains=[clean_text(skill, "skill", "得意分野", 50) or ""])
+        query = query.filter(skills__contains=[clean_text(skill, "skill", "得意分野", 50,
+                                                          path=["skill"]) or ""])
     return query.order_by("kana", "display_name", "id")
 
 

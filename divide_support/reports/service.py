@@ -20,8 +20,9 @@ Definitions (also in the API contract):
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from importlib.resources import files
 
@@ -34,6 +35,7 @@ from divide_support.core.actor import Actor, Role
 from divide_support.core.errors import DomainError
 from divide_support.core.permissions import require_role
 from divide_support.core.tenancy import get_scoped
+from divide_support.core.text import clean_text
 from divide_support.reports.models import PopulationFigure, Survey, SurveyBand, SurveyValue
 from divide_support.reports.surveys import SurveyDocument, parse_survey
 
@@ -81,10 +83,16 @@ async def save_survey(document: SurveyDocument, municipality: Municipality) -> S
     return await Survey.get(id=survey.id)
 
 
+async def read_survey(text: str) -> SurveyDocument:
+    """parse_survey beside the event loop: reading a large document takes a while (bounded,
+    but up to about a second), and the server goes on answering meanwhile."""
+    return await asyncio.to_thread(parse_survey, text)
+
+
 async def import_survey(*, actor: Actor, document_text: str) -> Survey:
     """ADMIN: load a survey of their own municipality (the same shape as the seeds)."""
     require_role(actor, Role.ADMIN)
-    document = parse_survey(document_text)
+    document = await read_survey(document_text)
     municipality = await Municipality.get_or_none(code=document.municipality_code)
     if municipality is None:
         raise DomainError("UNKNOWN_MUNICIPALITY",
@@ -101,7 +109,7 @@ async def import_survey(*, actor: Actor, document_text: str) -> Survey:
 
 async def import_survey_file(text: str) -> Survey:
     """The CLI: any municipality (operators run it), same checks otherwise."""
-    document = parse_survey(text)
+    document = await read_survey(text)
     municipality = await Municipality.get_or_none(code=document.municipality_code)
     if municipality is None:
         raise DomainError("UNKNOWN_MUNICIPALITY",
@@ -294,7 +302,26 @@ COUNT_FIELDS = ("participants", "registrations", "attendances", "no_shows", "vis
                 "follow_ups_done", "uses_independently")
 
 
-def _check_filter(report_filter: ReportFilter) -> None:
+MAX_DISTRICTS = 100
+DISTRICT_MAX = 100  # the length of Resident.district
+
+
+def _checked_filter(report_filter: ReportFilter) -> ReportFilter:
+    """The filter with its free text cleaned like every other text (districts reach SQL)."""
+    _check_period(report_filter)
+    districts = report_filter.districts
+    if districts:
+        if len(districts) > MAX_DISTRICTS:
+            raise DomainError("TOO_MANY", f"地区は{MAX_DISTRICTS}個まで指定できます。",
+                              ["filter", "districts"],
+                              message_en=f"At most {MAX_DISTRICTS} districts.")
+        cleaned = [clean_text(d, "districts", "地区", DISTRICT_MAX, path=["filter", "districts"])
+                   for d in districts]
+        districts = [d for d in cleaned if d] or None
+    return replace(report_filter, districts=districts)
+
+
+def _check_period(report_filter: ReportFilter) -> None:
     if report_filter.date_to < report_filter.date_from:
         raise DomainError("INVALID_TIME_RANGE", "期間の終わりが始まりより前です。", ["filter", "to"],
                           message_en="to is before from.")
@@ -306,7 +333,8 @@ def _check_filter(report_filter: ReportFilter) -> None:
 async def participation_report(*, actor: Actor, survey_id: int, metric: str,
                                report_filter: ReportFilter) -> Report:
     require_role(actor, Role.ADMIN, Role.COORDINATOR, Role.PLANNER)
-    _check_filter(report_filter)
+    report_filter = _checked_filter(report_filter)
+    metric = clean_text(metric, "metric", "指標", 100, required=True, path=["metric"]) or ""
     survey = await get_scoped(Survey, survey_id, actor, what="調査", field=["surveyId"])
     need_kind = metric_need(survey, metric)
     if need_kind is None:
@@ -551,7 +579,7 @@ async def activity_report(*, actor: Actor, date_from: date, date_to: date,
     attendees per session, sessions with a single attendee, basic vs applied menus, staffing.
     Counts of sessions and people, nobody's details."""
     require_role(actor, Role.ADMIN, Role.COORDINATOR, Role.PLANNER)
-    _check_filter(ReportFilter(date_from, date_to))
+    _check_period(ReportFilter(date_from, date_to))
     rows = await connections.get("default").execute_query_dict(ACTIVITY_SQL, [
         actor.municipality_id, actor.timezone, date_from, date_to, venue_ids])
     result = [ActivityRow(month=r["month"], venue_id=r["venue_id"], venue_name=r["venue_name"],
@@ -649,7 +677,7 @@ async def topic_report(*, actor: Actor, survey_id: int, date_from: date, date_to
     """For each age band and course topic: how many wanted it (course-wish survey) and what
     the band attended, with follow-up outcomes. PLANNER: cells of 1-4 hidden."""
     require_role(actor, Role.ADMIN, Role.COORDINATOR, Role.PLANNER)
-    _check_filter(ReportFilter(date_from, date_to))
+    _check_period(ReportFilter(date_from, date_to))
     survey = await get_scoped(Survey, survey_id, actor, what="調査", field=["surveyId"])
     bands = await SurveyBand.filter(survey_id=survey.id).order_by("position")
     wishes: dict[tuple[int, str], float] = {}

@@ -32,14 +32,26 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.events import AliasEvent, MappingStartEvent, ScalarEvent, SequenceStartEvent
+from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.resolver import Resolver
 
 from divide_support.core.errors import DomainError
+from divide_support.core.text import excerpt, has_refused_characters
 
-KEY = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
+KEY = re.compile(r"[a-z0-9][a-z0-9_.-]{0,99}")
 MAX_DOCUMENT_CHARS = 200_000
+# Bounds checked while the document is composed, before anything is expanded. A survey
+# nests five levels deep, has a few thousand values and needs no aliases; these are generous.
+MAX_DEPTH = 20
+MAX_ALIASES = 100
+MAX_NODES = 50_000  # values and collections, counting what every alias stands for
+MAX_SCALAR_CHARS = 10_000  # the longest text field (source) has 2,000
 SUM_TOLERANCE = 0.5
 NEED_KINDS = ("value", "complement")
 
@@ -100,31 +112,152 @@ class SurveyDocument:
 
 def _fail(where: str, message: str) -> NoReturn:
     raise DomainError("INVALID_SURVEY", f"{where}: {message}" if where else message,
-                      ["input", "document"], message_en=f"{where}: {message}")
+                      ["input", "document"], message_en=f"{where}: {message}" if where else message)
+
+
+class _TooComplex(Exception):
+    def __init__(self, message: str, node_or_mark: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.mark = getattr(node_or_mark, "start_mark", node_or_mark)
+
+
+class _BoundedComposer(Composer):
+    """PyYAML's composer, counting as it goes: nesting depth, aliases, the length of one
+    value, and the size of the tree every alias expands to (a "billion laughs" of 400 bytes
+    is a tree of ten million nodes). It refuses before any of it is constructed."""
+
+    def _start_bounds(self) -> None:
+        self._depth = 0
+        self._aliases = 0
+        self._sizes: dict[int, int] = {}  # id(node) -> nodes in its expansion
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node:
+        if self.check_event(AliasEvent):
+            self._aliases += 1
+            mark = self.peek_event().start_mark
+            if self._aliases > MAX_ALIASES:
+                raise _TooComplex(f"別名（*）が多すぎます（{MAX_ALIASES}個まで）。", mark)
+            node = super().compose_node(parent, index)
+            if id(node) not in self._sizes:
+                raise _TooComplex("別名（*）がそれ自身を含む値を指しています。", mark)
+            return node
+        event = self.peek_event()
+        if isinstance(event, ScalarEvent):
+            if len(event.value) > MAX_SCALAR_CHARS:
+                raise _TooComplex(f"値が長すぎます（{MAX_SCALAR_CHARS}文字まで）。", event.start_mark)
+            node = super().compose_node(parent, index)
+            self._sizes[id(node)] = 1
+            return node
+        if isinstance(event, SequenceStartEvent | MappingStartEvent):
+            if self._depth >= MAX_DEPTH:
+                raise _TooComplex(f"入れ子が深すぎます（{MAX_DEPTH}段まで）。", event.start_mark)
+            self._depth += 1
+            try:
+                node = super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
+            self._sizes[id(node)] = self._size_of(node)
+            return node
+        return super().compose_node(parent, index)
+
+    def _size_of(self, node: Node) -> int:
+        if isinstance(node, SequenceNode):
+            children = node.value
+        elif isinstance(node, MappingNode):
+            children = [child for pair in node.value for child in pair]
+        else:
+            return 1
+        size = 1 + sum(self._sizes.get(id(child), 1) for child in children)
+        if size > MAX_NODES:
+            raise _TooComplex(f"別名（*）を展開すると大きすぎます（値の数 {MAX_NODES}まで）。"
+                              if self._aliases else f"値が多すぎます（{MAX_NODES}個まで）。", node)
+        return size
+
+
+try:  # libyaml reads the text (many times faster); the counting composer stays in Python
+    from yaml import CParser as _Parser
+
+    class _Loader(_BoundedComposer, _Parser, SafeConstructor, Resolver):  # type: ignore[misc]
+        def __init__(self, stream: str) -> None:
+            _Parser.__init__(self, stream)
+            _BoundedComposer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+            self._start_bounds()
+
+except ImportError:  # PyYAML built without libyaml
+    from yaml.parser import Parser
+    from yaml.reader import Reader
+    from yaml.scanner import Scanner
+
+    class _Loader(Reader, Scanner, Parser, _BoundedComposer, SafeConstructor,  # type: ignore[no-redef]
+                  Resolver):
+        def __init__(self, stream: str) -> None:
+            Reader.__init__(self, stream)
+            Scanner.__init__(self)
+            Parser.__init__(self)
+            _BoundedComposer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+            self._start_bounds()
+
+
+_JSON_STRUCTURE = re.compile(r'["\[\]{}]')
+_JSON_STRING_REST = re.compile(r'(?:[^"\\]|\\.)*"')
+
+
+def _json_depth_exceeds(text: str, limit: int) -> bool:
+    """Whether brackets outside strings nest deeper than limit; linear in the text (json
+    itself would recurse, and fail with a RecursionError, on deep nesting)."""
+    depth, position = 0, 0
+    while (found := _JSON_STRUCTURE.search(text, position)) is not None:
+        char = found.group()
+        if char == '"':
+            rest = _JSON_STRING_REST.match(text, found.end())
+            if rest is None:
+                return False  # an unterminated string: json says where
+            position = rest.end()
+            continue
+        depth += 1 if char in "[{" else -1
+        if depth > limit:
+            return True
+        position = found.end()
+    return False
+
+
+def _line(mark: Any) -> str:
+    return f"{mark.line + 1}行目" if getattr(mark, "line", None) is not None else ""
 
 
 class _Reader:
     def __init__(self, raw: object, where: str, allowed: tuple[str, ...]) -> None:
         if not isinstance(raw, Mapping):
             _fail(where, "項目の一覧（key: value の形）で書いてください。")
-        unknown = sorted(str(k) for k in raw if k not in allowed)
+        unknown = [k for k in raw if k not in allowed]
         if unknown:
-            _fail(where, f"知らない項目があります: {', '.join(unknown)}（使える項目: {', '.join(allowed)}）")
+            names = ", ".join(excerpt(k, 30) if not isinstance(k, str) or len(k) > 30
+                              or has_refused_characters(k) else k for k in unknown[:3])
+            more = f" ほか{len(unknown) - 3}個" if len(unknown) > 3 else ""
+            _fail(where, f"知らない項目があります: {names}{more}（使える項目: {', '.join(allowed)}）")
         self.raw, self.where = raw, where
 
     def at(self, key: str) -> str:
         return f"{self.where}.{key}" if self.where else key
 
-    def text(self, key: str, max_length: int, *, required: bool = True) -> str | None:
+    def text(self, key: str, max_length: int, *, required: bool = True,
+             multiline: bool = False) -> str | None:
         value = self.raw.get(key)
         if value is None or (isinstance(value, str) and not value.strip()):
             if required:
                 _fail(self.at(key), "必須です。")
             return None
         if not isinstance(value, str):
-            _fail(self.at(key), f"文字列で書いてください（{value!r}）。")
+            _fail(self.at(key), f"文字列で書いてください（{excerpt(value)}）。")
         if len(value.strip()) > max_length:
             _fail(self.at(key), f"{max_length}文字以内にしてください。")
+        if has_refused_characters(value.strip(), multiline=multiline):
+            _fail(self.at(key), "使えない文字（制御文字など）が含まれています。")
         return value.strip()
 
     def integer(self, key: str, low: int, high: int, *, required: bool = True) -> int | None:
@@ -134,9 +267,9 @@ class _Reader:
                 _fail(self.at(key), "必須です。")
             return None
         if isinstance(value, bool) or not isinstance(value, int):
-            _fail(self.at(key), f"整数で書いてください（{value!r}）。")
+            _fail(self.at(key), f"整数で書いてください（{excerpt(value)}）。")
         if not low <= value <= high:
-            _fail(self.at(key), f"{low}〜{high}の範囲にしてください（{value}）。")
+            _fail(self.at(key), f"{low}〜{high}の範囲にしてください（{excerpt(value)}）。")
         return value
 
     def day(self, key: str, *, required: bool = False) -> date | None:
@@ -148,23 +281,43 @@ class _Reader:
         if isinstance(value, date):
             return value
         try:
-            return date.fromisoformat(str(value))
+            if isinstance(value, str) and len(value) <= 20:
+                return date.fromisoformat(value)
         except ValueError:
-            _fail(self.at(key), f"日付は 2020-11-20 の形で書いてください（{value!r}）。")
+            pass
+        _fail(self.at(key), f"日付は 2020-11-20 の形で書いてください（{excerpt(value)}）。")
 
 
 def _load(text: str) -> object:
+    """The document's data: size, depth, aliases and their expansion bounded before anything
+    is built. Python's own limits (a 5,000-digit number, a 30 February) are the document's
+    fault too, never an internal error."""
     if len(text) > MAX_DOCUMENT_CHARS:
         _fail("", f"文書が大きすぎます（{MAX_DOCUMENT_CHARS}文字まで）。")
     stripped = text.lstrip()
-    try:
-        if stripped.startswith("{"):
+    if stripped.startswith("{"):
+        if _json_depth_exceeds(stripped, MAX_DEPTH):
+            _fail("", f"入れ子が深すぎます（{MAX_DEPTH}段まで）。")
+        try:
             return json.loads(text)
-        return yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"{mark.line + 1}行目" if mark is not None else ""
-        _fail(where, "YAML または JSON として読めません。")
+        except json.JSONDecodeError as error:
+            _fail(f"{error.lineno}行目", "JSON として読めません。")
+        except (ValueError, RecursionError):
+            _fail("", "JSON として読めません（大きすぎる数などがあります）。")
+    loader = None
+    try:
+        loader = _Loader(text)  # libyaml reads the whole text here: a control character fails now
+        return loader.get_single_data()
+    except _TooComplex as error:
+        _fail(_line(error.mark), error.message)
+    except yaml.YAMLError as error:
+        _fail(_line(getattr(error, "problem_mark", None)), "YAML または JSON として読めません。")
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        # e.g. a date that does not exist; PyYAML's constructors raise these as they are
+        _fail("", "YAML として読めない値があります（存在しない日付、大きすぎる数など）。")
+    finally:
+        if loader is not None:
+            loader.dispose()
 
 
 def parse_survey(text: str) -> SurveyDocument:
@@ -175,11 +328,11 @@ def parse_survey(text: str) -> SurveyDocument:
     code = top.raw.get("municipality")
     if isinstance(code, int) and not isinstance(code, bool):
         _fail("municipality", "団体コードは引用符で囲んでください（\"092142\"）。")
-    if not isinstance(code, str) or not re.fullmatch(r"\d{6}", code):
-        _fail("municipality", f"6桁の全国地方公共団体コードを書いてください（{code!r}）。")
+    if not isinstance(code, str) or not re.fullmatch(r"[0-9]{6}", code):
+        _fail("municipality", f"6桁の全国地方公共団体コードを書いてください（{excerpt(code)}）。")
     key = top.text("key", 100)
     assert key is not None
-    if not KEY.match(key):
+    if not KEY.fullmatch(key):
         _fail("key", "英小文字・数字・- _ . で書いてください（例: hiratsuka-2020-internet-use）。")
     title = top.text("title", 200)
     year = top.integer("year", 1990, 2100)
@@ -195,7 +348,7 @@ def parse_survey(text: str) -> SurveyDocument:
     assert title is not None and year is not None
     return SurveyDocument(
         municipality_code=code, key=key, title=title, year=year, field_from=field_from,
-        field_to=field_to, source=top.text("source", 2000, required=False),
+        field_to=field_to, source=top.text("source", 2000, required=False, multiline=True),
         sample_size=top.integer("sample_size", 1, 10_000_000, required=False),
         groups=groups, bands=bands, population=population,
     )
@@ -210,7 +363,7 @@ def _groups(raw: object) -> tuple[MetricGroup, ...]:
         reader = _Reader(item, where, ("key", "label", "exhaustive", "metrics"))
         key = reader.text("key", 50)
         assert key is not None
-        if not KEY.match(key) or "." in key:
+        if not KEY.fullmatch(key) or "." in key:
             _fail(reader.at("key"), "英小文字・数字・_ で書いてください。")
         exhaustive = reader.raw.get("exhaustive", False)
         if not isinstance(exhaustive, bool):
@@ -223,7 +376,7 @@ def _groups(raw: object) -> tuple[MetricGroup, ...]:
             m_reader = _Reader(m_raw, f"{where}.metrics[{m_index}]", ("key", "label", "need"))
             m_key = m_reader.text("key", 50)
             assert m_key is not None
-            if not KEY.match(m_key) or "." in m_key:
+            if not KEY.fullmatch(m_key) or "." in m_key:
                 _fail(m_reader.at("key"), "英小文字・数字・_ で書いてください。")
             need = m_reader.raw.get("need", "value")
             if need not in NEED_KINDS:
@@ -271,11 +424,13 @@ def _bands(raw: object, groups: tuple[MetricGroup, ...]) -> tuple[BandDoc, ...]:
         values: dict[str, float] = {}
         for metric, value in values_raw.items():
             if metric not in known:
-                _fail(reader.at("values"), f"metric_groups にない指標です: {metric}")
+                _fail(reader.at("values"), f"metric_groups にない指標です: {excerpt(metric, 40)}"
+                      if not isinstance(metric, str) or len(metric) > 40
+                      else f"metric_groups にない指標です: {metric}")
             if isinstance(value, bool) or not isinstance(value, int | float):
-                _fail(reader.at(f"values.{metric}"), f"数で書いてください（{value!r}）。")
+                _fail(reader.at(f"values.{metric}"), f"数で書いてください（{excerpt(value)}）。")
             if not 0 <= value <= 100:
-                _fail(reader.at(f"values.{metric}"), f"割合は0〜100で書いてください（{value}）。")
+                _fail(reader.at(f"values.{metric}"), f"割合は0〜100で書いてください（{excerpt(value)}）。")
             values[str(metric)] = float(value)
         for group in groups:
             if not group.exhaustive:
@@ -283,8 +438,9 @@ def _bands(raw: object, groups: tuple[MetricGroup, ...]) -> tuple[BandDoc, ...]:
             keys = [m.key for m in group.metrics]
             missing = [k for k in keys if k not in values]
             if missing and len(missing) < len(keys):
-                _fail(reader.at("values"), f"{group.key} の値が足りません: {', '.join(missing)}"
-                                           "（0 の値も 0.0 と書いてください）")
+                more = f" ほか{len(missing) - 3}個" if len(missing) > 3 else ""
+                _fail(reader.at("values"), f"{group.key} の値が足りません: {', '.join(missing[:3])}"
+                                           f"{more}（0 の値も 0.0 と書いてください）")
             if not missing:
                 total = sum(values[k] for k in keys)
                 if abs(total - 100) > SUM_TOLERANCE:
