@@ -179,6 +179,7 @@ async def cmd_serve(args: argparse.Namespace) -> int:
     config = uvicorn.Config(
         app, host=args.host, port=args.port, log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=10, proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         # None: keep our logger setup (request ids, masked access log, clean tracebacks)
         # instead of uvicorn's own, which would replace it.
         log_config=None,

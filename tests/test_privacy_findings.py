@@ -261,36 +261,82 @@ async def test_twenty_simultaneous_guesses_get_at_most_five_password_checks(gql,
         assert data["login"]["errors"][0]["code"] == "TOO_MANY_ATTEMPTS"
 
 
-async def test_password_spraying_from_one_address_is_stopped(town, client, monkeypatch):
+async def _login_from(address: str, email: str, password: str) -> dict:
+    from divide_support.app import create_app
+
+    transport = httpx.ASGITransport(app=create_app(init_orm=False), client=(address, 4000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        response = await c.post("/graphql", json={"query": LOGIN, "variables": {
+            "email": email, "password": password}})
+        return response.json()["data"]["login"]
+
+
+@pytest.fixture
+def address_limit_of_eight(monkeypatch):
     monkeypatch.setenv("LOGIN_MAX_FAILURES_PER_ADDRESS", "8")
     get_settings.cache_clear()
-    try:
-        from divide_support.app import create_app
+    yield
+    get_settings.cache_clear()
 
-        async def login_from(address: str, email: str, password: str) -> dict:
-            transport = httpx.ASGITransport(app=create_app(init_orm=False), client=(address, 4000))
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-                response = await c.post("/graphql", json={"query": LOGIN, "variables": {
-                    "email": email, "password": password}})
-                return response.json()["data"]["login"]
 
-        # One wrong password for each of many e-mails: no account reaches its own limit...
-        results = [await login_from("203.0.113.7", f"user{n}@example.jp", "Password123")
-                   for n in range(12)]
-        codes = [r["errors"][0]["code"] for r in results]
-        assert codes[:8] == ["INVALID_CREDENTIALS"] * 8
-        assert set(codes[8:]) == {"TOO_MANY_ATTEMPTS"}
-        # ...but the address has: even a right password from there waits.
-        blocked = await login_from("203.0.113.7", "hiratsuka-planner@example.jp", PASSWORD)
-        assert blocked["token"] is None and blocked["errors"][0]["code"] == "TOO_MANY_ATTEMPTS"
-        # Colleagues elsewhere are not affected.
-        elsewhere = await login_from("198.51.100.20", "hiratsuka-planner@example.jp", PASSWORD)
-        assert elsewhere["token"]
-        # The throttle names nobody: keys are hashes.
-        keys = [t.key for t in await LoginThrottle.all()]
-        assert keys and not any("@" in k or "203.0.113.7" in k for k in keys)
-    finally:
-        get_settings.cache_clear()
+async def test_password_spraying_from_one_address_is_stopped(town, client, address_limit_of_eight):
+    # One wrong password for each of many e-mails: no account reaches its own limit...
+    results = [await _login_from("203.0.113.7", f"user{n}@example.jp", "Password123")
+               for n in range(12)]
+    codes = [r["errors"][0]["code"] for r in results]
+    assert codes[:8] == ["INVALID_CREDENTIALS"] * 8
+    assert set(codes[8:]) == {"TOO_MANY_ATTEMPTS"}
+    # ...but the address has: even a right password from there waits.
+    blocked = await _login_from("203.0.113.7", "hiratsuka-planner@example.jp", PASSWORD)
+    assert blocked["token"] is None and blocked["errors"][0]["code"] == "TOO_MANY_ATTEMPTS"
+    # Colleagues elsewhere are not affected.
+    elsewhere = await _login_from("198.51.100.20", "hiratsuka-planner@example.jp", PASSWORD)
+    assert elsewhere["token"]
+    # The throttle names nobody: keys are hashes.
+    keys = [t.key for t in await LoginThrottle.all()]
+    assert keys and not any("@" in k or "203.0.113.7" in k for k in keys)
+
+
+async def test_a_blocked_address_cannot_lock_anyone_out(town, client, address_limit_of_eight):
+    """The reviewer's attack: block one's own address, then send wrong passwords for every
+    staff e-mail from it; before, each of those counted against the account."""
+    for n in range(9):
+        await _login_from("203.0.113.9", f"nobody{n}@example.jp", "Password123")
+    for _ in range(6):
+        refused = await _login_from("203.0.113.9", "hiratsuka-coordinator@example.jp", "guess-it-1")
+        assert refused["errors"][0]["code"] == "TOO_MANY_ATTEMPTS"
+    owner = await _login_from("198.51.100.30", "hiratsuka-coordinator@example.jp", PASSWORD)
+    assert owner["token"], owner
+
+
+async def test_an_account_locked_from_one_address_still_opens_from_another(town, client):
+    for _ in range(5):
+        await _login_from("203.0.113.10", "hiratsuka-admin@example.jp", "guess-it-1")
+    there = await _login_from("203.0.113.10", "hiratsuka-admin@example.jp", PASSWORD)
+    assert there["errors"][0]["code"] == "TOO_MANY_ATTEMPTS"
+    office = await _login_from("198.51.100.40", "hiratsuka-admin@example.jp", PASSWORD)
+    assert office["token"]
+
+
+async def test_guesses_spread_over_many_addresses_lock_the_account_everywhere(town, client):
+    limit = get_settings().login_max_failures * 4
+    for n in range(limit):
+        await _login_from(f"192.0.2.{n + 1}", "hiratsuka-admin@example.jp", "guess-it-1")
+    fresh = await _login_from("198.51.100.50", "hiratsuka-admin@example.jp", PASSWORD)
+    assert fresh["errors"][0]["code"] == "TOO_MANY_ATTEMPTS"
+    # a fixed lock, not doubled: an attacker cannot keep the owner out for long
+    wide = [t for t in await LoginThrottle.all() if t.locked_until and t.attempts == 0]
+    assert any(timedelta(minutes=14) < t.locked_until - t.window_started_at + timedelta(
+        minutes=get_settings().login_lockout_minutes) <= timedelta(minutes=16) for t in wide)
+
+
+async def test_one_ipv6_subscriber_is_one_address(town, client, address_limit_of_eight):
+    codes = [(await _login_from(f"2001:db8:1:2::{n:x}", f"v6-{n}@example.jp", "Password123"))
+             ["errors"][0]["code"] for n in range(10)]
+    assert codes[:8] == ["INVALID_CREDENTIALS"] * 8
+    assert codes[8:] == ["TOO_MANY_ATTEMPTS"] * 2
+    other = await _login_from("2001:db8:1:3::1", "v6-x@example.jp", "Password123")
+    assert other["errors"][0]["code"] == "INVALID_CREDENTIALS"
 
 
 async def test_a_second_lock_lasts_twice_as_long(gql, town):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import ipaddress
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -132,6 +134,7 @@ class _Attempt:
     number: int  # this attempt's number in the window, counting the ones in flight
     locked: bool
     limit: int
+    doubling: bool = True  # each lock of this counter twice as long as the one before
 
 
 def _throttle_key(kind: str, value: str) -> str:
@@ -164,7 +167,7 @@ SET lockouts = c.lockouts, locked_until = c.until, window_started_at = c.until, 
 FROM (
     SELECT key, CASE WHEN recent THEN lockouts + 1 ELSE 1 END AS lockouts,
            $2::timestamptz + least(interval '1 day', make_interval(mins => $3::int)
-                      * power(2, CASE WHEN recent THEN least(lockouts, 10) ELSE 0 END)) AS until
+                      * power(2, CASE WHEN recent AND $4::bool THEN least(lockouts, 10) ELSE 0 END)) AS until
     FROM (SELECT key, lockouts,
                  locked_until IS NOT NULL AND locked_until > $2::timestamptz - interval '1 day' AS recent
           FROM login_throttle WHERE key = $1) AS previous
@@ -173,18 +176,20 @@ WHERE t.key = c.key AND (t.locked_until IS NULL OR t.locked_until <= $2::timesta
 """
 
 
-async def _take_attempt(key: str, limit: int) -> _Attempt:
+async def _take_attempt(key: str, limit: int, *, doubling: bool = True) -> _Attempt:
     settings = get_settings()
     now = timeutil.now()
     window_start = now - timedelta(minutes=settings.login_lockout_minutes)
     [row] = await connections.get("default").execute_query_dict(
         _TAKE_ATTEMPT_SQL, [key, now, window_start])
-    return _Attempt(key=key, number=int(row["attempts"]), locked=bool(row["locked"]), limit=limit)
+    return _Attempt(key=key, number=int(row["attempts"]), locked=bool(row["locked"]), limit=limit,
+                    doubling=doubling)
 
 
-async def _lock(key: str) -> None:
+async def _lock(attempt: _Attempt) -> None:
     await connections.get("default").execute_query(
-        _LOCK_SQL, [key, timeutil.now(), get_settings().login_lockout_minutes])
+        _LOCK_SQL, [attempt.key, timeutil.now(), get_settings().login_lockout_minutes,
+                    attempt.doubling])
 
 
 async def _give_back(attempt: _Attempt) -> None:
@@ -211,47 +216,74 @@ def _password_matches(password_hash: str, password: str) -> bool:
         return False
 
 
+# One account from anywhere: a higher limit than from one address (below), and no doubling, so
+# attackers spread over many addresses cannot keep its owner out for long.
+ACCOUNT_WIDE_FACTOR = 4
+
+
+def client_network(address: str) -> str:
+    """What the address throttle counts: an IPv4 address, or the /64 an IPv6 address is in
+    (one subscriber gets a whole /64, so counting single IPv6 addresses counts nothing)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 async def login(*, email: str, password: str) -> LoginResult:
     """Check the password (argon2) and issue a bearer token; only its hash is stored.
 
-    Throttled per account and per client address, atomically: every attempt takes a number
-    before its password is checked, so of any number of simultaneous guesses only those
-    within the limit are checked at all; reaching the limit locks for LOGIN_LOCKOUT_MINUTES,
-    doubling with each lock in a row. Every outcome is audited.
+    Throttled atomically: every attempt takes a number before its password is checked, so of
+    any number of simultaneous guesses only those within the limits are checked at all.
+    Three counters: the client's address (password spraying over many e-mails; a blocked
+    address touches no account's counter, so it cannot lock anyone out), the account from
+    that address (LOGIN_MAX_FAILURES, each lock twice as long), and the account from anywhere
+    (four times as many, fixed locks). Every outcome is audited.
     """
     settings = get_settings()
     email = normalise_email(clean_text(email, "email", "メールアドレス", 254) or "")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise _invalid_credentials()
     request = requestctx.current()
-    attempts = [await _take_attempt(_throttle_key("account", email), settings.login_max_failures)]
-    if request is not None and request.client_address:
-        attempts.append(await _take_attempt(_throttle_key("address", request.client_address),
-                                            settings.login_max_failures_per_address))
+    network = client_network(request.client_address) if request and request.client_address \
+        else ""
     user = await User.get_or_none(email=email, active=True)
-    over = [a for a in attempts if a.locked or a.number > a.limit]
-    if over:
-        for attempt in over:
-            if not attempt.locked:
-                await _lock(attempt.key)
-        await _audit_login_refused(user, email, "TOO_MANY_ATTEMPTS")
-        raise _login_locked()
+    attempts: list[_Attempt] = []
+    if network:
+        address = await _take_attempt(_throttle_key("address", network),
+                                      settings.login_max_failures_per_address)
+        if address.locked or address.number > address.limit:
+            await _refuse_locked([address], user, email)
+        attempts.append(address)
+    attempts.append(await _take_attempt(_throttle_key("account", f"{email} {network}"),
+                                        settings.login_max_failures))
+    attempts.append(await _take_attempt(_throttle_key("account-wide", email),
+                                        settings.login_max_failures * ACCOUNT_WIDE_FACTOR,
+                                        doubling=False))
+    if any(a.locked or a.number > a.limit for a in attempts):
+        await _refuse_locked(attempts, user, email)
     # argon2 is deliberately slow: off the event loop, so other requests keep being served.
     ok = await asyncio.to_thread(_password_matches,
                                  user.password_hash if user else _DUMMY_HASH, password)
     if not ok or user is None:
         for attempt in attempts:
             if attempt.number >= attempt.limit:
-                await _lock(attempt.key)
+                await _lock(attempt)
         await _audit_login_refused(user, email, "INVALID_CREDENTIALS")
         raise _invalid_credentials()
     token = secrets.token_urlsafe(32)
     expires_at = timeutil.now() + timedelta(hours=settings.token_ttl_hours)
     async with in_transaction():
-        # The account's owner proved themself: its count and backoff start again.
-        await LoginThrottle.filter(key=attempts[0].key).delete()
-        for attempt in attempts[1:]:
-            await _give_back(attempt)
+        for attempt in attempts:
+            if attempt.key.startswith("address:"):
+                await _give_back(attempt)  # an address is held to its failures only
+            else:  # the account's owner proved themself: its counts and backoff start again
+                await LoginThrottle.filter(key=attempt.key).delete()
         await AuthToken.create(user_id=user.id, token_hash=hash_token(token), expires_at=expires_at)
         if _hasher.check_needs_rehash(user.password_hash):
             user.password_hash = _hasher.hash(password)
@@ -259,6 +291,14 @@ async def login(*, email: str, password: str) -> LoginResult:
         await audit.record(_actor_for(user, await Municipality.get(id=user.municipality_id)),
                            "auth.login", "User", [user.id])
     return LoginResult(token=token, expires_at=expires_at, user=user)
+
+
+async def _refuse_locked(attempts: list[_Attempt], user: User | None, email: str) -> NoReturn:
+    for attempt in attempts:
+        if not attempt.locked and attempt.number > attempt.limit:
+            await _lock(attempt)
+    await _audit_login_refused(user, email, "TOO_MANY_ATTEMPTS")
+    raise _login_locked()
 
 
 def _actor_for(user: User, municipality: Municipality) -> Actor:

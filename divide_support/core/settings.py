@@ -69,6 +69,9 @@ class Settings(BaseSettings):
         default_factory=_default_data_dir,
         description="Where the embedded PostgreSQL keeps its data.",
     )
+    # Proxies whose X-Forwarded-For is believed: the client address in the audit trail and
+    # the login throttle comes from it. Behind a load balancer on another host, list it.
+    forwarded_allow_ips: str = Field(default="127.0.0.1")
     public_base_url: str = Field(
         default="http://127.0.0.1:8000",
         description="Public URL of the service, used in links and webhook signatures.",
