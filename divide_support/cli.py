@@ -312,6 +312,7 @@ async def cmd_purge(args: argparse.Namespace) -> int:
     """Retention: erase residents past their municipality's period; drop dead tokens."""
     from divide_support.accounts.models import Municipality
     from divide_support.accounts.service import purge_expired_tokens, purge_stale_throttles
+    from divide_support.messaging.service import purge_unattributed_replies
     from divide_support.privacy.service import purge_due, retention_due
 
     roles = await resolve_roles()
@@ -331,7 +332,9 @@ async def cmd_purge(args: argparse.Namespace) -> int:
         if args.apply:
             tokens = await purge_expired_tokens()
             throttles = await purge_stale_throttles()
+            replies = await purge_unattributed_replies()
             print(f"期限切れのログイン情報を削除しました: トークン {tokens}件、ログイン試行記録 {throttles}件")
+            print(f"どの自治体にも届かなかった90日以上前の返信を削除しました: {replies}件")
     if not args.apply:
         print("（確認のみ。消去するには --apply を付けて実行してください）")
     return 0

@@ -26,7 +26,7 @@ from divide_support.followups import service as followups
 from divide_support.followups.models import FollowUp, FollowUpOutcome, FollowUpPurpose, FollowUpStatus
 from divide_support.messaging import service as messaging
 from divide_support.messaging.dispatcher import Dispatcher
-from divide_support.messaging.models import Message, MessageStatus
+from divide_support.messaging.models import InboundMessage, Message, MessageStatus
 from divide_support.people import service as people
 from divide_support.people.models import ContactPreference, Resident
 from divide_support.privacy import service as privacy
@@ -255,3 +255,44 @@ async def test_the_audit_trail_exports_as_csv_for_auditors(town, other_town, dat
     assert wrong.returncode == 2 and "--to は --from 以降" in wrong.stderr
     bad = _cli(["audit-export", "--from", "昨日", "--to", str(today)], env)
     assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr
+
+
+async def test_erasing_one_of_a_couple_sharing_a_phone_keeps_the_others_replies(gql, town):
+    """An older couple with one mobile: erasing the wife must not erase what the husband
+    wrote. A reply that reached no municipality, from a number only the erased person had,
+    goes with them."""
+    husband = await factories.resident(town.coordinator, "共用", "太郎", phone="090-4444-5555",
+                                       sms=True)
+    wife = await people.create_resident(actor=town.coordinator, fields=people.ResidentFields(
+        family_name="共用", given_name="花子", phone="090-4444-5555"))
+    his, _ = await messaging.receive_reply(provider_id="SM-couple", from_number="+819044445555",
+                                           body="太郎です。来週休みます",
+                                           municipality_code=town.municipality.code)
+    assert his.resident_id == husband.id  # the first with the number
+    await gql(Role.ADMIN).data(ERASE, {"r": to_global_id("Resident", wife.id)})
+    kept = await InboundMessage.get(id=his.id)
+    assert (kept.body, kept.from_number) == ("太郎です。来週休みます", "+819044445555")
+
+    loner = await factories.resident(town.coordinator, "単独", phone="090-6060-7070", sms=True)
+    stray, stray_town = await messaging.receive_reply(
+        provider_id="SM-stray", from_number="+819060607070", body="単独です。欠席します",
+        municipality_code=None)
+    assert stray_town is None and stray.municipality_id is None
+    await gql(Role.ADMIN).data(ERASE, {"r": to_global_id("Resident", loner.id)})
+    gone = await InboundMessage.get(id=stray.id)
+    assert (gone.body, gone.from_number) == ("（消去済み）", "")
+
+
+async def test_purge_removes_replies_that_reached_no_municipality_after_90_days(town, database):
+    old, _ = await messaging.receive_reply(provider_id="SM-old", from_number="+819011119999",
+                                           body="どなたですか", municipality_code=None)
+    new, _ = await messaging.receive_reply(provider_id="SM-new", from_number="+819011118888",
+                                           body="はい", municipality_code=None)
+    await InboundMessage.filter(id=old.id).update(
+        received_at=datetime.now().astimezone() - timedelta(days=91))
+    applied = _cli(["purge", "--apply"], {"DATABASE_URL": database_url(database, database.database),
+                                          "LOG_LEVEL": "WARNING"})
+    assert applied.returncode == 0, applied.stderr
+    assert "90日以上前の返信を削除しました: 1件" in applied.stdout
+    assert await InboundMessage.filter(id__in=[old.id, new.id]).values_list("id", flat=True) \
+        == [new.id]
