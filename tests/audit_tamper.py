@@ -19,6 +19,8 @@ TAMPERING = {
                       "FOR EACH ROW EXECUTE FUNCTION audit_entry_append_only()",
     "DROP TABLE": "DROP TABLE audit_entry",
     "SET ROLE": "SET ROLE {superuser}",  # the cluster's bootstrap superuser
+    # A temporary table of the same name would take the unqualified INSERTs (review of issue 9).
+    "TEMP TABLE": "CREATE TEMP TABLE audit_entry (LIKE public.audit_entry INCLUDING DEFAULTS)",
 }
 
 

@@ -104,6 +104,20 @@ async def test_the_service_role_reads_and_appends_the_audit_trail_and_works_othe
         await conn.close()
 
 
+async def test_an_audit_row_cannot_be_back_dated(town, service_database):
+    """The review of issue 9: the service could add a row dated months ago blaming an ADMIN
+    for a read. The database stamps the time of the insert, whatever the INSERT says."""
+    conn = await asyncpg.connect(**service_database.dsn_kwargs())
+    try:
+        row = await conn.fetchrow(
+            "INSERT INTO audit_entry (municipality_id, actor_role, action, object_ids, details,"
+            " created_at) VALUES ($1, 'ADMIN', 'resident.pii_read', '[17]', '{}',"
+            " '2026-06-01 10:00+09') RETURNING created_at, now() AS now", town.municipality.id)
+        assert row["created_at"] == row["now"]
+    finally:
+        await conn.close()
+
+
 async def test_a_superuser_is_reported_unprotected(database):
     conn = await asyncpg.connect(**database.dsn_kwargs())
     try:

@@ -70,7 +70,10 @@ async def grant_service_role(conn: asyncpg.Connection, role: str) -> list[str]:
     - on each table SELECT, INSERT, UPDATE, DELETE (never TRUNCATE, REFERENCES or TRIGGER);
     - on `audit_entry` only SELECT and INSERT, and PUBLIC loses whatever it was given there;
     - on `tortoise_migrations` nothing (only `migrate` uses it);
-    - USAGE and SELECT on each sequence (ids come from them).
+    - USAGE and SELECT on each sequence (ids come from them);
+    - no TEMPORARY on the database, for the role or PUBLIC: a temporary table named
+      audit_entry would come first in the search path and silently take the audit rows of
+      that connection (the application writes the table's name unqualified).
 
     Every object's grants to the role are revoked first, so the result is the same whatever
     the role held before (idempotent), including column grants on the audit table.
@@ -107,6 +110,8 @@ async def grant_service_role(conn: asyncpg.Connection, role: str) -> list[str]:
                 await conn.execute(f"GRANT {AUDIT_PRIVILEGES} ON TABLE {name} TO {grantee}")
             elif table["relname"] != MIGRATIONS_TABLE:
                 await conn.execute(f"GRANT {ROW_PRIVILEGES} ON TABLE {name} TO {grantee}")
+        database = _ident(await conn.fetchval("SELECT current_database()"))
+        await conn.execute(f"REVOKE TEMPORARY ON DATABASE {database} FROM PUBLIC, {grantee}")
     return await audit_trail_problems(conn, role)
 
 
@@ -129,7 +134,8 @@ async def audit_trail_problems(conn: asyncpg.Connection, role: str | None = None
                      WHERE c.oid IS NOT NULL AND EXISTS (
                          SELECT 1 FROM pg_roles m
                          WHERE pg_has_role(r.oid, m.oid, 'MEMBER')
-                           AND has_table_privilege(m.oid, c.oid, p))) AS extra
+                           AND has_table_privilege(m.oid, c.oid, p))) AS extra,
+               has_database_privilege(r.oid, current_database(), 'TEMPORARY') AS temporary
         FROM pg_roles r LEFT JOIN pg_class c ON c.oid = to_regclass($2)
         WHERE r.rolname = $1
         """,
@@ -150,6 +156,9 @@ async def audit_trail_problems(conn: asyncpg.Connection, role: str | None = None
         problems.append(f"{role!r} {whose} (it can ALTER the table and disable its trigger)")
     if row["extra"]:
         problems.append(f"{role!r} holds {', '.join(row['extra'])} on {AUDIT_TABLE}")
+    if row["temporary"]:
+        problems.append(f"{role!r} may create temporary tables (one named {AUDIT_TABLE} would "
+                        "take the audit rows of its connection)")
     # PostgreSQL 15+ can GRANT SET on a superuser-only parameter to anyone.
     if int(await conn.fetchval("SHOW server_version_num")) >= 150000 and \
             await conn.fetchval("SELECT has_parameter_privilege($1, 'session_replication_role', 'SET')",
