@@ -516,3 +516,74 @@ async def test_logins_and_failed_logins_are_audited_without_naming_strangers(gql
         "emailHash": hashlib.sha256(b"someone.else@example.jp").hexdigest()[:16],
         "reason": "INVALID_CREDENTIALS"}
     assert "someone" not in str(unknown.details).lower()
+
+
+# --- found by the review of this issue's work --------------------------------------------------
+
+async def test_a_venue_id_out_of_range_finds_nothing_instead_of_failing(gql, town):
+    body = await gql()('{ sessions(venueId: "VmVudWU6OTk5OTk5OTk5OTk") { totalCount } }')
+    assert body == {"data": {"sessions": {"totalCount": 0}}}
+
+
+async def test_planners_get_no_count_of_people_per_session(gql, town):
+    session = await factories.session(town.coordinator, at(days=3, hour=10), capacity=1)
+    for name in ("一人目", "二人目", "三人目"):
+        person = await factories.resident(town.coordinator, name)
+        await scheduling.register(actor=town.coordinator, session_id=session.id,
+                                  resident_id=person.id)
+    for field in ("seatsTaken", "seatsLeft", "waitlistLength"):
+        body = await gql(Role.PLANNER)(
+            f'query ($s: ID!) {{ node(id: $s) {{ ... on Session {{ title {field} }} }} }}',
+            {"s": _gid("Session", session.id)})
+        assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN", field
+    staff = await gql().data('query ($s: ID!) { node(id: $s) { ... on Session { seatsTaken '
+                             'waitlistLength } } }', {"s": _gid("Session", session.id)})
+    assert staff["node"] == {"seatsTaken": 1, "waitlistLength": 2}
+
+
+async def test_a_disclosure_lists_who_read_the_notes_about_them(gql, town):
+    _, _, session = await _help_session_with_supporter(town)
+    resident = await factories.resident(town.coordinator, "開示")
+    visit = await scheduling.record_visit(actor=town.coordinator, data=scheduling.VisitInput(
+        session_id=session.id, topic=CourseTopic.OTHER, outcome=VisitOutcome.RESOLVED,
+        resident_id=resident.id, notes="家族の連絡先を聞いた"))
+    await gql().data("query ($v: ID!) { node(id: $v) { ... on Visit { notes } } }",
+                     {"v": _gid("Visit", visit.id)})
+    data = await gql(Role.ADMIN).data("query ($r: ID!) { exportResident(residentId: $r) }",
+                                      {"r": _gid("Resident", resident.id)})
+    actions = [(e["action"], e["byRole"]) for e in data["exportResident"]["accessLog"]]
+    assert ("visit.create", "COORDINATOR") in actions
+    assert ("visit.pii_read", "COORDINATOR") in actions
+
+
+async def test_a_refused_probe_says_whose_record_it_was_and_erased_looks_like_unknown(gql, town):
+    _, token, session = await _help_session_with_supporter(town)
+    stranger = await factories.resident(town.coordinator, "探られ")
+    await gql(token=token).data(RECORD_VISIT, {"s": _gid("Session", session.id),
+                                               "r": _gid("Resident", stranger.id)})
+    [entry] = await AuditEntry.filter(action="mutation.refused")
+    assert entry.details["objects"] == sorted([f"Resident:{stranger.id}", f"Session:{session.id}"])
+    assert entry.details["code"] == "NOT_FOUND"
+    # An erased stranger is as unknown to a supporter as any other (no RESIDENT_ERASED).
+    from divide_support.privacy import service as privacy
+
+    await privacy.erase_resident(actor=town.admin, resident_id=stranger.id)
+    data = await gql(token=token).data(RECORD_VISIT, {"s": _gid("Session", session.id),
+                                                      "r": _gid("Resident", stranger.id)})
+    assert data["recordVisit"]["errors"][0]["code"] == "NOT_FOUND"
+    log = await gql(Role.ADMIN).data('{ auditLog(action: "mutation.refused") { edges { node { '
+                                     "actorUserId clientAddress clientRequestId requestId } } } }")
+    node = log["auditLog"]["edges"][0]["node"]
+    assert node["clientAddress"] == "127.0.0.1" and node["actorUserId"] and node["requestId"]
+
+
+async def test_without_introspection_errors_do_not_spell_out_the_schema(client, monkeypatch):
+    monkeypatch.setenv("GRAPHQL_INTROSPECTION", "false")
+    get_settings.cache_clear()
+    try:
+        response = await client.post("/graphql", json={"query": "{ residents { edges { node { "
+                                                                "familyNam } } } }"})
+        message = response.json()["errors"][0]["message"]
+        assert "familyNam" in message and "Did you mean" not in message and "familyName" not in message
+    finally:
+        get_settings.cache_clear()

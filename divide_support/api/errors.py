@@ -9,6 +9,7 @@ import strawberry
 from graphql import GraphQLError
 
 from divide_support.api.context import Info
+from divide_support.api.ids import parse_global_id
 from divide_support.audit import service as audit
 from divide_support.core.errors import DomainError
 
@@ -54,8 +55,30 @@ async def attempt(info: Info, action: Callable[[], Awaitable[T]]) -> tuple[T | N
         if actor is not None:
             await audit.record(actor, "mutation.refused", None, [],
                                {"mutation": info.field_name, "code": error.code,
-                                "field": error.field})
+                                "field": error.field, "objects": _objects_named(info)})
         return None, [to_user_error(error, info.context.language)]
+
+
+def _objects_named(info: Info) -> list[str]:
+    """The objects a mutation's input named ("Resident:3"), so a refused probe of someone's
+    record says whose. Only well-formed IDs, decoded; nothing typed by people."""
+    found: list[str] = []
+
+    def walk(value: object, key: str = "") -> None:
+        if isinstance(value, dict):
+            for name, item in value.items():
+                walk(item, name)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item, key)
+        elif isinstance(value, str) and (key == "id" or key.endswith(("Id", "Ids"))):
+            parsed = parse_global_id(value)
+            if parsed is not None:
+                found.append(f"{parsed[0][:32]}:{parsed[1]}")
+
+    for selected in info.selected_fields:
+        walk(selected.arguments)
+    return sorted(set(found))[:20]
 
 
 class PublicError(GraphQLError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from graphql import GraphQLError
@@ -32,6 +33,7 @@ from divide_support.core.settings import get_settings
 
 log = logging.getLogger("divide_support.graphql")
 
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 
@@ -116,6 +118,9 @@ def _format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
         formatted.setdefault("extensions", {})
         if original is None and "code" not in formatted["extensions"]:
             formatted["extensions"]["code"] = "GRAPHQL_VALIDATION_FAILED"
+            if not get_settings().introspection_enabled:
+                # "Did you mean 'familyName'?" would spell out the schema introspection hides.
+                formatted["message"] = _SUGGESTION.sub("", formatted["message"])
         return formatted
     log.error("unexpected error in GraphQL request %s", request_id, exc_info=original)
     return {

@@ -45,6 +45,20 @@ def decode_id(value: str, type_name: str, field: Sequence[str], what: str = "対
     return parsed[1]
 
 
+NO_ROW = -1
+
+
+def decode_filter_id(value: str | None, type_name: str) -> int | None:
+    """A filter's ID: None when not given, NO_ROW (matches nothing) when it is malformed, of
+    another type or out of range, so a foreign or made-up ID simply finds nothing."""
+    if value is None:
+        return None
+    parsed = parse_global_id(value)
+    if parsed is None or parsed[0] != type_name or parsed[1] > 2**31 - 1:
+        return NO_ROW
+    return parsed[1]
+
+
 def decode_optional(value: str | None, type_name: str, field: Sequence[str],
                     what: str = "対象") -> int | None:
     return None if value is None else decode_id(value, type_name, field, what)

@@ -27,6 +27,12 @@ def may_read_supporters(actor: Actor) -> bool:
     return actor.role != Role.PLANNER
 
 
+def may_read_session_counts(actor: Actor) -> bool:
+    """Seats taken, seats left and the waitlist of one session are counts of a few people:
+    not for planners (their reports hide every count of 1-4)."""
+    return actor.role != Role.PLANNER
+
+
 def require_supporter_reader(actor: Actor) -> None:
     if not may_read_supporters(actor):
         raise Forbidden()

@@ -9,6 +9,7 @@ tables (people, scheduling, followups, messaging); this module decides when and 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -124,13 +125,12 @@ async def purge_due(due: RetentionDue) -> int:
 
 # --- disclosure --------------------------------------------------------------------------------
 
-# Audit entries about the resident's record or their registrations.
+# Audit entries about anything of theirs: $2 maps an object type to the ids that are the
+# resident's (their record, registrations, visits, follow-ups, messages, replies).
 _TRAIL_SQL = """
 SELECT created_at, action, actor_role FROM audit_entry
-WHERE municipality_id = $1 AND (
-    (object_type = 'Resident' AND object_ids @> to_jsonb($2::int))
-    OR (object_type = 'Registration' AND EXISTS (
-        SELECT 1 FROM jsonb_array_elements(object_ids) AS e WHERE e::text::int = ANY($3::int[]))))
+WHERE municipality_id = $1 AND $2::jsonb ? object_type AND EXISTS (
+    SELECT 1 FROM jsonb_array_elements(object_ids) AS e WHERE ($2::jsonb -> object_type) @> e)
 ORDER BY created_at, id
 """
 
@@ -153,8 +153,11 @@ async def export_resident(*, actor: Actor, resident_id: int) -> dict[str, Any]:
     follow_ups = await FollowUp.filter(resident_id=resident.id).order_by("due_on", "id")
     messages = await Message.filter(resident_id=resident.id).order_by("created_at", "id")
     replies = await InboundMessage.filter(resident_id=resident.id).order_by("received_at", "id")
+    theirs = {"Resident": [resident.id], "Registration": [r.id for r in registrations],
+              "Visit": [v.id for v in visits], "FollowUp": [f.id for f in follow_ups],
+              "Message": [m.id for m in messages], "InboundMessage": [i.id for i in replies]}
     trail = await connections.get("default").execute_query_dict(_TRAIL_SQL, [
-        actor.municipality_id, resident.id, [r.id for r in registrations]])
+        actor.municipality_id, json.dumps(theirs)])
     data = {
         "heldBy": municipality.name,
         "exportedAt": _iso(timeutil.now()),
@@ -194,7 +197,7 @@ async def export_resident(*, actor: Actor, resident_id: int) -> dict[str, Any]:
         "replies": [{
             "receivedAt": _iso(i.received_at), "from": i.from_number, "body": i.body,
         } for i in replies],
-        # Who looked at or changed their record, and when (staff by role, not by name).
+        # Who looked at or changed anything of theirs, and when (staff by role, not by name).
         "accessLog": [{
             "at": _iso(e["created_at"]), "action": e["action"], "byRole": e["actor_role"],
         } for e in trail],

@@ -765,11 +765,11 @@ async def record_visit(*, actor: Actor, data: VisitInput) -> Visit:
     if data.resident_id is not None:
         resident = await get_scoped(Resident, data.resident_id, actor, what="住民",
                                     field=["input", "residentId"])
-        ensure_not_erased(resident)
         if not actor.is_staff and not await _takes_part(resident.id, session.id):
             # A supporter names only people of their own session; anyone else is, to them,
             # a resident that does not exist (staff link other visitors, or it stays anonymous).
             raise NotFound("住民", ["input", "residentId"])
+        ensure_not_erased(resident)
         if age is None:
             age = timeutil.age_on(resident.birth_date, resident.birth_year,
                                   timeutil.local_date(session.starts_at, actor.timezone))

@@ -5,7 +5,7 @@ import strawberry
 from divide_support.api.context import Info
 from divide_support.api.enums import MessageKind, MessageStatus
 from divide_support.api.errors import UserError, attempt
-from divide_support.api.ids import decode_id, decode_optional
+from divide_support.api.ids import decode_filter_id, decode_id, decode_optional
 from divide_support.api.messaging.types import InboundMessage, Message, PhoneInstead, SmsUsage
 from divide_support.api.pagination import Connection, paginate_query
 from divide_support.api.people.schema import ResidentPayload
@@ -60,11 +60,8 @@ class MessagingQuery:
         after: str | None = None,
     ) -> Connection[Message]:
         actor = staff_of(info)
-        try:
-            session_pk = decode_optional(session_id, "Session", ["sessionId"], "開催回")
-        except DomainError:
-            session_pk = -1  # a foreign or malformed ID matches nothing
-        query = messaging.messages_query(actor, status=status, kind=kind, session_id=session_pk)
+        query = messaging.messages_query(actor, status=status, kind=kind,
+                                         session_id=decode_filter_id(session_id, "Session"))
         return await paginate_query(query, first, after, Message.from_model)
 
     @strawberry.field(description="People holding a seat or waitlist place whom SMS will not "

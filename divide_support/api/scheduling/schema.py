@@ -19,7 +19,7 @@ from divide_support.api.enums import (
     VisitOutcome,
 )
 from divide_support.api.errors import UserError, attempt, bad_input
-from divide_support.api.ids import decode_id, decode_optional, parse_global_id
+from divide_support.api.ids import decode_filter_id, decode_id, decode_optional
 from divide_support.api.pagination import Connection, paginate_query
 from divide_support.api.permissions import actor_of
 from divide_support.api.scheduling.types import (
@@ -200,11 +200,7 @@ class SchedulingQuery:
         understaffed: bool | None = None, first: int | None = None, after: str | None = None,
     ) -> Connection[Session]:
         actor = actor_of(info)
-        venue_pk = None
-        if venue_id is not None:
-            parsed = parse_global_id(venue_id)
-            # An ID of another type or municipality simply matches nothing.
-            venue_pk = parsed[1] if parsed and parsed[0] == "Venue" else -1
+        venue_pk = decode_filter_id(venue_id, "Venue")
         session_ids = None
         if understaffed is not None:
             ids = await understaffed_session_ids(actor.municipality_id, from_, to)

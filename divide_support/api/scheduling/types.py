@@ -39,7 +39,7 @@ from divide_support.api.pagination import Connection, paginate_list, paginate_qu
 from divide_support.api.people.types import Resident, Supporter
 from divide_support.api.permissions import actor_of, may_read_pii
 from divide_support.calendar import service as calendar
-from divide_support.core.permissions import may_read_supporters
+from divide_support.core.permissions import may_read_session_counts, may_read_supporters
 from divide_support.scheduling import models
 from divide_support.scheduling import service as scheduling
 from divide_support.scheduling.staffing import SessionStaffing
@@ -157,17 +157,22 @@ class Session(Node):
     async def has_certified_lead(self, info: Info) -> bool:
         return (await self._staffing(info)).has_certified_lead
 
-    @strawberry.field
+    async def _counts(self, info: Info) -> SessionStaffing:
+        if not may_read_session_counts(actor_of(info)):
+            raise forbidden()
+        return await self._staffing(info)
+
+    @strawberry.field(description="Not for PLANNER (a count of a few people).")
     async def seats_taken(self, info: Info) -> int:
-        return (await self._staffing(info)).confirmed
+        return (await self._counts(info)).confirmed
 
-    @strawberry.field
+    @strawberry.field(description="Not for PLANNER.")
     async def seats_left(self, info: Info) -> int | None:
-        return (await self._staffing(info)).seats_left
+        return (await self._counts(info)).seats_left
 
-    @strawberry.field
+    @strawberry.field(description="Not for PLANNER.")
     async def waitlist_length(self, info: Info) -> int:
-        return (await self._staffing(info)).waitlisted
+        return (await self._counts(info)).waitlisted
 
     @strawberry.field
     async def assignments(self, info: Info) -> list[Assignment]:
