@@ -23,8 +23,10 @@ from divide_support.calendar.http import (
     venue_ics,
 )
 from divide_support.core.database import ConnectionParams, resolve_connection, tortoise_config
+from divide_support.core.metrics import MetricsMiddleware, metrics_endpoint
 from divide_support.core.requestctx import RequestContextMiddleware
 from divide_support.core.settings import get_settings
+from divide_support.messaging.dispatcher import outbox_metrics
 from divide_support.messaging.webhooks import twilio_inbound, twilio_status
 from divide_support.reports.http import activity_csv, participation_csv, participation_svg
 from divide_support.web.assets import static_files
@@ -93,6 +95,7 @@ def create_app(connection: ConnectionParams | None = None, *, init_orm: bool = T
         Route("/graphql", graphql_or_graphiql, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint(outbox_metrics), methods=["GET"]),
         Route("/calendar/registrations/{token}.ics", registration_ics, methods=["GET"]),
         Route("/calendar/assignments/{token}.ics", assignment_ics, methods=["GET"]),
         Route("/calendar/supporters/{token}.ics", supporter_ics, methods=["GET"]),
@@ -106,5 +109,6 @@ def create_app(connection: ConnectionParams | None = None, *, init_orm: bool = T
         Mount("/static", app=static_files(), name="static"),
     ]
     return Starlette(routes=routes, lifespan=lifespan,
-                     middleware=[Middleware(RequestContextMiddleware),
+                     middleware=[Middleware(MetricsMiddleware, routes=routes),
+                                 Middleware(RequestContextMiddleware),
                                  *security_middleware(get_settings())])

@@ -9,7 +9,7 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,6 +34,7 @@ from divide_support.core.database import (
 )
 from divide_support.core.dbroles import ensure_login_role
 from divide_support.core.migrate import apply_migrations
+from divide_support.core.settings import get_settings
 
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
@@ -164,6 +165,26 @@ async def town(db) -> Town:
 async def other_town(db) -> Town:
     """焼津市: another municipality whose data must never leak into 平塚市's answers."""
     return await _make_town("222127", "焼津市", "yaizu")
+
+
+@pytest.fixture
+def settings_env(monkeypatch) -> Iterator[object]:
+    """settings_env(NAME=value, ...): the environment the next get_settings() reads (None
+    removes a variable). Settings read per request follow at once; the middleware reads them
+    when an app is made (make a new app after changing them)."""
+
+    def apply(**env: str | None) -> None:
+        for name, value in env.items():
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+
+    get_settings.cache_clear()
+    yield apply
+    monkeypatch.undo()
+    get_settings.cache_clear()
 
 
 @pytest.fixture

@@ -220,6 +220,20 @@ async def test_application_json_reports_the_same_errors_with_200(client, query):
     assert body["errors"][0]["message"]
 
 
+@pytest.mark.parametrize(("accept", "status"), [(GQL_RESPONSE, 400), (JSON, 200)])
+async def test_an_operation_name_the_document_lacks_is_a_request_error(client, accept, status):
+    """Was a 500 INTERNAL: strawberry raises when operationName names no operation."""
+    response = await client.post("/graphql", headers=_headers(accept), json={
+        "query": "query Today { __typename } query Tomorrow { __typename }",
+        "operationName": "Yesterday"})
+    assert response.status_code == status
+    assert _media(response) == accept
+    body = response.json()
+    assert "data" not in body
+    assert body["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    assert "operationName" in body["errors"][0]["message"]
+
+
 async def test_no_accept_header_means_application_json(client):
     response = await client.post("/graphql", json={"query": "{ __typename }"},
                                  headers={"Content-Type": "application/json"})

@@ -27,9 +27,10 @@ from urllib.parse import quote, quote_plus, urlencode, urlsplit
 import asyncpg
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from divide_support.api.ids import parse_global_id
-from divide_support.core.logging import SafeFormatter, mask_target
+from divide_support.core.logging import JsonFormatter, SafeFormatter, mask_target
 
 SCRIPT = Path(sys.executable).with_name("divide-support")
 PASSWORD = "logs-test-password-7"
@@ -230,11 +231,55 @@ async def _calendar_and_searches(api: Api, made: dict) -> dict:
     return found
 
 
+# --- reading what was logged --------------------------------------------------------------
+
+_TEXT_LINE = re.compile(
+    r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (?P<level>[A-Z]+) (?P<logger>\S+) "
+    r"\[(?P<context>[^\]]*)\]: (?P<message>.*)")
+
+
+def _records(output: str, log_format: str) -> list[dict]:
+    """Log output as records, whichever the format: level, logger, ids (`request`,
+    `message`, as strings), message and exception text. Every line must belong to a record:
+    text lines start one or continue its traceback; JSON lines are each one object."""
+    records: list[dict] = []
+    for line in output.splitlines():
+        if log_format == "json":
+            entry = json.loads(line)  # fails the test on any line that is not JSON
+            assert isinstance(entry, dict), line
+            assert {"time", "level", "logger", "message"} <= entry.keys(), line
+            assert datetime.fromisoformat(entry["time"]).tzinfo is not None, line
+            ids = {key.removesuffix("_id"): str(value) for key, value in entry.items()
+                   if key.endswith("_id")}
+            records.append({"level": entry["level"], "logger": entry["logger"], "ids": ids,
+                            "message": entry["message"],
+                            "exception": entry.get("exception"),
+                            "exception_type": entry.get("exception_type")})
+            continue
+        matched = _TEXT_LINE.fullmatch(line)
+        if matched:
+            context = matched["context"]
+            ids = dict(part.split("=", 1) for part in context.split()) if context != "-" else {}
+            records.append({"level": matched["level"], "logger": matched["logger"], "ids": ids,
+                            "message": matched["message"], "exception": None})
+        else:
+            assert records, f"a line before any log record: {line!r}"
+            last = records[-1]
+            last["exception"] = (f"{last['exception']}\n{line}" if last["exception"] is not None
+                                 else line)
+    return records
+
+
 # --- the scenario --------------------------------------------------------------------------
 
-async def test_logs_of_a_full_day_carry_request_ids_and_no_personal_data(fresh_database, tmp_path):
+METRICS_TOKEN = "logs-test-metrics-token-31415926"
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+async def test_logs_of_a_full_day_carry_request_ids_and_no_personal_data(fresh_database, tmp_path,
+                                                                         log_format):
     url, params = fresh_database
-    env = _env(url)
+    env = {**_env(url), "LOG_FORMAT": log_format, "METRICS_TOKEN": METRICS_TOKEN}
     await _cli("migrate", env=env, cwd=tmp_path)
     await _cli("seed", env=env, cwd=tmp_path)
     await _cli("create-user", "--email", STAFF_EMAIL, "--role", "COORDINATOR", "--municipality",
@@ -247,11 +292,11 @@ async def test_logs_of_a_full_day_carry_request_ids_and_no_personal_data(fresh_d
         await conn.close()
 
     port = _free_port()
-    serve_log = tmp_path / "serve.log"
-    with serve_log.open("w") as out:
+    serve_log, serve_out = tmp_path / "serve.log", tmp_path / "serve.out"
+    with serve_log.open("w") as err, serve_out.open("w") as out:
         server = await asyncio.to_thread(
             subprocess.Popen, [str(SCRIPT), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)
+            env=env, cwd=tmp_path, stdout=out, stderr=err)
     internal_ids: list[str] = []
     try:
         await asyncio.to_thread(_wait_for, f"http://127.0.0.1:{port}/healthz")
@@ -281,6 +326,10 @@ async def test_logs_of_a_full_day_carry_request_ids_and_no_personal_data(fresh_d
             assert broken.status_code in (404, 500)
             if broken.status_code == 500:
                 internal_ids.append(broken.headers["x-request-id"])
+            # What the day looks like to a scraper: counted, and as anonymous as the log.
+            scraped = await api.get("/metrics", Authorization=f"Bearer {METRICS_TOKEN}")
+            assert scraped.status_code == 200
+            metrics = scraped.text
             request_ids = list(api.request_ids)
     finally:
         server.send_signal(signal.SIGTERM)
@@ -288,9 +337,13 @@ async def test_logs_of_a_full_day_carry_request_ids_and_no_personal_data(fresh_d
             await asyncio.to_thread(server.wait, 30)
         except subprocess.TimeoutExpired:
             server.kill()
-    worker_log = worker.stdout + worker.stderr
-    (tmp_path / "worker.log").write_text(worker_log, encoding="utf-8")  # to read on failure
-    logs = serve_log.read_text(encoding="utf-8") + worker_log
+    (tmp_path / "worker.log").write_text(worker.stderr, encoding="utf-8")  # to read on failure
+    serve_stderr = serve_log.read_text(encoding="utf-8")
+    records = _records(serve_stderr, log_format) + _records(worker.stderr, log_format)
+    everything = "\n".join([serve_stderr, serve_out.read_text(encoding="utf-8"), worker.stderr,
+                            worker.stdout, metrics,
+                            # JSON escapes quotes and newlines: search the values too
+                            *(f"{r['message']}\n{r['exception'] or ''}" for r in records)])
 
     # Nothing personal, in any spelling.
     secrets_ = set()
@@ -310,28 +363,49 @@ async def test_logs_of_a_full_day_carry_request_ids_and_no_personal_data(fresh_d
     tokens = [_token_of(u) for u in [*made["invites"], made["duty"], made["feed"]]]
     for token in tokens:
         secrets_ |= {token, token[:8], token[-8:]}
-    secrets_ |= {api.token, api.token[:12], api.token[-12:], PASSWORD, *_spellings(STAFF_EMAIL)}
-    leaked = sorted(s for s in secrets_ if s in logs)
-    assert not leaked, f"found in the logs: {leaked}"
+    secrets_ |= {api.token, api.token[:12], api.token[-12:], PASSWORD, *_spellings(STAFF_EMAIL),
+                 METRICS_TOKEN}
+    leaked = sorted(s for s in secrets_ if s in everything)
+    assert not leaked, f"found in the logs or metrics: {leaked}"
 
-    # ... and not silent: every request left lines under its own id, the access log is there
-    # (masked), the console backend says what it sent, and internal errors have a traceback
-    # under the id the client was given.
-    lines = logs.splitlines()
-    missing = [rid for rid in request_ids if not any(rid in line for line in lines)]
-    assert not missing, f"request ids without a log line: {missing[:5]}"
-    access = [line for line in lines if "uvicorn.access" in line]
+    # ... and not silent: every request left records under its own id, the access log is
+    # there (masked), the console backend says what it sent, and internal errors have a
+    # traceback under the id the client was given.
+    missing = [rid for rid in request_ids if not any(r["ids"].get("request") == rid
+                                                     for r in records)]
+    assert not missing, f"request ids without a log record: {missing[:5]}"
+    access = [r["message"] for r in records if r["logger"] == "uvicorn.access"]
     assert any('"POST /graphql HTTP/1.1" 200' in line for line in access)
     assert any('"GET /graphql?query=…&variables=… HTTP/1.1" 200' in line for line in access)
+    assert any('"GET /metrics HTTP/1.1" 200' in line for line in access)
     for token in tokens:
         assert any(f"/{token[:4]}….ics HTTP/1.1\" 200" in line for line in access), token[:4]
+    worker_records = _records(worker.stderr, log_format)
     for message in sent:
         _, number = parse_global_id(message["id"])
-        assert any(f"message={number}" in line and "sent" in line for line in worker.stderr
-                   .splitlines()), worker.stderr
+        assert any(r["ids"].get("message") == str(number) and "sent" in r["message"]
+                   for r in worker_records), worker.stderr
     for rid in internal_ids:
-        at = next(i for i, line in enumerate(lines) if rid in line and "ERROR" in line)
-        assert "Traceback" in "\n".join(lines[at:at + 3]), lines[at:at + 3]
+        errors = [r for r in records if r["level"] == "ERROR" and rid in r["message"]]
+        assert errors and all(r["ids"].get("request") == rid for r in errors), errors
+        assert any((r["exception"] or "").startswith("Traceback") for r in errors), errors
+
+    # The scraper saw the day by route template, never by path.
+    samples = {(sample.name, frozenset(sample.labels.items())): sample.value
+               for family in text_string_to_metric_families(metrics) for sample in family.samples}
+    calendar_hits = samples[("divide_support_http_requests_total", frozenset({
+        "route": "/calendar/registrations/{token}.ics", "method": "GET", "status": "200"}.items()))]
+    assert calendar_hits >= len(made["invites"])
+    assert samples[("divide_support_sms_outbox_messages",
+                    frozenset({"municipality": "142034", "status": "SENT"}.items()))] == 2
+
+
+def test_log_format_takes_text_or_json_only(tmp_path):
+    done = subprocess.run([str(SCRIPT), "export-schema", "--output", str(tmp_path / "s")],
+                          env={**os.environ, "LOG_FORMAT": "xml"}, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "LOG_FORMAT" in done.stderr and "Traceback" not in done.stderr
 
 
 # --- the pieces ----------------------------------------------------------------------------
@@ -360,9 +434,11 @@ def _raise_with_personal_data(error: BaseException) -> None:
     raise error
 
 
-async def test_tracebacks_name_the_error_and_where_not_its_message(database):
+@pytest.mark.parametrize("log_format", ["text", "json"])
+async def test_tracebacks_name_the_error_and_where_not_its_message(database, log_format):
     """A real unique violation quotes the value (`Key (email)=(...) already exists`); the
-    log keeps its type, its SQLSTATE, constraint and frames, and drops the quote."""
+    log keeps its type, its SQLSTATE, constraint and frames, and drops the quote, in either
+    format."""
     conn = await asyncpg.connect(**database.dsn_kwargs())
     try:
         await conn.execute("CREATE TEMP TABLE people_seen (email text UNIQUE)")
@@ -377,7 +453,8 @@ async def test_tracebacks_name_the_error_and_where_not_its_message(database):
 
     out = StringIO()
     handler = logging.StreamHandler(out)
-    handler.setFormatter(SafeFormatter("%(levelname)s %(message)s"))
+    handler.setFormatter(SafeFormatter("%(levelname)s %(message)s") if log_format == "text"
+                         else JsonFormatter())
     logger = logging.getLogger("divide_support.test_logs")
     logger.addHandler(handler)
     # Another handler that formats first caches the full text on the record; ours must
@@ -405,7 +482,16 @@ async def test_tracebacks_name_the_error_and_where_not_its_message(database):
         logger.removeHandler(plain)
         logger.propagate = True
     text = out.getvalue()
-    assert text.startswith("ERROR unexpected error in request abc123\nTraceback")
+    if log_format == "text":
+        assert text.startswith("ERROR unexpected error in request abc123\nTraceback")
+    else:
+        [line] = text.splitlines()
+        entry = json.loads(line)
+        assert entry["level"] == "ERROR" and entry["logger"] == "divide_support.test_logs"
+        assert entry["message"] == "unexpected error in request abc123"
+        assert entry["exception_type"] == "RuntimeError"
+        assert entry["exception"].startswith("Traceback")
+        text = f"{text}\n{entry['exception']}"  # the frames as the text format has them
     for kept in ("asyncpg.exceptions.UniqueViolationError", "RuntimeError", "sqlstate=23505",
                  "people_seen_email_key", "_raise_with_personal_data",
                  "test_tracebacks_name_the_error_and_where_not_its_message",

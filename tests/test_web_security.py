@@ -8,7 +8,7 @@ import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -24,26 +24,6 @@ ALLOWED = "https://console.example.jp"
 OTHER = "https://attacker.example.com"
 INTROSPECTION = "{ __schema { queryType { name } } }"
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
-
-
-@pytest.fixture
-def settings_env(monkeypatch) -> Iterator[object]:
-    """settings_env(NAME=value, ...): the environment the next get_settings() reads (None
-    removes a variable). Settings read per request follow at once; the middleware reads them
-    when an app is made (see app_client)."""
-
-    def apply(**env: str | None) -> None:
-        for name, value in env.items():
-            if value is None:
-                monkeypatch.delenv(name, raising=False)
-            else:
-                monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
-
-    get_settings.cache_clear()
-    yield apply
-    monkeypatch.undo()
-    get_settings.cache_clear()
 
 
 @contextlib.asynccontextmanager

@@ -17,7 +17,7 @@ from typing import Any
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.types.graphql import OperationType
 
@@ -238,6 +238,9 @@ async def _handle(request: Request, request_id: str) -> Response:
         )
     except InvalidOperationTypeError:
         return _request_error("mutations need POST", 405, media, request_id, {"Allow": "POST"})
+    except CannotGetOperationTypeError:  # operationName names no operation of the document
+        return _request_error("operationName does not name an operation in the document",
+                              400 if media == GRAPHQL_RESPONSE else 200, media, request_id)
     if result.errors and any(isinstance(e.original_error, InvalidOperationTypeError)
                              for e in result.errors):
         return _request_error("mutations need POST", 405, media, request_id, {"Allow": "POST"})

@@ -21,6 +21,7 @@ from divide_support.api.audit.schema import AuditQuery
 from divide_support.api.followups.schema import FollowUpsMutation, FollowUpsQuery
 from divide_support.api.input_guard import StringLiteralRule
 from divide_support.api.messaging.schema import MessagingMutation, MessagingQuery
+from divide_support.api.metrics import OperationMetrics
 from divide_support.api.node_query import NodeQuery
 from divide_support.api.people.schema import PeopleMutation, PeopleQuery
 from divide_support.api.privacy.schema import PrivacyMutation, PrivacyQuery
@@ -68,6 +69,7 @@ def build_schema(*, introspection: bool = True) -> strawberry.Schema:
         mutation=Mutation,
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
         extensions=[
+            OperationMetrics,
             lambda: ParserCache(maxsize=256),
             lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
             lambda: AddValidationRules(rules),

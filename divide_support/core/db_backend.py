@@ -6,16 +6,23 @@ turns into hung requests instead of a clear 503. ACQUIRE_TIMEOUT bounds it.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from tortoise.backends.asyncpg.client import AsyncpgDBClient
 from tortoise.backends.base.client import PoolConnectionWrapper
 
+from divide_support.core.metrics import DB_POOL_ACQUIRE
+
 
 class _TimedPoolConnectionWrapper(PoolConnectionWrapper):
     async def __aenter__(self) -> Any:
         await self.ensure_connection()
-        self.connection = await self.client._pool.acquire(timeout=self.client.acquire_timeout)
+        started = time.perf_counter()
+        try:
+            self.connection = await self.client._pool.acquire(timeout=self.client.acquire_timeout)
+        finally:  # a timed-out wait counts too: it is the one worth seeing
+            DB_POOL_ACQUIRE.observe(time.perf_counter() - started)
         return self.connection
 
 

@@ -6,16 +6,22 @@ the HTTP request it was written in (`request=<id>`, the id of audit rows and of 
 errors) or of the SMS it is about (`message=<id>`); the access log shows paths without
 query values and with capability tokens shortened; tracebacks show the exception's type
 and frames but not its message, which for database errors quotes the values.
+
+LOG_FORMAT picks how a record is written, text (one line, tracebacks below it) or json (one
+JSON object per line, for log shippers); both go through the same filters and the same
+traceback formatting, so what either may show is decided once, here.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import re
 import traceback
 from collections.abc import Iterator
 from contextvars import ContextVar
+from datetime import datetime
 from types import TracebackType
 
 from divide_support.core import requestctx
@@ -25,34 +31,44 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s [%(context)s]: %(message)s"
 
 # --- which request or message a line is about -----------------------------------------------
 
-_scope: ContextVar[str | None] = ContextVar("divide_support_log_scope", default=None)
+_scope: ContextVar[tuple[tuple[str, int | str], ...]] = ContextVar(
+    "divide_support_log_scope", default=())
 
 
 @contextlib.contextmanager
-def log_scope(**ids: object) -> Iterator[None]:
+def log_scope(**ids: int | str) -> Iterator[None]:
     """Lines written inside carry these ids, e.g. `with log_scope(message=42):` (the worker,
     outside any HTTP request). Ids only: never a name, number or body."""
-    label = " ".join(f"{key}={value}" for key, value in ids.items())
-    outer = _scope.get()
-    token = _scope.set(f"{outer} {label}" if outer else label)
+    token = _scope.set((*_scope.get(), *ids.items()))
     try:
         yield
     finally:
         _scope.reset(token)
 
 
-def current_context() -> str:
+def current_ids() -> dict[str, int | str]:
+    """What the current line is about: the HTTP request, else the log scope's ids."""
     info = requestctx.current()
     if info is not None:
-        return f"request={info.request_id}"
-    return _scope.get() or "-"
+        return {"request": info.request_id}
+    return dict(_scope.get())
+
+
+def _context_label(ids: dict[str, int | str]) -> str:
+    return " ".join(f"{key}={value}" for key, value in ids.items()) or "-"
+
+
+def current_context() -> str:
+    return _context_label(current_ids())
 
 
 class ContextFilter(logging.Filter):
-    """Puts the current request id (or log scope) on every record as `context`."""
+    """Puts the current request id (or log scope) on every record: `ids` (a dict) and
+    `context` (as the text format shows it)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.context = current_context()
+        record.ids = current_ids()
+        record.context = _context_label(record.ids)
         return True
 
 
@@ -130,10 +146,14 @@ def _frames(tb: TracebackType | None) -> list[str]:
     return lines
 
 
-def _summary(error: BaseException) -> str:
+def exception_type(error: BaseException) -> str:
     kind = type(error)
-    name = kind.__qualname__ if kind.__module__ == "builtins" else (
+    return kind.__qualname__ if kind.__module__ == "builtins" else (
         f"{kind.__module__}.{kind.__qualname__}")
+
+
+def _summary(error: BaseException) -> str:
+    name = exception_type(error)
     details = [f"{attribute}={value}" for attribute in _SAFE_ATTRIBUTES
                if isinstance(value := getattr(error, attribute, None), str) and value]
     return " ".join([name, *details, "(message not logged)"])
@@ -187,13 +207,44 @@ class SafeFormatter(logging.Formatter):
         return text
 
 
+class JsonFormatter(SafeFormatter):
+    """One JSON object per line: `time` (ISO 8601 with offset), `level`, `logger`, `message`,
+    the ids of `ContextFilter` as `request_id` / `message_id`, and for an exception
+    `exception_type` and `exception` (the same type-and-frames text as the text format,
+    without any exception's message). The message is the record's own, after the filters
+    (the access log's targets are masked before any formatter sees them)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        ids = getattr(record, "ids", None)
+        if ids is None:
+            ids = current_ids()
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created).astimezone().isoformat(
+                timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in ids.items():
+            entry[f"{key}_id"] = value if isinstance(value, int | str) else str(value)
+        if record.exc_info and record.exc_info[1] is not None:
+            entry["exception_type"] = exception_type(record.exc_info[1])
+            entry["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
 def configure_logging() -> None:
-    level = get_settings().log_level.upper()
+    settings = get_settings()
+    level = settings.log_level.upper()
     handler = logging.StreamHandler()
     handler.addFilter(ContextFilter())
-    handler.setFormatter(SafeFormatter(FORMAT))
+    handler.setFormatter(JsonFormatter() if settings.log_format == "json" else SafeFormatter(FORMAT))
     logging.basicConfig(level=getattr(logging, level, logging.INFO), handlers=[handler],
                         force=True)
+    # Python's warnings through the same handler, so nothing on stderr bypasses the format.
+    logging.captureWarnings(True)
     # On the logger, not the handler: it holds whichever handlers a server config adds.
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, AccessLogFilter) for f in access.filters):

@@ -77,6 +77,10 @@ class Settings(BaseSettings):
         description="Public URL of the service, used in links and webhook signatures.",
     )
     log_level: str = Field(default="INFO")
+    log_format: Literal["text", "json"] = Field(default="text")
+    # Bearer token a scraper sends for /metrics (unset: only from this machine in the embedded
+    # mode, not at all with DATABASE_URL).
+    metrics_token: str | None = Field(default=None, min_length=16)
 
     db_pool_min: int = Field(default=1, ge=1)
     db_pool_max: int = Field(default=10, ge=1)

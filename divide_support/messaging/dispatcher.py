@@ -33,6 +33,7 @@ from tortoise.transactions import in_transaction
 from divide_support.accounts.models import Municipality
 from divide_support.core import timeutil
 from divide_support.core.logging import log_scope
+from divide_support.core.metrics import Metric, OutboxState, outbox_families
 from divide_support.core.settings import Settings, get_settings
 from divide_support.messaging import service
 from divide_support.messaging.backends import (
@@ -63,11 +64,14 @@ STATUS_RANK = {MessageStatus.PENDING: 0, MessageStatus.SENDING: 0, MessageStatus
                MessageStatus.SENT: 2, MessageStatus.DELIVERED: 3,
                MessageStatus.UNDELIVERED: 3, MessageStatus.FAILED: 3}
 
-CLAIM_SQL = """
+# A message is due: what the dispatcher claims, and what its lag is measured against.
+DUE = ("status = 'PENDING' AND send_after <= now() "
+       "AND (next_attempt_at IS NULL OR next_attempt_at <= now())")
+
+CLAIM_SQL = f"""
 WITH due AS (
     SELECT id FROM message
-    WHERE status = 'PENDING' AND send_after <= now()
-      AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+    WHERE {DUE}
     ORDER BY send_after, id
     LIMIT $1
     FOR UPDATE SKIP LOCKED
@@ -99,6 +103,47 @@ SET next_slot_at = GREATEST(sms_rate.next_slot_at, clock_timestamp()) + make_int
 RETURNING EXTRACT(EPOCH FROM (next_slot_at - make_interval(secs => $2) - clock_timestamp()))
           AS wait_seconds
 """
+
+
+# One pass over the outbox (the index on municipality, status, kind) for /metrics: messages
+# per municipality and status, and of those due and not yet sent (claimed ones included: a
+# worker holding a claim has not sent it either) how many and since when the oldest is due.
+OUTBOX_STATE_SQL = f"""
+WITH counts AS (
+    SELECT municipality_id, status, count(*) AS messages,
+           count(*) FILTER (WHERE {DUE} OR status = 'SENDING') AS due,
+           min(GREATEST(send_after, COALESCE(next_attempt_at, send_after)))
+               FILTER (WHERE {DUE} OR status = 'SENDING') AS oldest_due
+    FROM message
+    GROUP BY municipality_id, status
+)
+SELECT municipality.code, counts.status, counts.messages, counts.due,
+       EXTRACT(EPOCH FROM now() - counts.oldest_due)::float8 AS lag_seconds
+FROM municipality LEFT JOIN counts ON counts.municipality_id = municipality.id
+"""
+
+
+async def outbox_state() -> OutboxState:
+    """The outbox for /metrics, database-wide (every replica reads the same numbers)."""
+    rows = await connections.get("default").execute_query_dict(OUTBOX_STATE_SQL)
+    messages: dict[tuple[str, str], int] = {}
+    due: dict[str, int] = {}
+    lag: dict[str, float] = {}
+    for row in rows:
+        code = row["code"]
+        for status in MessageStatus:
+            messages.setdefault((code, status.value), 0)
+        due.setdefault(code, 0)
+        lag.setdefault(code, 0.0)
+        if row["status"] is not None:
+            messages[(code, row["status"])] = row["messages"]
+            due[code] += row["due"]
+            lag[code] = max(lag[code], row["lag_seconds"] or 0.0)
+    return OutboxState(messages=messages, due=due, lag_seconds=lag)
+
+
+async def outbox_metrics() -> list[Metric]:
+    return outbox_families(await outbox_state())
 
 
 @dataclass
