@@ -1,7 +1,8 @@
 """Tortoise asyncpg backend with a bounded wait for a pooled connection.
 
 Tortoise's pool waits forever when all connections are busy; under load that
-turns into hung requests instead of a clear 503. ACQUIRE_TIMEOUT bounds it.
+turns into hung requests instead of a clear 503. ACQUIRE_TIMEOUT bounds it, for
+single queries and for transactions alike.
 """
 
 from __future__ import annotations
@@ -9,8 +10,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tortoise.backends.asyncpg.client import AsyncpgDBClient
-from tortoise.backends.base.client import PoolConnectionWrapper
+from tortoise.backends.asyncpg.client import AsyncpgDBClient, TransactionWrapper
+from tortoise.backends.base.client import (
+    PoolConnectionWrapper,
+    TransactionContext,
+    TransactionContextPooled,
+)
+from tortoise.connection import get_connections
 
 from divide_support.core.metrics import DB_POOL_ACQUIRE
 
@@ -26,6 +32,22 @@ class _TimedPoolConnectionWrapper(PoolConnectionWrapper):
         return self.connection
 
 
+class _TimedTransactionContext(TransactionContextPooled):
+    """Tortoise's own __aenter__, with the timed acquire (Tortoise 1.1's waits forever)."""
+
+    async def __aenter__(self) -> Any:
+        await self.ensure_connection()
+        started = time.perf_counter()
+        try:
+            self.client._connection = await self.client._parent._pool.acquire(
+                timeout=self.client._parent.acquire_timeout)
+        finally:
+            DB_POOL_ACQUIRE.observe(time.perf_counter() - started)
+        self.token = get_connections().set(self.connection_name, self.client)
+        await self.client.begin()
+        return self.client
+
+
 class TimedAsyncpgDBClient(AsyncpgDBClient):
     def __init__(self, *args: Any, acquire_timeout: float = 10.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -33,6 +55,9 @@ class TimedAsyncpgDBClient(AsyncpgDBClient):
 
     def acquire_connection(self) -> Any:
         return _TimedPoolConnectionWrapper(self, self._pool_init_lock)
+
+    def _in_transaction(self) -> TransactionContext:
+        return _TimedTransactionContext(TransactionWrapper(self), self._pool_init_lock)
 
 
 client_class = TimedAsyncpgDBClient
