@@ -119,7 +119,9 @@ TEST_REPORT_KEY = hashlib.sha256(b"divide-support test report key").digest()
 async def db(database: ConnectionParams, owner_connection: asyncpg.Connection) -> ConnectionParams:
     # The owner empties the tables: the service role has no TRUNCATE (least of all on the audit log).
     await owner_connection.execute(f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE")
-    await owner_connection.execute("UPDATE report_key_secret SET secret = $1", TEST_REPORT_KEY)
+    await owner_connection.execute(
+        "INSERT INTO report_key_secret (id, secret) VALUES (1, $1)"
+        " ON CONFLICT (id) DO UPDATE SET secret = EXCLUDED.secret", TEST_REPORT_KEY)
     return database
 
 
