@@ -1,7 +1,9 @@
 """Surveys and the participation report by age band.
 
-The report is computed in SQL (one statement: GROUP BY over the survey's bands); Python only
-adds shares, the baseline and the suppression of small cells for planners.
+The report is computed in SQL (one statement: GROUP BY over the survey's bands, with each
+cell's count and, for planners, its cell key); Python only adds shares, the baseline and, for
+planners, the perturbation of every count (cell key method, reports/cellkey.py) followed by the
+suppression of small cells.
 
 Definitions (also in the API contract):
 - age: on the (local) day of each session, from the birth date, else the birth year
