@@ -17,7 +17,9 @@ Creates a throw-away PostgreSQL database, applies the migrations, loads the refe
 Everything goes in with COPY (asyncpg copy_records_to_table), then VACUUM (ANALYZE).
 It then times participation_report() for a COORDINATOR of 平塚市 over the year against a
 hand-written SQL GROUP BY computing the same per-band counts with asyncpg, checks that both
-give the same counts in every band (exit 1 on a mismatch) and prints the timings.
+give the same counts in every band (exit 1 on a mismatch) and prints the timings; then the
+three reports as a COORDINATOR against the same as a PLANNER, whose counts the cell key method
+perturbs (record keys hashed in SQL: what that costs).
 
     .venv/bin/python scripts/bench_report.py --residents 5000 --registrations 50000
     .venv/bin/python scripts/bench_report.py                       # 100,000 / 1,000,000
@@ -62,7 +64,14 @@ from divide_support.core.database import ConnectionParams, parse_database_url, t
 from divide_support.core.migrate import apply_migrations
 from divide_support.core.settings import get_settings
 from divide_support.core.timeutil import age_on
-from divide_support.reports.service import REPORT_SQL, UNKNOWN_LABEL, ReportFilter, participation_report
+from divide_support.reports.service import (
+    REPORT_SQL,
+    UNKNOWN_LABEL,
+    ReportFilter,
+    activity_report,
+    participation_report,
+    topic_report,
+)
 
 TOWN_CODE = "142034"  # 平塚市
 SURVEY_KEY = "hiratsuka-2020-internet-use"
@@ -806,6 +815,7 @@ async def compare(conn: asyncpg.Connection, hand_conn: asyncpg.Connection, args:
           + (", ".join(f"generic {r['generic_plans']}, custom {r['custom_plans']}" for r in orm_plans) or "?")
           + "; hand-written "
           + (", ".join(f"generic {r['generic_plans']}, custom {r['custom_plans']}" for r in hand_plans) or "?"))
+    await time_planner(args, town, survey_id, report_filter)
     if args.explain:
         await explain(conn, hand_conn, survey_id, town, date_from, date_to, hand_args)
     if mismatches:
@@ -819,11 +829,44 @@ async def compare(conn: asyncpg.Connection, hand_conn: asyncpg.Connection, args:
     return 0
 
 
+async def time_planner(args: argparse.Namespace, town: Town, survey_id: int, report_filter: ReportFilter) -> None:
+    """The cost of the cell key method: the three reports as a PLANNER (record keys hashed in
+    SQL, counts perturbed and suppressed) against the same as a COORDINATOR (exact), runs
+    alternating."""
+    staff = Actor(municipality_id=town.municipality_id, role=Role.COORDINATOR, email="bench@example.invalid",
+                  timezone="Asia/Tokyo")
+    planner = Actor(municipality_id=town.municipality_id, role=Role.PLANNER, email="planner@example.invalid",
+                    timezone="Asia/Tokyo")
+    period = (report_filter.date_from, report_filter.date_to)
+    runs = {
+        "participation_report": lambda actor: participation_report(
+            actor=actor, survey_id=survey_id, metric=METRIC, report_filter=report_filter),
+        "activity_report": lambda actor: activity_report(actor=actor, date_from=period[0], date_to=period[1]),
+        "topic_report": lambda actor: topic_report(actor=actor, survey_id=survey_id, date_from=period[0],
+                                                   date_to=period[1]),
+    }
+    print("\ncell key method: COORDINATOR (exact) against PLANNER (perturbed), medians of "
+          f"{args.repeat} runs after one warm-up each")
+    for name, run in runs.items():
+        times: dict[Role, list[float]] = {Role.COORDINATOR: [], Role.PLANNER: []}
+        for attempt in range(args.repeat + 1):
+            for actor in (staff, planner):
+                t0 = time.perf_counter()
+                await run(actor)
+                if attempt:
+                    times[actor.role].append(time.perf_counter() - t0)
+        exact, noisy = statistics.median(times[Role.COORDINATOR]), statistics.median(times[Role.PLANNER])
+        print(f"  {name:<22} coordinator {exact * 1000:8.1f} ms   planner {noisy * 1000:8.1f} ms   "
+              f"planner / coordinator {noisy / exact:.2f}x")
+
+
 async def explain(conn: asyncpg.Connection, hand_conn: asyncpg.Connection, survey_id: int, town: Town,
                   date_from: date, date_to: date, hand_args: list[Any]) -> None:
     for title, connection, sql, values in (
         ("REPORT_SQL", conn, REPORT_SQL, [survey_id, town.municipality_id, town.timezone, date_from, date_to,
-                                          None, None, None, None]),
+                                          None, None, None, None, False]),
+        ("REPORT_SQL for a PLANNER (record keys)", conn, REPORT_SQL,
+         [survey_id, town.municipality_id, town.timezone, date_from, date_to, None, None, None, None, True]),
         ("hand-written SQL", hand_conn, HAND_SQL, hand_args),
     ):
         rows = await connection.fetch("EXPLAIN (ANALYZE, BUFFERS) " + sql, *values)
@@ -834,7 +877,7 @@ async def explain(conn: asyncpg.Connection, hand_conn: asyncpg.Connection, surve
     # to a generic plan (parameters unknown); the ORM's pooled connections keep REPORT_SQL
     # prepared, so later reports may run this plan. PostgreSQL 15 has no EXPLAIN (GENERIC_PLAN).
     literals = [str(survey_id), str(town.municipality_id), f"'{town.timezone}'", f"'{date_from}'",
-                f"'{date_to}'", "NULL", "NULL", "NULL", "NULL"]
+                f"'{date_to}'", "NULL", "NULL", "NULL", "NULL", "false"]
     await conn.execute("PREPARE bench_report_generic AS " + REPORT_SQL)
     try:
         await conn.execute("SET plan_cache_mode = force_generic_plan")

@@ -102,18 +102,22 @@ async def _all_reports(town) -> dict:
     period = ReportFilter(today - timedelta(days=60), today + timedelta(days=30))
     by_district = ReportFilter(period.date_from, period.date_to, districts=["大神"])
     out = {}
-    for name, report_filter in (("all", period), ("district", by_district)):
-        report = await reports.participation_report(actor=town.coordinator, survey_id=survey.id,
-                                                     metric="internet_use.using",
-                                                     report_filter=report_filter)
-        out[name] = [(r.label, [getattr(r, f) for f in reports.COUNT_FIELDS],
-                      r.participant_share, r.representation) for r in [*report.rows, report.total]]
-    rows, total = await reports.activity_report(actor=town.coordinator, date_from=period.date_from,
-                                                date_to=period.date_to)
-    out["activity"] = [vars(r) for r in [*rows, total]]
-    out["topics"] = [vars(r) for r in await reports.topic_report(
-        actor=town.coordinator, survey_id=survey.id, date_from=period.date_from,
-        date_to=period.date_to)]
+    # staff's exact numbers, and the planner's perturbed ones: the record keys come from ids,
+    # which erasure keeps, so the noise does not move either
+    for who, actor in (("staff", town.coordinator), ("planner", town.planner)):
+        for name, report_filter in (("all", period), ("district", by_district)):
+            report = await reports.participation_report(actor=actor, survey_id=survey.id,
+                                                         metric="internet_use.using",
+                                                         report_filter=report_filter)
+            out[who, name] = [(r.label, [getattr(r, f) for f in reports.COUNT_FIELDS],
+                               r.participant_share, r.representation)
+                              for r in [*report.rows, report.total]]
+        rows, total = await reports.activity_report(actor=actor, date_from=period.date_from,
+                                                    date_to=period.date_to)
+        out[who, "activity"] = [vars(r) for r in [*rows, total]]
+        out[who, "topics"] = [vars(r) for r in await reports.topic_report(
+            actor=actor, survey_id=survey.id, date_from=period.date_from,
+            date_to=period.date_to)]
     return out
 
 

@@ -26,6 +26,8 @@ SCHEMA = "public"
 AUDIT_TABLE = "audit_entry"
 # Tortoise's bookkeeping of applied migrations: only `migrate` (the owner) reads or writes it.
 MIGRATIONS_TABLE = "tortoise_migrations"
+# The secret of the planners' report noise (reports/cellkey.py): read, never changed.
+READ_ONLY_TABLES = ("report_key_secret",)
 
 ROW_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE"
 AUDIT_PRIVILEGES = "SELECT, INSERT"
@@ -69,6 +71,7 @@ async def grant_service_role(conn: asyncpg.Connection, role: str) -> list[str]:
     - USAGE on the schema;
     - on each table SELECT, INSERT, UPDATE, DELETE (never TRUNCATE, REFERENCES or TRIGGER);
     - on `audit_entry` only SELECT and INSERT, and PUBLIC loses whatever it was given there;
+    - on `report_key_secret` only SELECT, and PUBLIC nothing;
     - on `tortoise_migrations` nothing (only `migrate` uses it);
     - USAGE and SELECT on each sequence (ids come from them);
     - no TEMPORARY on the database, for the role or PUBLIC: a temporary table named
@@ -108,6 +111,9 @@ async def grant_service_role(conn: asyncpg.Connection, role: str) -> list[str]:
             if table["relname"] == AUDIT_TABLE:
                 await conn.execute(f"REVOKE ALL ON TABLE {name} FROM PUBLIC")
                 await conn.execute(f"GRANT {AUDIT_PRIVILEGES} ON TABLE {name} TO {grantee}")
+            elif table["relname"] in READ_ONLY_TABLES:
+                await conn.execute(f"REVOKE ALL ON TABLE {name} FROM PUBLIC")
+                await conn.execute(f"GRANT SELECT ON TABLE {name} TO {grantee}")
             elif table["relname"] != MIGRATIONS_TABLE:
                 await conn.execute(f"GRANT {ROW_PRIVILEGES} ON TABLE {name} TO {grantee}")
         database = _ident(await conn.fetchval("SELECT current_database()"))

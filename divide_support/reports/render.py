@@ -14,6 +14,12 @@ CSV_HEADERS = ["年齢区分", "最小年齢", "最大年齢", "調査回答者�
                "参加者の割合", "支援が必要な人の割合", "代表性指数", "秘匿"]
 
 
+# What a planner's file says about the cell key method (reports/cellkey.py).
+def perturbed_note(what: str) -> str:
+    return (f"※個人が特定されないよう、{what}には小さな調整（最大±2）を加えています。同じ条件なら"
+            "何度出力しても同じ値です。合計も別に調整するため、各行の和と一致しないことがあります。")
+
+
 def _number(value: float | int | None) -> str:
     if value is None:
         return ""
@@ -47,6 +53,8 @@ def to_csv(report: Report) -> bytes:
         writer.writerow(_cells(row))
     if report.suppressed_any:
         writer.writerow(["※5人未満の区分と、合計から計算できてしまう区分は秘匿しています。"])
+    if report.perturbed:
+        writer.writerow([perturbed_note("人数・件数")])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
@@ -107,6 +115,8 @@ def to_svg(report: Report) -> bytes:
     note = f"参加者 {participants}（うち年齢不明 {unknown}）"
     if report.suppressed_any:
         note += "　※5人未満の区分などは秘匿"
+    if report.perturbed:
+        note += "　※人数は小さく調整済み（最大±2）"
     parts.append(f'<text x="{left}" y="{height - 30}" font-size="12">{escape(note)}</text>')
     parts.append("</svg>")
     return "\n".join(parts).encode("utf-8")
@@ -130,4 +140,9 @@ def activity_csv(rows: list[ActivityRow], total: ActivityRow, date_from: object,
                          row.basic_classes,
                          row.applied_classes, row.supporters, row.certified_supporters,
                          _number(row.supporters_per_session)])
+    if any(row.attendees is None for row in [*rows, total]):
+        writer.writerow(["※参加者数が5人未満の行（と、ほかから計算できてしまう行）は、参加者数と"
+                         "参加者1人・0人のコマ数を秘匿しています。"])
+    if total.perturbed:
+        writer.writerow([perturbed_note("参加者数と参加者1人・0人のコマ数")])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")

@@ -1,7 +1,9 @@
 """Surveys and the participation report by age band.
 
-The report is computed in SQL (one statement: GROUP BY over the survey's bands); Python only
-adds shares, the baseline and the suppression of small cells for planners.
+The report is computed in SQL (one statement: GROUP BY over the survey's bands, with each
+cell's count and, for planners, its cell key); Python only adds shares, the baseline and, for
+planners, the perturbation of every count (cell key method, reports/cellkey.py) followed by the
+suppression of small cells.
 
 Definitions (also in the API contract):
 - age: on the (local) day of each session, from the birth date, else the birth year
@@ -36,6 +38,8 @@ from divide_support.core.errors import DomainError
 from divide_support.core.permissions import require_role
 from divide_support.core.tenancy import get_scoped
 from divide_support.core.text import clean_text
+from divide_support.reports import cellkey
+from divide_support.reports.cellkey import record_key
 from divide_support.reports.models import PopulationFigure, Survey, SurveyBand, SurveyValue
 from divide_support.reports.surveys import SurveyDocument, parse_survey
 
@@ -210,6 +214,7 @@ class Report:
     weighting: str  # "respondents" or "population"
     suppressed_any: bool = False
     bands: list[SurveyBand] = field(default_factory=list)
+    perturbed: bool = False  # PLANNER: counts adjusted by the cell key method
 
 
 def _age_on(day: str) -> str:
@@ -219,6 +224,26 @@ def _age_on(day: str) -> str:
     registration.age_at_session and visit.age_at_visit win over this when set)."""
     return (f"CASE WHEN p.birth_date IS NOT NULL THEN date_part('year', age({day}, p.birth_date))::int "
             f"WHEN p.birth_year IS NOT NULL THEN date_part('year', {day})::int - p.birth_year END")
+
+
+# what a fact is called in REPORT_SQL: the count it goes into
+_REPORT_FACTS = {"participant": "participants", "registration": "registrations",
+                 "attendance": "attendances", "no_show": "no_shows", "visit": "visits",
+                 "follow_up_done": "follow_ups_done", "uses_independently": "uses_independently"}
+
+
+def _counted_with_keys(facts: dict[str, str]) -> str:
+    """SQL: per kind of fact, its count and the sum of its record keys (the cell key before
+    the modulo)."""
+    return ",\n           ".join(
+        f"count(*) FILTER (WHERE what = '{what}') AS {name}, "
+        f"sum(rk) FILTER (WHERE what = '{what}') AS {name}_key" for what, name in facts.items())
+
+
+def _summed_with_keys(facts: dict[str, str]) -> str:
+    """SQL: the per-age counts and key sums of `_counted_with_keys`, summed per band."""
+    return ",\n       ".join(f"sum(p.{name}) AS {name}, sum(p.{name}_key) AS {name}_key"
+                             for name in facts.values())
 
 
 REPORT_SQL = f"""
@@ -238,7 +263,8 @@ sess AS (
 ),
 regs AS (
     SELECT r.id, r.resident_id, r.attendance, s.kind, s.day,
-           COALESCE(r.age_at_session, {_age_on("s.day")}) AS age
+           COALESCE(r.age_at_session, {_age_on("s.day")}) AS age,
+           {record_key("registration", "r.id", "$10")} AS rk
     FROM registration r
     JOIN sess s ON s.id = r.session_id
     JOIN resident p ON p.id = r.resident_id
@@ -246,53 +272,49 @@ regs AS (
       AND ($9::text[] IS NULL OR p.district = ANY($9))
 ),
 vis AS (
-    SELECT v.id, v.resident_id, s.day, COALESCE(v.age_at_visit, {_age_on("s.day")}) AS age
+    SELECT v.id, v.resident_id, s.day, COALESCE(v.age_at_visit, {_age_on("s.day")}) AS age,
+           {record_key("visit", "v.id", "$10")} AS rk
     FROM visit v
     JOIN sess s ON s.id = v.session_id
     LEFT JOIN resident p ON p.id = v.resident_id
     WHERE v.municipality_id = $2 AND ($9::text[] IS NULL OR p.district = ANY($9))
 ),
 participations AS (
-    SELECT 'r' || resident_id AS who, day, age FROM regs
+    SELECT 'r' || resident_id AS who, resident_id, NULL::int AS visit_rk, day, age FROM regs
     WHERE attendance = 'ATTENDED' AND kind = 'CLASS'
     UNION ALL
-    SELECT COALESCE('r' || resident_id, 'v' || id) AS who, day, age FROM vis
+    SELECT COALESCE('r' || resident_id, 'v' || id) AS who, resident_id,
+           CASE WHEN resident_id IS NULL THEN rk END, day, age FROM vis
 ),
 first_participation AS (
-    SELECT DISTINCT ON (who) who, age FROM participations ORDER BY who, day, age
+    SELECT DISTINCT ON (who) who, resident_id, visit_rk, age FROM participations
+    ORDER BY who, day, age
 ),
 done AS (
-    SELECT f.outcome, COALESCE(r.age, v.age) AS age
+    SELECT f.outcome, COALESCE(r.age, v.age) AS age, {record_key("follow_up", "f.id", "$10")} AS rk
     FROM follow_up f
     LEFT JOIN regs r ON r.id = f.registration_id
     LEFT JOIN vis v ON v.id = f.visit_id
     WHERE f.municipality_id = $2 AND f.status = 'DONE'
       AND (r.id IS NOT NULL OR v.id IS NOT NULL)
 ),
-facts AS (
-    SELECT age, 'participant' AS what FROM first_participation
-    UNION ALL SELECT age, 'registration' FROM regs
-    UNION ALL SELECT age, 'attendance' FROM regs WHERE attendance = 'ATTENDED'
-    UNION ALL SELECT age, 'no_show' FROM regs WHERE attendance = 'NO_SHOW'
-    UNION ALL SELECT age, 'visit' FROM vis
-    UNION ALL SELECT age, 'follow_up_done' FROM done
-    UNION ALL SELECT age, 'uses_independently' FROM done WHERE outcome = 'USES_INDEPENDENTLY'
+facts AS (  -- rk: the fact's record key (cell key method; NULL for staff)
+    SELECT age, 'participant' AS what,
+           COALESCE({record_key("resident", "resident_id", "$10")}, visit_rk) AS rk
+    FROM first_participation
+    UNION ALL SELECT age, 'registration', rk FROM regs
+    UNION ALL SELECT age, 'attendance', rk FROM regs WHERE attendance = 'ATTENDED'
+    UNION ALL SELECT age, 'no_show', rk FROM regs WHERE attendance = 'NO_SHOW'
+    UNION ALL SELECT age, 'visit', rk FROM vis
+    UNION ALL SELECT age, 'follow_up_done', rk FROM done
+    UNION ALL SELECT age, 'uses_independently', rk FROM done WHERE outcome = 'USES_INDEPENDENTLY'
 ),
 per_age AS (  -- counted per age first: a few hundred rows meet the bands, not millions
-    SELECT age,
-           count(*) FILTER (WHERE what = 'participant') AS participants,
-           count(*) FILTER (WHERE what = 'registration') AS registrations,
-           count(*) FILTER (WHERE what = 'attendance') AS attendances,
-           count(*) FILTER (WHERE what = 'no_show') AS no_shows,
-           count(*) FILTER (WHERE what = 'visit') AS visits,
-           count(*) FILTER (WHERE what = 'follow_up_done') AS follow_ups_done,
-           count(*) FILTER (WHERE what = 'uses_independently') AS uses_independently
+    SELECT age, {_counted_with_keys(_REPORT_FACTS)}
     FROM facts GROUP BY age
 )
 SELECT b.position, (p.age IS NULL) AS age_unknown,
-       sum(p.participants) AS participants, sum(p.registrations) AS registrations,
-       sum(p.attendances) AS attendances, sum(p.no_shows) AS no_shows, sum(p.visits) AS visits,
-       sum(p.follow_ups_done) AS follow_ups_done, sum(p.uses_independently) AS uses_independently
+       {_summed_with_keys(_REPORT_FACTS)}
 FROM per_age p
 LEFT JOIN bands b ON p.age >= b.min_age AND (b.max_age IS NULL OR p.age <= b.max_age)
 GROUP BY b.position, (p.age IS NULL)
@@ -345,6 +367,7 @@ async def participation_report(*, actor: Actor, survey_id: int, metric: str,
     values = {v.band_id: v.percent for v in await SurveyValue.filter(
         band_id__in=[b.id for b in bands], metric=metric)}
     municipality = await Municipality.get(id=actor.municipality_id)
+    perturbed = actor.role == Role.PLANNER
     async with in_transaction() as conn:
         # JIT compilation costs seconds on this statement and saves nothing (measured with
         # scripts/bench_report.py).
@@ -352,22 +375,29 @@ async def participation_report(*, actor: Actor, survey_id: int, metric: str,
         rows_sql = await conn.execute_query_dict(REPORT_SQL, [
             survey.id, actor.municipality_id, municipality.timezone, report_filter.date_from,
             report_filter.date_to, report_filter.venue_ids, report_filter.course_ids,
-            report_filter.kinds, report_filter.districts,
+            report_filter.kinds, report_filter.districts, perturbed,
         ])
     rows = [Row(label=b.label, min_age=b.min_age, max_age=b.max_age, respondents=b.respondents)
             for b in bands]
     unknown = Row(label=UNKNOWN_LABEL, min_age=0, max_age=None, respondents=None, is_band=False)
     outside = Row(label="調査の年齢区分外", min_age=0, max_age=None, respondents=None,
                   is_band=False)
+    cells = [*rows, unknown, outside]
+    keys: dict[tuple[int, str], int | None] = {}  # (index in cells, count) -> cell key
     for record in rows_sql:
         if record["position"] is not None:
-            target = rows[record["position"]]
-        elif record["age_unknown"]:
-            target = unknown
+            index = record["position"]
         else:
-            target = outside
+            index = len(rows) + (0 if record["age_unknown"] else 1)
+        target = cells[index]
         for name in COUNT_FIELDS:
             setattr(target, name, getattr(target, name) + int(record[name]))
+            keys[index, name] = cellkey.cell_key(keys.get((index, name)), record[f"{name}_key"])
+    exact_total = {name: sum(getattr(r, name) for r in cells) for name in COUNT_FIELDS}
+    if perturbed:  # planners: every count, and what is computed from them, perturbed first
+        for index, row in enumerate(cells):
+            for name in COUNT_FIELDS:
+                setattr(row, name, cellkey.perturb(getattr(row, name), keys.get((index, name))))
     weighting = await _apply_need(rows, bands, values, need_kind, actor.municipality_id,
                                   report_filter.date_to)
     known = sum(r.participants for r in rows) + outside.participants
@@ -380,11 +410,14 @@ async def participation_report(*, actor: Actor, survey_id: int, metric: str,
         b.respondents or 0 for b in bands) or None, is_band=False)
     for name in COUNT_FIELDS:
         setattr(total, name, sum(getattr(r, name) for r in [*rows, unknown, outside]))
+        if perturbed:  # the total's own key, from all its facts: not the sum of the rows
+            setattr(total, name, cellkey.perturb(exact_total[name], cellkey.cell_key(
+                *(v for (_, n), v in keys.items() if n == name))))
     total.participant_share = 1.0 if known else None
     total.need_share = 1.0 if any(r.need_share for r in rows) else None
     report = Report(survey=survey, metric=metric, filter=report_filter, rows=rows + extra,
                     total=total, unknown_age=unknown.participants, weighting=weighting,
-                    bands=list(bands))
+                    bands=list(bands), perturbed=perturbed)
     if actor.role == Role.PLANNER:
         suppress_small_cells(report)
     return report
@@ -497,7 +530,7 @@ def suppress_small_cells(report: Report) -> None:
 
 # --- the national programme's activity report ---------------------------------------------
 
-ACTIVITY_SQL = """
+ACTIVITY_SQL = f"""
 WITH sess AS (
     SELECT s.id, s.kind, s.venue_id, s.course_id,
            to_char(date_trunc('month', s.starts_at AT TIME ZONE $2), 'YYYY-MM') AS month
@@ -507,12 +540,14 @@ WITH sess AS (
       AND s.starts_at < (($4::date + 1)::timestamp AT TIME ZONE $2)
       AND ($5::int[] IS NULL OR s.venue_id = ANY($5))
 ),
-came AS (
-    SELECT session_id, count(*) AS people FROM (
-        SELECT r.session_id FROM registration r JOIN sess s ON s.id = r.session_id
+came AS (  -- rk: record keys of the cell key method ($6: for planners only)
+    SELECT session_id, count(*) AS people, sum(rk) AS people_key FROM (
+        SELECT r.session_id, {record_key("registration", "r.id", "$6")} AS rk
+        FROM registration r JOIN sess s ON s.id = r.session_id
         WHERE r.attendance = 'ATTENDED'
         UNION ALL
-        SELECT v.session_id FROM visit v JOIN sess s ON s.id = v.session_id
+        SELECT v.session_id, {record_key("visit", "v.id", "$6")}
+        FROM visit v JOIN sess s ON s.id = v.session_id
     ) AS attended GROUP BY session_id
 ),
 staff AS (
@@ -524,9 +559,13 @@ SELECT s.month, s.venue_id, v.name AS venue_name,
        count(*) AS sessions,
        count(*) FILTER (WHERE s.kind = 'CLASS') AS classes,
        count(*) FILTER (WHERE s.kind = 'HELP_SESSION') AS help_sessions,
-       coalesce(sum(came.people), 0) AS attendees,
+       coalesce(sum(came.people), 0) AS attendees, sum(came.people_key) AS attendees_key,
        count(*) FILTER (WHERE came.people = 1) AS single_attendee_sessions,
+       sum({record_key("session", "s.id", "$6")}) FILTER (WHERE came.people = 1)
+           AS single_attendee_sessions_key,
        count(*) FILTER (WHERE coalesce(came.people, 0) = 0) AS empty_sessions,
+       sum({record_key("session", "s.id", "$6")}) FILTER (WHERE coalesce(came.people, 0) = 0)
+           AS empty_sessions_key,
        count(*) FILTER (WHERE c.level = 'BASIC') AS basic_classes,
        count(*) FILTER (WHERE c.level = 'APPLIED') AS applied_classes,
        coalesce(sum(staff.supporters), 0) AS supporters,
@@ -543,6 +582,9 @@ ORDER BY s.month, v.name, s.venue_id
 ACTIVITY_FIELDS = ("sessions", "classes", "help_sessions", "attendees", "single_attendee_sessions",
                    "empty_sessions", "basic_classes", "applied_classes", "supporters",
                    "certified_supporters")
+# Perturbed for planners: attendees are people; a count of sessions with one or no attendee
+# would give a day's attendees away exactly when the period moves by a day.
+ACTIVITY_PERTURBED = ("attendees", "single_attendee_sessions", "empty_sessions")
 
 
 @dataclass
@@ -560,6 +602,7 @@ class ActivityRow:
     applied_classes: int = 0
     supporters: int = 0
     certified_supporters: int = 0
+    perturbed: bool = False  # PLANNER: people counts adjusted by the cell key method
 
     @property
     def attendees_per_session(self) -> float | None:
@@ -580,14 +623,24 @@ async def activity_report(*, actor: Actor, date_from: date, date_to: date,
     Counts of sessions and people, nobody's details."""
     require_role(actor, Role.ADMIN, Role.COORDINATOR, Role.PLANNER)
     _check_period(ReportFilter(date_from, date_to))
+    perturbed = actor.role == Role.PLANNER
     rows = await connections.get("default").execute_query_dict(ACTIVITY_SQL, [
-        actor.municipality_id, actor.timezone, date_from, date_to, venue_ids])
+        actor.municipality_id, actor.timezone, date_from, date_to, venue_ids, perturbed])
     result = [ActivityRow(month=r["month"], venue_id=r["venue_id"], venue_name=r["venue_name"],
                           **{name: int(r[name]) for name in ACTIVITY_FIELDS}) for r in rows]
     total = ActivityRow(month="合計", venue_id=None, venue_name="全会場")
     for name in ACTIVITY_FIELDS:
         setattr(total, name, sum(getattr(r, name) for r in result))
-    if actor.role == Role.PLANNER:
+    if perturbed:
+        keyed = [*zip(result, rows, strict=True),
+                 (total, {f"{n}_key": cellkey.cell_key(*(r[f"{n}_key"] for r in rows))
+                          for n in ACTIVITY_PERTURBED})]
+        for row, record in keyed:
+            row.perturbed = True
+            for name in ACTIVITY_PERTURBED:
+                value = cellkey.perturb(getattr(row, name), record[f"{name}_key"])
+                # counts of sessions stay within the sessions held
+                setattr(row, name, value if name == "attendees" else min(value, row.sessions))
         suppress_activity(result, total)
     return result, total
 
@@ -613,6 +666,9 @@ TOPIC_FOR_WISH = {
     "security": "SECURITY",
 }
 
+_TOPIC_FACTS = {"attendance": "attendances", "visit": "visits", "done": "follow_ups_done",
+                "independent": "uses_independently"}
+
 TOPIC_SQL = f"""
 WITH bands AS (
     SELECT position, min_age, max_age FROM survey_band WHERE survey_id = $1
@@ -624,33 +680,34 @@ sess AS (
       AND s.starts_at >= ($4::date::timestamp AT TIME ZONE $3)
       AND s.starts_at < (($5::date + 1)::timestamp AT TIME ZONE $3)
 ),
-attended AS (
-    SELECT r.id, s.topic, COALESCE(r.age_at_session, {_age_on("s.day")}) AS age
+attended AS (  -- rk: record keys of the cell key method ($6: for planners only)
+    SELECT r.id, s.topic, COALESCE(r.age_at_session, {_age_on("s.day")}) AS age,
+           {record_key("registration", "r.id", "$6")} AS rk
     FROM registration r JOIN sess s ON s.id = r.session_id JOIN resident p ON p.id = r.resident_id
     WHERE r.attendance = 'ATTENDED' AND r.status <> 'CANCELLED'
 ),
 visited AS (
-    SELECT v.topic, COALESCE(v.age_at_visit, {_age_on("(s.starts_at AT TIME ZONE $3)::date")}) AS age
+    SELECT v.topic, COALESCE(v.age_at_visit, {_age_on("(s.starts_at AT TIME ZONE $3)::date")}) AS age,
+           {record_key("visit", "v.id", "$6")} AS rk
     FROM visit v JOIN session s ON s.id = v.session_id LEFT JOIN resident p ON p.id = v.resident_id
     WHERE s.municipality_id = $2 AND s.status <> 'CANCELLED'
       AND s.starts_at >= ($4::date::timestamp AT TIME ZONE $3)
       AND s.starts_at < (($5::date + 1)::timestamp AT TIME ZONE $3)
 ),
 outcomes AS (
-    SELECT a.topic, a.age, f.outcome FROM attended a
+    SELECT a.topic, a.age, f.outcome, {record_key("follow_up", "f.id", "$6")} AS rk
+    FROM attended a
     JOIN follow_up f ON f.registration_id = a.id AND f.status = 'DONE'
 ),
 facts AS (
-    SELECT topic, age, 'attendance' AS what FROM attended
-    UNION ALL SELECT topic, age, 'visit' FROM visited
-    UNION ALL SELECT topic, age, 'done' FROM outcomes
-    UNION ALL SELECT topic, age, 'independent' FROM outcomes WHERE outcome = 'USES_INDEPENDENTLY'
+    SELECT topic, age, 'attendance' AS what, rk FROM attended
+    UNION ALL SELECT topic, age, 'visit', rk FROM visited
+    UNION ALL SELECT topic, age, 'done', rk FROM outcomes
+    UNION ALL SELECT topic, age, 'independent', rk FROM outcomes
+    WHERE outcome = 'USES_INDEPENDENTLY'
 )
 SELECT b.position, f.topic,
-       count(*) FILTER (WHERE what = 'attendance') AS attendances,
-       count(*) FILTER (WHERE what = 'visit') AS visits,
-       count(*) FILTER (WHERE what = 'done') AS follow_ups_done,
-       count(*) FILTER (WHERE what = 'independent') AS uses_independently
+       {_counted_with_keys(_TOPIC_FACTS)}
 FROM facts f JOIN bands b ON f.age >= b.min_age AND (b.max_age IS NULL OR f.age <= b.max_age)
 GROUP BY b.position, f.topic
 """
@@ -685,27 +742,31 @@ async def topic_report(*, actor: Actor, survey_id: int, date_from: date, date_to
         group, _, name = value.metric.partition(".")
         if group == "course_wish" and name in TOPIC_FOR_WISH:
             wishes[(value.band_id, TOPIC_FOR_WISH[name])] = value.percent
+    perturbed = actor.role == Role.PLANNER
     records = await connections.get("default").execute_query_dict(TOPIC_SQL, [
-        survey.id, actor.municipality_id, actor.timezone, date_from, date_to])
+        survey.id, actor.municipality_id, actor.timezone, date_from, date_to, perturbed])
     counts = {(r["position"], r["topic"]): r for r in records}
     from divide_support.scheduling.models import CourseTopic
 
     rows: list[TopicRow] = []
     for band in bands:
-        band_attendances = sum(int(r["attendances"]) for (pos, _), r in counts.items()
-                               if pos == band.position)
+        in_band: list[TopicRow] = []
         for topic in CourseTopic:
             record = counts.get((band.position, topic.value))
             row = TopicRow(band=band.label, topic=topic.value,
                            wished_percent=wishes.get((band.id, topic.value)))
             if record:
-                row.attendances = int(record["attendances"])
-                row.visits = int(record["visits"])
-                row.follow_ups_done = int(record["follow_ups_done"])
-                row.uses_independently = int(record["uses_independently"])
+                for name in TOPIC_FIELDS:
+                    value = int(record[name])
+                    setattr(row, name, cellkey.perturb(value, record[f"{name}_key"])
+                            if perturbed else value)
+            in_band.append(row)
+        # from the counts shown (perturbed for planners)
+        band_attendances = sum(r.attendances for r in in_band)
+        for row in in_band:
             row.attendance_share = (round(row.attendances / band_attendances, 4)
                                     if band_attendances else None)
-            rows.append(row)
+        rows.extend(in_band)
     if actor.role == Role.PLANNER:
         for band in bands:
             in_band = [r for r in rows if r.band == band.label]

@@ -52,7 +52,9 @@ class ReportsQuery:
             lambda: reports.surveys_query(actor))]
 
     @strawberry.field(description="Participation by age band against a survey baseline. "
-                      "PLANNER: cells of 1-4 people are suppressed.")
+                      "PLANNER: every count is adjusted by at most 2, the same way every time "
+                      "(cell key method; totals on their own, so they need not add up), then "
+                      "counts of 1-4 are suppressed.")
     async def participation_report(self, info: Info, survey_id: strawberry.ID, metric: str,
                                    filter: ParticipationFilter) -> ParticipationReport:
         actor = actor_of(info)
@@ -91,7 +93,8 @@ class ReportsQuery:
         return await raise_as_graphql(run)
 
     @strawberry.field(description="By age band and course topic: what the band asked for in a "
-                      "course-wish survey (e.g. Yaizu 2021) against what it attended.")
+                      "course-wish survey (e.g. Yaizu 2021) against what it attended. PLANNER: "
+                      "counts adjusted by at most 2 (cell key method), 1-4 suppressed.")
     async def topic_report(
         self, info: Info, survey_id: strawberry.ID,
         from_: Annotated[date, strawberry.argument(name="from")], to: date,

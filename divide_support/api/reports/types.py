@@ -134,10 +134,12 @@ class ActivityRow:
     classes: int
     help_sessions: int
     attendees: int | None = strawberry.field(
-        description="Attendances at classes plus help-session visits (PLANNER: null when 1-4).")
+        description="Attendances at classes plus help-session visits (PLANNER: adjusted by at "
+                    "most 2 by the cell key method, null when 1-4).")
     attendees_per_session: float | None
     single_attendee_sessions: int | None = strawberry.field(
-        description="PLANNER: null where attendees are hidden.")
+        description="PLANNER: adjusted by at most 2 like attendees (never above sessions); null "
+                    "where attendees are hidden. Likewise emptySessions.")
     empty_sessions: int | None
     basic_classes: int = strawberry.field(description="Classes of the basic menu (基本的な講座).")
     applied_classes: int = strawberry.field(description="Classes of the applied menu (応用的な講座).")
