@@ -168,8 +168,8 @@ async def test_exact_numbers_per_band(hand_built):
         row = rows[label]
         assert row.participant_share == round(participants / 5, 4)
         assert row.need_share == round(NEED[label] / total_need, 4)
-        assert row.representation == pytest.approx(row.participant_share / row.need_share,
-                                                   abs=1e-3)
+        # from the unrounded shares, rounded once
+        assert row.representation == round((participants / 5) / (NEED[label] / total_need), 4)
     assert report.weighting == "respondents"
 
 
@@ -228,6 +228,55 @@ async def test_population_figures_weight_the_need_when_they_cover_every_band(tow
     non_use = {label: 100 - using for label, (_, using) in HIRATSUKA.items()}
     rows = _rows(report)
     assert rows["80歳以上"].need_share == round(non_use["80歳以上"] / sum(non_use.values()), 4)
+
+
+async def test_the_index_comes_from_the_unrounded_shares_in_the_api_and_the_files(town, gql, client):
+    """1 of 10 participants is 16～19 (a share of 0.1), whose share of need is 0.99 / 393.131
+    = 0.2518 %: the index is 0.1 / 0.002518... = 39.71, not 0.1 / 0.0025 = 40.0 (the quotient
+    of two shares already rounded to four places). Each published number is rounded once,
+    from the exact shares: the field, the CSV cell and the chart's labels alike."""
+    from fractions import Fraction
+
+    survey = await _survey(town)
+    session = await factories.session(town.coordinator, factories.at(days=-2, hour=13),
+                                      kind=SessionKind.HELP_SESSION)
+    await Visit.bulk_create([
+        Visit(municipality_id=town.municipality.id, session_id=session.id, age_at_visit=age,
+              topic=CourseTopic.DEVICE_BASICS, outcome=VisitOutcome.RESOLVED)
+        for age in (17, *[85] * 9)])
+    need = {band: Fraction(n) * (100 - Fraction(str(using))) / 100
+            for band, (n, using) in HIRATSUKA.items()}
+    need_share = need["16～19歳"] / sum(need.values())
+    exact_index = Fraction(1, 10) / need_share
+    assert round(float(exact_index), 2) == 39.71
+
+    data = await gql().data("""query ($s: ID!, $f: ParticipationFilter!) {
+        participationReport(surveyId: $s, metric: "internet_use.using", filter: $f) {
+          csvUrl chartUrl rows { band { label } participantShare baselineNeedShare
+          representationIndex } } }""",
+                            {"s": to_global_id("Survey", survey.id),
+                             "f": {"from": _period().date_from.isoformat(),
+                                   "to": _period().date_to.isoformat()}})
+    report = data["participationReport"]
+    row = next(r for r in report["rows"] if r["band"]["label"] == "16～19歳")
+    assert row["participantShare"] == 0.1
+    assert row["baselineNeedShare"] == round(float(need_share), 4) == 0.0025
+    assert row["representationIndex"] == round(float(exact_index), 4)
+
+    auth = {"Authorization": f"Bearer {town.tokens[Role.COORDINATOR]}"}
+    response = await client.get(report["csvUrl"].split("127.0.0.1:8000", 1)[1], headers=auth)
+    lines = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    header, cells = lines[1], {line[0]: line for line in lines[2:] if line}["16～19歳"]
+    assert cells[header.index("代表性指数")] == f"{float(exact_index):.4f}"
+    assert cells[header.index("支援が必要な人の割合")] == "0.0025"
+
+    svg = await client.get(report["chartUrl"].split("127.0.0.1:8000", 1)[1], headers=auth)
+    ns = {"svg": "http://www.w3.org/2000/svg"}
+    band = next(g for g in ET.fromstring(svg.content).findall(".//svg:g[@class='band']", ns)
+                if g.get("data-label") == "16～19歳")
+    # 0.2518 % shows as 0.3 %, not as 0.2 % (0.0025 -> 0.25 -> 0.2, rounded twice)
+    assert band.find("svg:rect[@class='need']/svg:title", ns).text == "16～19歳 0.3%"
+    assert band.find("svg:rect[@class='participants']/svg:title", ns).text == "16～19歳 10.0%"
 
 
 # --- planners ------------------------------------------------------------------------------
