@@ -415,9 +415,10 @@ class _Demo:
         await self.create_residents(today)
         await self.schedule(today - timedelta(days=DAYS_BACK), today + timedelta(days=DAYS_AHEAD))
         now = timeutil.now()
+        # Past sessions too: staff enter who helped from the paper sign-in sheets, so the
+        # programme's activity report has supporters per session for them.
         for session in self.classes + self.help_sessions:
-            if session.ends_at > now:
-                await self.staff(session)
+            await self.staff(session)
         await self.register_and_check_in(now)
         await self.record_visits(now)
         self.counts["follow_ups"] = await FollowUp.filter(

@@ -23,7 +23,7 @@ from divide_support.reports.models import PopulationFigure, Survey, SurveyBand
 from divide_support.reports.service import ReportFilter
 from divide_support.scheduling import service as scheduling
 from divide_support.scheduling.models import (
-    Assignment,
+    AssignmentRole,
     Attendance,
     CourseTopic,
     RegistrationSource,
@@ -496,11 +496,13 @@ async def test_activity_report_per_month_and_venue(town, gql, client):
     empty = await factories.session(actor, factories.at(days=-2, hour=14), venue_obj=venue)
     cancelled = await factories.session(actor, factories.at(days=3, hour=9), venue_obj=venue)
     await scheduling.cancel_session(actor=actor, session_id=cancelled.id)
-    # Staffing of past sessions as the paper records show it (the service only staffs the future).
-    for session, supporter, role in ((basic, lead, "LEAD"), (single, lead, "LEAD"),
-                                     (empty, lead, "LEAD"), (basic, helper, "ASSISTANT")):
-        await Assignment.create(municipality_id=town.municipality.id, session_id=session.id,
-                                supporter_id=supporter.id, role=role)
+    # Staffing of past sessions as the paper records show it, entered afterwards.
+    for session, supporter, role in ((basic, lead, AssignmentRole.LEAD),
+                                     (single, lead, AssignmentRole.LEAD),
+                                     (empty, lead, AssignmentRole.LEAD),
+                                     (basic, helper, AssignmentRole.ASSISTANT)):
+        await scheduling.assign_supporter(actor=actor, session_id=session.id,
+                                          supporter_id=supporter.id, role=role)
     for age in (70, 81):
         await _attend(town, basic, await _person(town, birth_year=_today().year - age))
     await scheduling.record_visit(actor=actor, data=scheduling.VisitInput(
