@@ -473,8 +473,17 @@ class _Demo:
 
     async def create_residents(self, today: date) -> None:
         numbers = _Numbers(self.rng, self.profile.landline_prefixes)
-        for _ in range(RESIDENT_COUNT):
+        drawn: set[tuple[str, int]] = set()
+        while len(self.residents) < RESIDENT_COUNT:
             fields = _resident_fields(self.rng, numbers, self.profile, today)
+            year = fields.birth_date.year if fields.birth_date else fields.birth_year
+            if year is not None:
+                # Two made-up people with the same name (or reading) and birth year would be
+                # possible duplicates (people.possible_duplicates): draw someone else.
+                names = {(fields.family_name + fields.given_name, year), (fields.kana, year)}
+                if names & drawn:
+                    continue
+                drawn |= names
             self.residents.append(await people.create_resident(fields=fields, actor=self.actor))
             self.counts["residents"] += 1
 

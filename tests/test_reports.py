@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import xml.etree.ElementTree as ET
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -56,10 +57,15 @@ async def _survey(town) -> Survey:
     return await Survey.get(municipality_id=town.municipality.id, key="hiratsuka-2020-internet-use")
 
 
+_PEOPLE = itertools.count(1)
+
+
 async def _person(town, *, birth_date: date | None = None, birth_year: int | None = None,
                   district: str | None = None):
+    # a name of their own: two 市民 太郎 born in one year would be a possible duplicate
     return await people.create_resident(actor=town.coordinator, fields=people.ResidentFields(
-        family_name="市民", given_name="太郎", birth_date=birth_date, birth_year=birth_year,
+        family_name="市民", given_name=f"太郎{next(_PEOPLE)}", birth_date=birth_date,
+        birth_year=birth_year,
         district=district))
 
 
@@ -622,7 +628,7 @@ async def test_topic_shares_do_not_give_a_hidden_cell_away(other_town):
     for session, count in ((basic, 6), (guarded, 2)):
         for _ in range(count):
             resident = await people.create_resident(actor=actor, fields=people.ResidentFields(
-                family_name="焼津", given_name="花子", birth_year=_today().year - 75))
+                family_name="焼津", given_name=f"花子{next(_PEOPLE)}", birth_year=_today().year - 75))
             await _attend(other_town, session, resident)
     rows = await reports.topic_report(actor=other_town.planner, survey_id=survey.id,
                                       date_from=_today() - timedelta(days=30), date_to=_today())
