@@ -415,9 +415,10 @@ class _Demo:
         await self.create_residents(today)
         await self.schedule(today - timedelta(days=DAYS_BACK), today + timedelta(days=DAYS_AHEAD))
         now = timeutil.now()
+        # Past sessions too: staff enter who helped from the paper sign-in sheets, so the
+        # programme's activity report has supporters per session for them.
         for session in self.classes + self.help_sessions:
-            if session.ends_at > now:
-                await self.staff(session)
+            await self.staff(session)
         await self.register_and_check_in(now)
         await self.record_visits(now)
         self.counts["follow_ups"] = await FollowUp.filter(
@@ -472,8 +473,17 @@ class _Demo:
 
     async def create_residents(self, today: date) -> None:
         numbers = _Numbers(self.rng, self.profile.landline_prefixes)
-        for _ in range(RESIDENT_COUNT):
+        drawn: set[tuple[str, int]] = set()
+        while len(self.residents) < RESIDENT_COUNT:
             fields = _resident_fields(self.rng, numbers, self.profile, today)
+            year = fields.birth_date.year if fields.birth_date else fields.birth_year
+            if year is not None:
+                # Two made-up people with the same name (or reading) and birth year would be
+                # possible duplicates (people.possible_duplicates): draw someone else.
+                names = {(fields.family_name + fields.given_name, year), (fields.kana, year)}
+                if names & drawn:
+                    continue
+                drawn |= names
             self.residents.append(await people.create_resident(fields=fields, actor=self.actor))
             self.counts["residents"] += 1
 

@@ -61,7 +61,9 @@ async def resident(
 ) -> Resident:
     number = _next()
     fields = people.ResidentFields(
-        family_name=family, given_name=given or f"花子{number}", kana="ヤマダ ハナコ",
+        # a reading of their own: one shared reading and birth year would make the residents
+        # possible duplicates of each other
+        family_name=family, given_name=given or f"花子{number}", kana=extra.pop("kana", f"ヤマダ ハナコ{number}"),
         phone=phone or (f"090-{1000 + number % 9000:04d}-{number % 10000:04d}" if sms else None),
         contact_preference=ContactPreference.SMS if sms else ContactPreference.PHONE_CALL,
         sms_consent=sms, **extra,

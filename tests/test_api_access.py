@@ -264,6 +264,7 @@ async def test_supporter_sees_attendees_of_own_sessions_without_pii(gql, town):
     await scheduling.assign_supporter(actor=town.coordinator, session_id=mine.id,
                                       supporter_id=supporter.id)
     resident = await factories.resident(town.coordinator, "鈴木", "花子", phone="080-1234-5678",
+                                        kana="ヤマダ ハナコ",
                                         sms=True, birth_date=factories.at(days=-365 * 78).date(),
                                         notes="耳が遠い", landline="0463-21-1111")
     mine_reg = await scheduling.register(actor=town.coordinator, session_id=mine.id,

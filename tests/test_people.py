@@ -247,7 +247,7 @@ async def test_a_resident_created_for_sms_can_receive_sms(town):
     resident = await _create(town.coordinator, phone="090-1234-5678", contact_preference=ContactPreference.SMS,
                              sms_consent=True)
     assert can_receive_sms(await reload(resident)) is True
-    default = await _create(town.coordinator, phone="090-1234-5678")
+    default = await _create(town.coordinator, phone="090-1234-5679")
     assert can_receive_sms(await reload(default)) is False, "no consent and no SMS preference by default"
 
 

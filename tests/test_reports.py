@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 import xml.etree.ElementTree as ET
 from datetime import date, datetime, timedelta
@@ -24,7 +25,7 @@ from divide_support.reports.models import PopulationFigure, Survey, SurveyBand
 from divide_support.reports.service import ReportFilter
 from divide_support.scheduling import service as scheduling
 from divide_support.scheduling.models import (
-    Assignment,
+    AssignmentRole,
     Attendance,
     CourseTopic,
     RegistrationSource,
@@ -57,10 +58,15 @@ async def _survey(town) -> Survey:
     return await Survey.get(municipality_id=town.municipality.id, key="hiratsuka-2020-internet-use")
 
 
+_PEOPLE = itertools.count(1)
+
+
 async def _person(town, *, birth_date: date | None = None, birth_year: int | None = None,
                   district: str | None = None):
+    # a name of their own: two 市民 太郎 born in one year would be a possible duplicate
     return await people.create_resident(actor=town.coordinator, fields=people.ResidentFields(
-        family_name="市民", given_name="太郎", birth_date=birth_date, birth_year=birth_year,
+        family_name="市民", given_name=f"太郎{next(_PEOPLE)}", birth_date=birth_date,
+        birth_year=birth_year,
         district=district))
 
 
@@ -169,8 +175,8 @@ async def test_exact_numbers_per_band(hand_built):
         row = rows[label]
         assert row.participant_share == round(participants / 5, 4)
         assert row.need_share == round(NEED[label] / total_need, 4)
-        assert row.representation == pytest.approx(row.participant_share / row.need_share,
-                                                   abs=1e-3)
+        # from the unrounded shares, rounded once
+        assert row.representation == round((participants / 5) / (NEED[label] / total_need), 4)
     assert report.weighting == "respondents"
 
 
@@ -229,6 +235,55 @@ async def test_population_figures_weight_the_need_when_they_cover_every_band(tow
     non_use = {label: 100 - using for label, (_, using) in HIRATSUKA.items()}
     rows = _rows(report)
     assert rows["80歳以上"].need_share == round(non_use["80歳以上"] / sum(non_use.values()), 4)
+
+
+async def test_the_index_comes_from_the_unrounded_shares_in_the_api_and_the_files(town, gql, client):
+    """1 of 10 participants is 16～19 (a share of 0.1), whose share of need is 0.99 / 393.131
+    = 0.2518 %: the index is 0.1 / 0.002518... = 39.71, not 0.1 / 0.0025 = 40.0 (the quotient
+    of two shares already rounded to four places). Each published number is rounded once,
+    from the exact shares: the field, the CSV cell and the chart's labels alike."""
+    from fractions import Fraction
+
+    survey = await _survey(town)
+    session = await factories.session(town.coordinator, factories.at(days=-2, hour=13),
+                                      kind=SessionKind.HELP_SESSION)
+    await Visit.bulk_create([
+        Visit(municipality_id=town.municipality.id, session_id=session.id, age_at_visit=age,
+              topic=CourseTopic.DEVICE_BASICS, outcome=VisitOutcome.RESOLVED)
+        for age in (17, *[85] * 9)])
+    need = {band: Fraction(n) * (100 - Fraction(str(using))) / 100
+            for band, (n, using) in HIRATSUKA.items()}
+    need_share = need["16～19歳"] / sum(need.values())
+    exact_index = Fraction(1, 10) / need_share
+    assert round(float(exact_index), 2) == 39.71
+
+    data = await gql().data("""query ($s: ID!, $f: ParticipationFilter!) {
+        participationReport(surveyId: $s, metric: "internet_use.using", filter: $f) {
+          csvUrl chartUrl rows { band { label } participantShare baselineNeedShare
+          representationIndex } } }""",
+                            {"s": to_global_id("Survey", survey.id),
+                             "f": {"from": _period().date_from.isoformat(),
+                                   "to": _period().date_to.isoformat()}})
+    report = data["participationReport"]
+    row = next(r for r in report["rows"] if r["band"]["label"] == "16～19歳")
+    assert row["participantShare"] == 0.1
+    assert row["baselineNeedShare"] == round(float(need_share), 4) == 0.0025
+    assert row["representationIndex"] == round(float(exact_index), 4)
+
+    auth = {"Authorization": f"Bearer {town.tokens[Role.COORDINATOR]}"}
+    response = await client.get(report["csvUrl"].split("127.0.0.1:8000", 1)[1], headers=auth)
+    lines = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    header, cells = lines[1], {line[0]: line for line in lines[2:] if line}["16～19歳"]
+    assert cells[header.index("代表性指数")] == f"{float(exact_index):.4f}"
+    assert cells[header.index("支援が必要な人の割合")] == "0.0025"
+
+    svg = await client.get(report["chartUrl"].split("127.0.0.1:8000", 1)[1], headers=auth)
+    ns = {"svg": "http://www.w3.org/2000/svg"}
+    band = next(g for g in ET.fromstring(svg.content).findall(".//svg:g[@class='band']", ns)
+                if g.get("data-label") == "16～19歳")
+    # 0.2518 % shows as 0.3 %, not as 0.2 % (0.0025 -> 0.25 -> 0.2, rounded twice)
+    assert band.find("svg:rect[@class='need']/svg:title", ns).text == "16～19歳 0.3%"
+    assert band.find("svg:rect[@class='participants']/svg:title", ns).text == "16～19歳 10.0%"
 
 
 # --- planners ------------------------------------------------------------------------------
@@ -461,11 +516,13 @@ async def test_activity_report_per_month_and_venue(town, gql, client):
     empty = await factories.session(actor, factories.at(days=-2, hour=14), venue_obj=venue)
     cancelled = await factories.session(actor, factories.at(days=3, hour=9), venue_obj=venue)
     await scheduling.cancel_session(actor=actor, session_id=cancelled.id)
-    # Staffing of past sessions as the paper records show it (the service only staffs the future).
-    for session, supporter, role in ((basic, lead, "LEAD"), (single, lead, "LEAD"),
-                                     (empty, lead, "LEAD"), (basic, helper, "ASSISTANT")):
-        await Assignment.create(municipality_id=town.municipality.id, session_id=session.id,
-                                supporter_id=supporter.id, role=role)
+    # Staffing of past sessions as the paper records show it, entered afterwards.
+    for session, supporter, role in ((basic, lead, AssignmentRole.LEAD),
+                                     (single, lead, AssignmentRole.LEAD),
+                                     (empty, lead, AssignmentRole.LEAD),
+                                     (basic, helper, AssignmentRole.ASSISTANT)):
+        await scheduling.assign_supporter(actor=actor, session_id=session.id,
+                                          supporter_id=supporter.id, role=role)
     for age in (70, 81):
         await _attend(town, basic, await _person(town, birth_year=_today().year - age))
     await scheduling.record_visit(actor=actor, data=scheduling.VisitInput(
@@ -585,7 +642,7 @@ async def test_topic_shares_do_not_give_a_hidden_cell_away(other_town):
     for session, count in ((basic, 6), (guarded, 2)):
         for _ in range(count):
             resident = await people.create_resident(actor=actor, fields=people.ResidentFields(
-                family_name="焼津", given_name="花子", birth_year=_today().year - 75))
+                family_name="焼津", given_name=f"花子{next(_PEOPLE)}", birth_year=_today().year - 75))
             await _attend(other_town, session, resident)
     rows = await reports.topic_report(actor=other_town.planner, survey_id=survey.id,
                                       date_from=_today() - timedelta(days=30), date_to=_today())

@@ -268,7 +268,7 @@ async def test_erasing_one_of_a_couple_sharing_a_phone_keeps_the_others_replies(
     husband = await factories.resident(town.coordinator, "共用", "太郎", phone="090-4444-5555",
                                        sms=True)
     wife = await people.create_resident(actor=town.coordinator, fields=people.ResidentFields(
-        family_name="共用", given_name="花子", phone="090-4444-5555"))
+        family_name="共用", given_name="花子", phone="090-4444-5555"), allow_duplicate=True)
     his, _ = await messaging.receive_reply(provider_id="SM-couple", from_number="+819044445555",
                                            body="太郎です。来週休みます",
                                            municipality_code=town.municipality.code)

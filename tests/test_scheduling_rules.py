@@ -635,12 +635,17 @@ async def test_a_cancelled_sessions_assignment_does_not_block_the_supporter(town
     assert assignment.session_id == replacement.id
 
 
-async def test_a_cancelled_or_finished_session_cannot_be_staffed(town):
+async def test_a_cancelled_session_cannot_be_staffed_upcoming_or_past(town):
+    """A finished session can be staffed (back-filled from the paper sheet, see
+    test_door_and_staffing.py); a cancelled one never, also once its time has passed."""
     supporter = await factories.supporter(town.coordinator)
     cancelled = await factories.session(town.coordinator, at(days=3, hour=10))
     await scheduling.cancel_session(actor=town.coordinator, session_id=cancelled.id)
-    finished = await past_session(town.coordinator)
-    for session in (cancelled, finished):
+    cancelled_long_ago = await factories.session(town.coordinator, at(days=4, hour=10))
+    await scheduling.cancel_session(actor=town.coordinator, session_id=cancelled_long_ago.id)
+    await Session.filter(id=cancelled_long_ago.id).update(starts_at=at(days=-3, hour=10),
+                                                          ends_at=at(days=-3, hour=12))
+    for session in (cancelled, cancelled_long_ago):
         with pytest.raises(DomainError) as e:
             await scheduling.assign_supporter(actor=town.coordinator, session_id=session.id,
                                               supporter_id=supporter.id)

@@ -256,6 +256,30 @@ async def test_demo_fills_a_month_and_a_second_run_is_skipped(db):
     assert await _row_counts(hiratsuka.id) == rows
 
 
+async def test_the_demos_past_sessions_are_staffed_and_the_activity_report_shows_it(db):
+    """Past sessions are entered from the paper sheets, supporters included: the programme's
+    report has supporters per session for them, as for the upcoming ones."""
+    from datetime import timedelta
+
+    from divide_support.demo import DAYS_BACK
+    from divide_support.reports import service as reports
+
+    await load_demo()
+    hiratsuka = await Municipality.get(code="142034")
+    past = await Session.filter(municipality_id=hiratsuka.id, ends_at__lte=timeutil.now())
+    assert len(past) >= 4
+    staffed = set(await Assignment.filter(session_id__in=[s.id for s in past]).values_list(
+        "session_id", flat=True))
+    assert staffed == {s.id for s in past}
+    today = timeutil.today(hiratsuka.timezone)
+    rows, total = await reports.activity_report(
+        actor=Actor.system(hiratsuka.id, hiratsuka.timezone),
+        date_from=today - timedelta(days=DAYS_BACK), date_to=today - timedelta(days=1))
+    assert rows and total.sessions > 0
+    assert all(row.supporters_per_session and row.supporters_per_session >= 1 for row in rows)
+    assert total.certified_supporters >= total.sessions  # a certified LEAD at each
+
+
 async def test_demo_residents_look_like_the_people_who_come(db):
     await load_demo()
     residents = await Resident.filter(municipality__code="142034")

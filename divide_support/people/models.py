@@ -56,6 +56,14 @@ class Resident(Model):
     # Set when the personal data was erased (on request or by retention); the row stays so
     # the anonymous counts of the reports stay as they were.
     erased_at = fields.DatetimeField(null=True)
+    # The name as search and the duplicate check compare it (people.service.name_key:
+    # NFKC, no spaces, katakana as hiragana), kept by the service; NULL once erased.
+    # Migration 0008 indexes their prefixes per municipality.
+    name_key = fields.CharField(max_length=200, null=True, description="family + given name")
+    given_key = fields.CharField(max_length=200, null=True)
+    kana_key = fields.CharField(max_length=200, null=True)
+    kana_given_key = fields.CharField(max_length=200, null=True,
+                                      description="the reading after its first space")
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

@@ -29,6 +29,43 @@ from divide_support.people.models import (
 UNSET: Any = object()
 
 
+# --- names as staff type them --------------------------------------------------------------
+
+_KATAKANA = "".join(chr(c) for c in range(0x30A1, 0x30F7))  # ァ..ヶ
+_HIRAGANA = "".join(chr(c - 0x60) for c in range(0x30A1, 0x30F7))  # ぁ..ゖ
+_ASCII_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+# After NFKC every kind of space (U+3000 too) is U+0020 and ･ is ・ (as in ジョン・スミス).
+_KEY_TABLE = str.maketrans(_KATAKANA + _ASCII_UPPER, _HIRAGANA + _ASCII_UPPER.lower(), " \u30fb")
+KEY_MAX = 200
+
+
+def name_key(text: str | None) -> str | None:
+    """A name or reading in the one form search and the duplicate check compare: NFKC
+    (half-width katakana, full-width letters and digits become the usual ones), without spaces
+    and middle dots, katakana as hiragana, A-Z as a-z; None when nothing is left.
+    「山田 花子」 and 「山田花子」 give 山田花子; 「ヤマダ」, 「ﾔﾏﾀﾞ」 and 「やまだ」 give やまだ.
+    Kanji are compared as typed (NFKC keeps 髙 and 高 apart): the reading is what covers
+    other spellings of the same name. Migration 0008 computes the same in SQL for the
+    rows it backfilled."""
+    if not text:
+        return None
+    return unicodedata.normalize("NFKC", text).translate(_KEY_TABLE)[:KEY_MAX] or None
+
+
+def given_part(kana: str | None) -> str | None:
+    """The given name's part of a reading typed as 「ヤマダ ハナコ」: after its first space."""
+    _, space, rest = unicodedata.normalize("NFKC", kana or "").partition(" ")
+    return rest if space else None
+
+
+def _name_keys(family_name: str | None, given_name: str | None, kana: str | None
+               ) -> dict[str, str | None]:
+    """The Resident columns kept from the name (their prefixes are indexed)."""
+    return {"name_key": name_key((family_name or "") + (given_name or "")),
+            "given_key": name_key(given_name), "kana_key": name_key(kana),
+            "kana_given_key": name_key(given_part(kana))}
+
+
 def can_receive_sms(resident: Resident) -> bool:
     """The one eligibility rule for SMS: consent, a mobile number, preference SMS, no opt-out."""
     return (
@@ -107,7 +144,70 @@ def _camel(snake: str) -> str:
     return head + "".join(p.title() for p in rest)
 
 
-async def create_resident(*, fields: ResidentFields, actor: Actor) -> Resident:
+# --- possible duplicates -------------------------------------------------------------------
+
+MAX_DUPLICATES_SHOWN = 10
+# pg_advisory_xact_lock(namespace, municipality): creating residents of one municipality is
+# serialised, so two colleagues entering the same caller at once get one record.
+_CREATE_RESIDENT_LOCK = 0x52455349
+
+
+class PossibleDuplicate(DomainError):
+    """The resident may be registered already; `residents` are the matches."""
+
+    def __init__(self, residents: list[Resident], *, by_phone: bool) -> None:
+        super().__init__(
+            "POSSIBLE_DUPLICATE",
+            "同じ携帯電話番号、または同じ氏名と生まれ年の方がすでに登録されています"
+            "（possibleDuplicates）。同じ方ならその登録をお使いください。別の方なら "
+            "allowDuplicate を true にして登録してください。",
+            ["input", "phone" if by_phone else "familyName"],
+            message_en="A resident with the same mobile number, or the same name and birth "
+                       "year, is registered already (possibleDuplicates). Use that record if "
+                       "it is the same person; otherwise send allowDuplicate: true.")
+        self.residents = residents
+
+
+def _duplicate_condition(*, phone: str | None, name: str | None, kana: str | None,
+                         birth_year: int | None) -> Q | None:
+    conditions = []
+    if phone:
+        conditions.append(Q(phone=phone))
+    if birth_year is not None and (name or kana):
+        same_name = Q(name_key=name) if name else None
+        if kana:
+            same_name = Q(kana_key=kana) if same_name is None else same_name | Q(kana_key=kana)
+        conditions.append(Q(birth_year=birth_year) & same_name)
+    if not conditions:
+        return None
+    return conditions[0] if len(conditions) == 1 else conditions[0] | conditions[1]
+
+
+async def possible_duplicates(municipality_id: int, *, phone: str | None,
+                              family_name: str | None, given_name: str | None,
+                              kana: str | None, birth_year: int | None) -> list[Resident]:
+    """THE rule for "this may be someone registered already", in one query. A resident of the
+    municipality (never an erased one) is a possible duplicate when
+    - their mobile number is this one (both in E.164), or
+    - their birth year is this one and their name matches: family + given name the same
+      after name_key (NFKC, spaces ignored: 「山田 花子」 = 「山田花子」), or both readings
+      given and the same after name_key (hiragana = katakana, half-width too), which covers
+      other kanji for the same name (斉藤/斎藤). Without a birth year a name says too little.
+    Landlines are not compared: a household shares one."""
+    condition = _duplicate_condition(
+        phone=phone, name=name_key((family_name or "") + (given_name or "")),
+        kana=name_key(kana), birth_year=birth_year)
+    if condition is None:
+        return []
+    return await Resident.filter(condition, municipality_id=municipality_id,
+                                 erased_at__isnull=True).order_by("id").limit(
+        MAX_DUPLICATES_SHOWN)
+
+
+async def create_resident(*, fields: ResidentFields, actor: Actor,
+                          allow_duplicate: bool = False) -> Resident:
+    """Refused with PossibleDuplicate (the matches attached) when possible_duplicates finds
+    anyone, unless `allow_duplicate`: then created, the audit row naming the matches."""
     require_staff(actor)
     values = fields.given()
     values.setdefault("family_name", "")
@@ -116,9 +216,21 @@ async def create_resident(*, fields: ResidentFields, actor: Actor) -> Resident:
     year = _check_birth(clean.get("birth_date"), clean.get("birth_year"), actor.timezone)
     clean["birth_year"] = year
     _check_sms_choice(clean)
-    async with in_transaction():
-        resident = await Resident.create(municipality_id=actor.municipality_id, **clean)
-        await audit.record(actor, "resident.create", "Resident", [resident.id])
+    async with in_transaction() as conn:
+        await conn.execute_query("SELECT pg_advisory_xact_lock($1, $2)",
+                                 [_CREATE_RESIDENT_LOCK, actor.municipality_id])
+        matches = await possible_duplicates(
+            actor.municipality_id, phone=clean.get("phone"), family_name=clean["family_name"],
+            given_name=clean["given_name"], kana=clean.get("kana"), birth_year=year)
+        if matches and not allow_duplicate:
+            raise PossibleDuplicate(matches, by_phone=any(
+                clean.get("phone") and m.phone == clean["phone"] for m in matches))
+        resident = await Resident.create(
+            municipality_id=actor.municipality_id, **clean,
+            **_name_keys(clean["family_name"], clean["given_name"], clean.get("kana")))
+        details = ({"allowDuplicate": True, "possibleDuplicates": [m.id for m in matches]}
+                   if matches else None)
+        await audit.record(actor, "resident.create", "Resident", [resident.id], details)
     return resident
 
 
@@ -150,6 +262,10 @@ async def update_resident(*, resident_id: int, fields: ResidentFields, actor: Ac
         _check_sms_choice(merged)
         for key, value in clean.items():
             setattr(resident, key, value)
+        if {"family_name", "given_name", "kana"} & clean.keys():
+            for key, value in _name_keys(resident.family_name, resident.given_name,
+                                         resident.kana).items():
+                setattr(resident, key, value)
         await resident.save()
         if {"sms_consent", "phone", "contact_preference"} & clean.keys():
             from divide_support.messaging.service import revive_for_resident
@@ -179,6 +295,7 @@ async def erase_personal_data(resident: Resident, *, keep_birth_year: bool) -> N
     resident.family_name = ERASED_NAME
     resident.given_name = ""
     resident.kana = None
+    resident.name_key = resident.given_key = resident.kana_key = resident.kana_given_key = None
     resident.phone = None
     resident.landline = None
     resident.birth_date = None
@@ -192,17 +309,20 @@ async def erase_personal_data(resident: Resident, *, keep_birth_year: bool) -> N
 
 
 def residents_query(actor: Actor, search: str | None = None):
+    """Residents of the municipality (never erased ones), found by the start of the full name,
+    the given name or the reading (family or given part), compared as name_key compares
+    names: 「山田花子」, 「山田 花子」, 「やまだ」, 「ヤマダ」 and 「ﾔﾏﾀﾞ」 find 山田 花子
+    (ヤマダ ハナコ); or by the last 4-8 digits of a phone number. One SQL query; each name
+    condition is a prefix of an indexed key column (migration 0008)."""
     require_staff(actor)
     query = Resident.filter(municipality_id=actor.municipality_id, erased_at__isnull=True)
     # NFKC: full-width digits and half-width kana typed at the counter still match.
     term = clean_text(unicodedata.normalize("NFKC", search or ""), "search", "検索語", 100,
                       path=["search"]) or ""
-    if term:
-        condition = (
-            Q(family_name__icontains=term)
-            | Q(given_name__icontains=term)
-            | Q(kana__icontains=term)
-        )
+    key = name_key(term)
+    if key:
+        condition = (Q(name_key__startswith=key) | Q(given_key__startswith=key)
+                     | Q(kana_key__startswith=key) | Q(kana_given_key__startswith=key))
         digits = "".join(ch for ch in term if ch.isdigit())
         if len(digits) >= 4:
             condition |= Q(phone__endswith=digits[-8:]) | Q(landline__endswith=digits[-8:])

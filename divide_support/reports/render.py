@@ -70,8 +70,10 @@ def to_svg(report: Report) -> bytes:
     width = left + group * len(bands) + 20
     height = 420
     plot = height - top - bottom
-    highest = max([0.5, *(r.participant_share or 0 for r in bands),
-                   *(r.need_share or 0 for r in bands)])
+    # Bars and labels from the unrounded shares: a label rounded from the 4-place share
+    # would be rounded twice (0.2518 % -> 0.0025 -> "0.2%").
+    highest = max([0.5, *(r.participant_fraction or 0 for r in bands),
+                   *(r.need_fraction or 0 for r in bands)])
     scale = plot / highest
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -95,9 +97,9 @@ def to_svg(report: Report) -> bytes:
     for index, row in enumerate(bands):
         x = left + index * group + 10
         parts.append(f'<g class="band" data-label={quoteattr(row.label)}>')
-        for offset, value, color, kind in ((0, row.participant_share, BAR_PARTICIPANTS,
+        for offset, value, color, kind in ((0, row.participant_fraction, BAR_PARTICIPANTS,
                                             "participants"),
-                                           (bar, row.need_share, BAR_NEED, "need")):
+                                           (bar, row.need_fraction, BAR_NEED, "need")):
             h = (value or 0) * scale
             label = "秘匿" if value is None and row.suppressed else (
                 "—" if value is None else f"{value * 100:.1f}%")

@@ -44,6 +44,8 @@ from divide_support.reports.models import PopulationFigure, Survey, SurveyBand, 
 from divide_support.reports.surveys import SurveyDocument, parse_survey
 
 SUPPRESS_BELOW = 5  # planners never see a cell of 1-4 people
+SHARE_PLACES = 4  # decimal places of the published shares and the index
+INDEX_PLACES = 4
 UNKNOWN_LABEL = "年齢不明"
 MAX_PERIOD_DAYS = 3 * 366
 SEED_FOLDER = "surveys"
@@ -175,6 +177,10 @@ class ReportFilter:
     districts: list[str] | None = None
 
 
+def _rounded(value: float | None, places: int) -> float | None:
+    return None if value is None else round(value, places)
+
+
 @dataclass
 class Row:
     label: str
@@ -188,12 +194,29 @@ class Row:
     visits: int | None = 0
     follow_ups_done: int | None = 0
     uses_independently: int | None = 0
-    participant_share: float | None = None
+    # The shares as computed, never rounded: the published numbers below are rounded once,
+    # from these (an index from two shares already rounded to 4 places is off by up to 1 %).
+    participant_fraction: float | None = None
     need: float | None = None
-    need_share: float | None = None
-    representation: float | None = None
+    need_fraction: float | None = None
     suppressed: bool = False
     is_band: bool = True
+
+    @property
+    def participant_share(self) -> float | None:
+        return _rounded(self.participant_fraction, SHARE_PLACES)
+
+    @property
+    def need_share(self) -> float | None:
+        return _rounded(self.need_fraction, SHARE_PLACES)
+
+    @property
+    def representation(self) -> float | None:
+        """Share of participants / share of need (1.0 = reached in proportion to need), for
+        bands only."""
+        if not self.is_band or self.participant_fraction is None or not self.need_fraction:
+            return None
+        return round(self.participant_fraction / self.need_fraction, INDEX_PLACES)
 
     @property
     def no_show_rate(self) -> float | None:
@@ -402,9 +425,7 @@ async def participation_report(*, actor: Actor, survey_id: int, metric: str,
                                   report_filter.date_to)
     known = sum(r.participants for r in rows) + outside.participants
     for row in rows:
-        row.participant_share = round(row.participants / known, 4) if known else None
-        if row.participant_share is not None and row.need_share:
-            row.representation = round(row.participant_share / row.need_share, 4)
+        row.participant_fraction = row.participants / known if known else None
     extra = [r for r in (unknown, outside) if any(getattr(r, n) for n in COUNT_FIELDS)]
     total = Row(label="合計", min_age=0, max_age=None, respondents=sum(
         b.respondents or 0 for b in bands) or None, is_band=False)
@@ -413,8 +434,8 @@ async def participation_report(*, actor: Actor, survey_id: int, metric: str,
         if perturbed:  # the total's own key, from all its facts: not the sum of the rows
             setattr(total, name, cellkey.perturb(exact_total[name], cellkey.cell_key(
                 *(v for (_, n), v in keys.items() if n == name))))
-    total.participant_share = 1.0 if known else None
-    total.need_share = 1.0 if any(r.need_share for r in rows) else None
+    total.participant_fraction = 1.0 if known else None
+    total.need_fraction = 1.0 if any(r.need_fraction for r in rows) else None
     report = Report(survey=survey, metric=metric, filter=report_filter, rows=rows + extra,
                     total=total, unknown_age=unknown.participants, weighting=weighting,
                     bands=list(bands), perturbed=perturbed)
@@ -437,8 +458,7 @@ async def _apply_need(rows: list[Row], bands: list[SurveyBand], values: dict[int
         row.need = base * share / 100
     total_need = sum(r.need for r in rows if r.need is not None)
     for row in rows:
-        row.need_share = round(row.need / total_need, 4) if row.need is not None and total_need \
-            else None
+        row.need_fraction = row.need / total_need if row.need is not None and total_need else None
     return weighting
 
 
@@ -488,8 +508,7 @@ def suppress_columns(rows: list, fields: tuple[str, ...], total: object | None =
 def _hide_row(row: Row) -> None:
     for name in COUNT_FIELDS:
         setattr(row, name, None)
-    row.participant_share = None
-    row.representation = None
+    row.participant_fraction = None  # and so the index
     row.suppressed = True
 
 

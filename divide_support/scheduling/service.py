@@ -400,13 +400,19 @@ def sessions_query(
 async def assign_supporter(
     *, actor: Actor, session_id: int, supporter_id: int, role: AssignmentRole | None = None
 ) -> Assignment:
+    """Staff a session. A session that has ended can be staffed too: staff entering a past
+    session from the paper sign-in sheet record who helped (the activity report counts
+    them). That is a record, not a request, and nobody is told: an assignment never sends
+    anything, and a past duty appears only in the supporter's own feed. Cancelled sessions
+    are refused, past or not; the overlap rule holds for past duties too."""
     require_staff(actor)
     role = role or AssignmentRole.ASSISTANT
     async with in_transaction():
         session = await _lock_session(session_id, actor)
-        if effective_status(session) != SessionStatus.SCHEDULED:
-            raise _session_not_open("中止または終了した回には支援員を割り当てられません。",
-                                    "Cannot staff a cancelled or finished session.")
+        if session.status == SessionStatus.CANCELLED:
+            raise _session_not_open("中止された回には支援員を割り当てられません。",
+                                    "Cannot staff a cancelled session.")
+        backfilled = effective_status(session) == SessionStatus.COMPLETED
         supporter = await get_scoped(Supporter, supporter_id, actor, what="支援員",
                                      field=["input", "supporterId"], for_update=True)
         if not supporter.active:
@@ -439,7 +445,7 @@ async def assign_supporter(
         )
         await audit.record(actor, "assignment.create", "Assignment", [assignment.id],
                            {"sessionId": session.id, "supporterId": supporter.id,
-                            "role": str(role)})
+                            "role": str(role), "backfilled": backfilled})
     return assignment
 
 

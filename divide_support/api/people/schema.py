@@ -28,6 +28,11 @@ class CreateResidentInput:
     device: Device | None = None
     district: str | None = None
     notes: str | None = None
+    allow_duplicate: bool | None = strawberry.field(
+        default=None,
+        description="Create even though possibleDuplicates found someone (a different person "
+                    "with the same name and birth year, or sharing the mobile); recorded in the "
+                    "audit log. Without it such a creation is refused with POSSIBLE_DUPLICATE.")
 
 
 @strawberry.input
@@ -51,6 +56,11 @@ class UpdateResidentInput:
 class ResidentPayload:
     resident: Resident | None = None
     errors: list[UserError]
+    possible_duplicates: list[Resident] = strawberry.field(
+        default_factory=list,
+        description="createResident refused with POSSIBLE_DUPLICATE: the residents this may be "
+                    "(the same mobile number, or the same name and birth year). Ask the caller; "
+                    "use one of them, or send allowDuplicate: true.")
 
 
 @strawberry.input
@@ -115,9 +125,19 @@ class PeopleMutation:
     async def create_resident(self, info: Info, input: CreateResidentInput) -> ResidentPayload:
         actor = actor_of(info)
         fields = _resident_fields(input)
-        row, errors = await attempt(info,
-                                    lambda: people.create_resident(fields=fields, actor=actor))
-        return ResidentPayload(resident=Resident.from_model(row) if row else None, errors=errors)
+        matches: list = []
+
+        async def run():
+            try:
+                return await people.create_resident(fields=fields, actor=actor,
+                                                     allow_duplicate=bool(input.allow_duplicate))
+            except people.PossibleDuplicate as refused:
+                matches.extend(refused.residents)  # shown with the refusal (audited by attempt)
+                raise
+
+        row, errors = await attempt(info, run)
+        return ResidentPayload(resident=Resident.from_model(row) if row else None, errors=errors,
+                               possible_duplicates=[Resident.from_model(m) for m in matches])
 
     @strawberry.mutation
     async def update_resident(self, info: Info, input: UpdateResidentInput) -> ResidentPayload:
