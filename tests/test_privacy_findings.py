@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import factories
 import httpx
 import pytest
-from conftest import PASSWORD
+from conftest import PASSWORD, database_url
 from factories import at
 
 from divide_support.accounts.models import AuthToken, LoginThrottle, User
@@ -437,8 +437,9 @@ async def test_an_operator_sets_a_new_password_from_a_prompt_not_the_command_lin
     import os
 
     token = town.tokens[Role.COORDINATOR]
-    env = {**os.environ, "LOG_LEVEL": "WARNING", "DATABASE_URL":
-           f"postgres://{database.user}@{database.host}:{database.port}/{database.database}"}
+    # conftest's helper: the embedded test server is a socket folder, not a host name
+    env = {**os.environ, "LOG_LEVEL": "WARNING",
+           "DATABASE_URL": database_url(database, database.database)}
     result = _set_password(env, "a-brand-new-passphrase\n")
     assert result.returncode == 0, result.stderr
     assert "パスワードを変更しました: hiratsuka-coordinator@example.jp" in result.stdout
