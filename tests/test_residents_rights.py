@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import factories
 import pg_tools
+from conftest import database_url
 from factories import at
 from sms_helpers import RecordingBackend, no_quiet_hours
 
@@ -190,8 +191,7 @@ async def test_retention_erases_only_residents_past_the_period(town, database):
     due = await privacy.retention_due(municipality)
     assert due.resident_ids == [idle.id]  # the booked one holds an upcoming place
 
-    env = {"DATABASE_URL": f"postgres://{database.user}@{database.host}:{database.port}/"
-                           f"{database.database}", "LOG_LEVEL": "WARNING"}
+    env = {"DATABASE_URL": database_url(database, database.database), "LOG_LEVEL": "WARNING"}
     dry = _cli(["purge"], env)
     assert dry.returncode == 0, dry.stderr
     assert "平塚市（142034）: 最後の利用から3年を過ぎた住民 1人" in dry.stdout
@@ -238,8 +238,7 @@ async def test_a_disclosure_export_holds_everything_and_is_audited(gql, town):
 async def test_the_audit_trail_exports_as_csv_for_auditors(town, other_town, database):
     await factories.resident(town.coordinator, "監査")
     await factories.resident(other_town.coordinator, "他市")
-    env = {"DATABASE_URL": f"postgres://{database.user}@{database.host}:{database.port}/"
-                           f"{database.database}", "LOG_LEVEL": "WARNING"}
+    env = {"DATABASE_URL": database_url(database, database.database), "LOG_LEVEL": "WARNING"}
     today = datetime.now(ZoneInfo("Asia/Tokyo")).date()  # the command's days are Tokyo days
     result = _cli(["audit-export", "--from", str(today - timedelta(days=1)), "--to", str(today),
                    "--municipality", "142034"], env)
