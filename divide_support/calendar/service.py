@@ -21,7 +21,7 @@ from divide_support.core import timeutil
 from divide_support.core.actor import Actor
 from divide_support.core.errors import Forbidden
 from divide_support.core.permissions import require_staff
-from divide_support.core.settings import get_settings
+from divide_support.core.publicurl import public_base_url
 from divide_support.core.tenancy import get_scoped
 from divide_support.core.tokens import new_calendar_token
 from divide_support.people.models import Supporter
@@ -55,7 +55,7 @@ class CalendarFile:
 # --- URLs ----------------------------------------------------------------------------------
 
 def _base() -> str:
-    return get_settings().public_base_url.rstrip("/")
+    return public_base_url()
 
 
 def invite_url(registration: Registration) -> str:

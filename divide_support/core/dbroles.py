@@ -17,7 +17,7 @@ import logging
 
 import asyncpg
 
-from divide_support.core.database import ConnectionParams
+from divide_support.core.database import ConnectionParams, DatabaseUnavailable, connect
 from divide_support.core.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -183,13 +183,14 @@ async def warn_if_audit_unprotected(params: ConnectionParams) -> list[str]:
     rewrite the audit trail. Never refuses to start (an old setup keeps running), nor waits for
     a database that is down (the service starts and /readyz answers 503 until it is back)."""
     try:
-        conn = await asyncpg.connect(**params.dsn_kwargs(), timeout=5)
+        conn = await connect(params, timeout=5)
         try:
             problems = await audit_trail_problems(conn)
         finally:
             await conn.close()
-    except (OSError, TimeoutError, asyncpg.PostgresError) as error:
-        log.warning("could not check whether the audit trail is protected (%s)", type(error).__name__)
+    except (DatabaseUnavailable, OSError, TimeoutError, asyncpg.PostgresError) as error:
+        cause = error.cause if isinstance(error, DatabaseUnavailable) else error
+        log.warning("could not check whether the audit trail is protected (%s)", type(cause).__name__)
         return []
     if problems:
         log.warning(unprotected_message(problems))

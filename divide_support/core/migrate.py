@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-import asyncpg
 from tortoise.cli.cli import tortoise_cli_context
 from tortoise.context import TortoiseContext
 from tortoise.migrations.api import migrate as tortoise_migrate
@@ -15,6 +14,7 @@ from divide_support.core.database import (
     MIGRATE_LOCK,
     ConnectionParams,
     advisory_lock,
+    connect,
     tortoise_config,
 )
 from divide_support.core.dbroles import ensure_login_role, grant_service_role, unprotected_message
@@ -41,7 +41,7 @@ async def apply_migrations(params: ConnectionParams, *, service_role: str | None
         async with TortoiseContext():
             await tortoise_migrate(config=tortoise_config(params), progress=progress)
         if service_role:
-            conn = await asyncpg.connect(**params.dsn_kwargs())
+            conn = await connect(params)
             try:
                 if create_service_role:
                     await ensure_login_role(conn, service_role)

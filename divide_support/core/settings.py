@@ -5,13 +5,16 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from divide_support.core.dburl import EXAMPLE as DATABASE_URL_EXAMPLE
+from divide_support.core.dburl import DatabaseUrlError, read_database_url
 
 
 def _default_data_dir() -> Path:
@@ -50,8 +53,13 @@ def _origin(text: str) -> str:
     return f"{scheme}://{host}" + (f":{port}" if port is not None else "")
 
 
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+    # An empty variable (`GRAPHIQL=` in an env file) counts as unset.
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False,
+                                      env_ignore_empty=True)
 
     database_url: str | None = Field(
         default=None,
@@ -72,11 +80,12 @@ class Settings(BaseSettings):
     # Proxies whose X-Forwarded-For is believed: the client address in the audit trail and
     # the login throttle comes from it. Behind a load balancer on another host, list it.
     forwarded_allow_ips: str = Field(default="127.0.0.1")
-    public_base_url: str = Field(
-        default="http://127.0.0.1:8000",
-        description="Public URL of the service, used in links and webhook signatures.",
+    public_base_url: str | None = Field(
+        default=None,
+        description="Public URL of the service, used in links and webhook signatures. Unset: "
+                    "where `serve` listens (core/publicurl.py).",
     )
-    log_level: str = Field(default="INFO")
+    log_level: LogLevel = Field(default="INFO")
     log_format: Literal["text", "json"] = Field(default="text")
     # Bearer token a scraper sends for /metrics (unset: only from this machine in the embedded
     # mode, not at all with DATABASE_URL).
@@ -119,6 +128,44 @@ class Settings(BaseSettings):
     # NoDecode: a comma-separated list, not JSON.
     cors_allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
 
+    @field_validator("database_url", "database_owner_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None  # an empty variable counts as unset
+        try:
+            read_database_url(value)
+        except DatabaseUrlError as error:
+            raise PydanticCustomError(
+                "database_url", "{problem}。例: {example}",
+                {"problem": str(error), "example": DATABASE_URL_EXAMPLE}) from None
+        return value.strip()
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_base_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        try:
+            parts = urlsplit(value.strip())
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname \
+                or parts.query or parts.fragment or "@" in parts.netloc:
+            raise PydanticCustomError(
+                "public_base_url",
+                "https://support.example.jp のように、スキーム（http か https）とホスト名（必要なら"
+                "ポートとパス）だけを書きます")
+        return value.strip().rstrip("/")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().upper() in get_args(LogLevel):
+            return value.strip().upper()
+        return value
+
     @field_validator("cors_allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
@@ -148,3 +195,34 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def _japanese(problem: dict[str, Any]) -> str:
+    """pydantic's English reason for one refused environment variable, in Japanese. The value
+    is quoted only where it is a mode name (a literal or a boolean), never a URL or a secret."""
+    kind, ctx = problem["type"], problem.get("ctx") or {}
+    given = problem.get("input")
+    if kind == "literal_error":
+        expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
+        return f"「{given}」は使えません。次のどれかにしてください: {expected}"
+    if kind in ("bool_parsing", "bool_type"):
+        return f"「{given}」は使えません。true か false にしてください"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return "整数で書いてください"
+    if kind in ("float_parsing", "float_type"):
+        return "数で書いてください"
+    bounds = {"greater_than_equal": ("ge", "以上"), "greater_than": ("gt", "より大きく"),
+              "less_than_equal": ("le", "以下"), "less_than": ("lt", "未満")}
+    if kind in bounds:
+        key, word = bounds[kind]
+        return f"{ctx.get(key)} {word}にしてください"
+    return problem["msg"]  # our own validators' messages are Japanese already
+
+
+def settings_problems(error: ValidationError) -> list[str]:
+    """One Japanese line per environment variable that `Settings()` refused."""
+    lines = []
+    for problem in error.errors():
+        name = "_".join(str(part) for part in problem["loc"] if not isinstance(part, int)).upper()
+        lines.append(f"エラー: 環境変数 {name} の値が正しくありません（{_japanese(problem)}）")
+    return lines

@@ -1,7 +1,7 @@
 """Twilio webhooks: delivery status callbacks and replies from residents.
 
 Both verify X-Twilio-Signature against the public URL (PUBLIC_BASE_URL, so it holds
-behind a proxy) and the auth token; a missing or wrong signature gets 403 and changes
+behind a proxy; core/publicurl.py) and the auth token; a missing or wrong signature gets 403 and changes
 nothing.
 """
 
@@ -17,6 +17,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from divide_support.core.errors import DomainError
+from divide_support.core.publicurl import public_base_url
 from divide_support.core.settings import get_settings
 from divide_support.core.text import replace_refused
 from divide_support.messaging import service
@@ -31,8 +32,7 @@ MAX_SID = 64  # the column; Twilio's sids have 34 characters
 
 def public_url(request: Request) -> str:
     """The URL Twilio signed: the public base URL plus the path and query we received."""
-    base = get_settings().public_base_url.rstrip("/")
-    url = base + request.url.path
+    url = public_base_url() + request.url.path
     if request.url.query:
         url += "?" + request.url.query
     return url

@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 from divide_support.accounts import service as accounts
 from divide_support.api.ids import decode_id, to_global_id
 from divide_support.core.errors import DomainError
-from divide_support.core.settings import get_settings
+from divide_support.core.publicurl import public_base_url
 from divide_support.reports import render
 from divide_support.reports import service as reports
 from divide_support.reports.service import ReportFilter
@@ -34,8 +34,7 @@ def report_url(extension: str, survey_id: int, metric: str, report_filter: Repor
         params.append(("kinds", ",".join(report_filter.kinds)))
     if report_filter.districts:
         params.append(("districts", ",".join(report_filter.districts)))
-    base = get_settings().public_base_url.rstrip("/")
-    return f"{base}/reports/participation.{extension}?{urlencode(params)}"
+    return f"{public_base_url()}/reports/participation.{extension}?{urlencode(params)}"
 
 
 def _list(request: Request, name: str) -> list[str] | None:
@@ -84,8 +83,7 @@ def activity_url(date_from: date, date_to: date, venue_ids: list[int] | None) ->
     params = [("from", date_from.isoformat()), ("to", date_to.isoformat())]
     if venue_ids:
         params.append(("venueIds", ",".join(to_global_id("Venue", v) for v in venue_ids)))
-    base = get_settings().public_base_url.rstrip("/")
-    return f"{base}/reports/activity.csv?{urlencode(params)}"
+    return f"{public_base_url()}/reports/activity.csv?{urlencode(params)}"
 
 
 async def activity_csv(request: Request) -> Response:

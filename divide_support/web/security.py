@@ -12,6 +12,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
+from divide_support.core.publicurl import public_base_url
 from divide_support.core.settings import Settings
 
 GRAPHIQL_DIALOG_STYLE = "sha256-Y/huXlwoYkVyQlxwSVcCi1RCDGDCSVBzDt0hYP9qlTc="
@@ -83,7 +84,7 @@ def security_middleware(settings: Settings) -> list[Middleware]:
     """The headers on everything; CORS only for the origins CORS_ALLOWED_ORIGINS names (none by
     default: no CORS header at all, so a page on another origin cannot read an answer)."""
     middleware = [Middleware(SecurityHeadersMiddleware,
-                             hsts=settings.public_base_url.lower().startswith("https://"))]
+                             hsts=public_base_url(settings).lower().startswith("https://"))]
     if settings.cors_allowed_origins:
         middleware.append(Middleware(
             CORSMiddleware,

@@ -17,6 +17,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
+from divide_support.core.publicurl import public_base_url
 from divide_support.core.settings import Settings
 from divide_support.messaging.backends import Outcome, OutgoingSms, ProviderRecord, SendResult
 
@@ -76,7 +77,7 @@ class TwilioBackend:
             from_number=settings.twilio_from,
             messaging_service_sid=settings.twilio_messaging_service_sid,
             api_base=settings.twilio_api_base,
-            public_base_url=settings.public_base_url,
+            public_base_url=public_base_url(settings),
         )
 
     async def send(self, sms: OutgoingSms) -> SendResult:
