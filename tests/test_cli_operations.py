@@ -373,6 +373,8 @@ async def test_settings_with_a_fixed_set_of_values_refuse_a_wrong_one_in_japanes
         ({"GRAPHQL_INTROSPECTION": "maybe"}, "GRAPHQL_INTROSPECTION", "true か false"),
         ({"DB_POOL_MAX": "ten"}, "DB_POOL_MAX", "整数"),
         ({"PUBLIC_BASE_URL": "support.example.jp"}, "PUBLIC_BASE_URL", "https://"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT", "text, json"),
+        ({"METRICS_TOKEN": "short"}, "METRICS_TOKEN", "16文字以上"),
     ]
     runs = await asyncio.gather(*(run_cli("export-schema", env=_clean_env(None, **variables),
                                           cwd=tmp_path) for variables, _, _ in cases))

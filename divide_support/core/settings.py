@@ -216,6 +216,10 @@ def _japanese(problem: dict[str, Any]) -> str:
     if kind in bounds:
         key, word = bounds[kind]
         return f"{ctx.get(key)} {word}にしてください"
+    if kind == "string_too_short":
+        return f"{ctx.get('min_length')}文字以上にしてください"
+    if kind == "string_too_long":
+        return f"{ctx.get('max_length')}文字以内にしてください"
     return problem["msg"]  # our own validators' messages are Japanese already
 
 
