@@ -31,6 +31,7 @@ from divide_support.messaging.webhooks import twilio_inbound, twilio_status
 from divide_support.reports.http import activity_csv, participation_csv, participation_svg
 from divide_support.web.assets import static_files
 from divide_support.web.graphiql import graphql_or_graphiql
+from divide_support.web.routes import console_routes
 from divide_support.web.security import security_middleware
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,8 @@ def create_app(connection: ConnectionParams | None = None, *, init_orm: bool = T
         Route("/webhooks/twilio/status", twilio_status, methods=["POST"]),
         Route("/webhooks/twilio/inbound", twilio_inbound, methods=["POST"]),
         Mount("/static", app=static_files(), name="static"),
+        # The staff console: / and its pages (its paths never collide with the API's above).
+        *console_routes(),
     ]
     return Starlette(routes=routes, lifespan=lifespan,
                      middleware=[Middleware(MetricsMiddleware, routes=routes),

@@ -197,6 +197,16 @@ def settings_env(monkeypatch) -> Iterator[object]:
 
 
 @pytest.fixture
+async def console_server(database, tmp_path):
+    """The service as staff reach it in a browser (tests/browser.py), on the test database;
+    seed it with the usual fixtures."""
+    from browser import start_server
+
+    async for base in start_server(database, tmp_path):
+        yield base
+
+
+@pytest.fixture
 async def client(db) -> AsyncIterator[httpx.AsyncClient]:
     from divide_support.app import create_app
 

@@ -33,6 +33,8 @@ _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1000  # argon2 hashes anything, but nobody types more
+# The staff console carries the same kind of bearer token in this HttpOnly cookie.
+SESSION_COOKIE = "ds_session"
 
 
 def hash_token(token: str) -> str:

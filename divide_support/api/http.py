@@ -28,6 +28,7 @@ from divide_support.api.errors import PublicError, query_error
 from divide_support.api.input_guard import check_request
 from divide_support.api.schema import schema_for_request
 from divide_support.core import requestctx
+from divide_support.core.actor import Actor
 from divide_support.core.errors import DomainError
 from divide_support.core.settings import get_settings
 
@@ -191,6 +192,32 @@ def _check_params(params: dict[str, Any]) -> str | None:
     return None
 
 
+async def execute(request: Request | None, *, actor: Actor | None, token: str,
+                  query: str, variables: dict[str, Any] | None = None,
+                  operation_name: str | None = None,
+                  allowed: set[OperationType] | None = None,
+                  language: str | None = None) -> tuple[ExecutionResult, Context]:
+    """Run one GraphQL document as `actor`: the one path of every request, whether it came
+    over HTTP or from the staff console in the same process. The personal data it read is
+    in the audit log before this returns (if that fails, nothing is answered)."""
+    request_id = request_id_of(request) if request is not None else requestctx.new_request_id()
+    if language is None:
+        language = language_from(request.headers.get("accept-language")) if request else "ja"
+    context = Context(request=request, actor=actor, request_id=request_id,
+                      token=token if actor else None, language=language)
+    result = await schema_for_request().execute(
+        query, variable_values=variables, context_value=context,
+        operation_name=operation_name,
+        allowed_operation_types=allowed or {OperationType.QUERY, OperationType.MUTATION})
+    await personal_data.record_reads(context)
+    return result, context
+
+
+def format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
+    """An error as the client sees it (codes of the contract; never a trace or SQL)."""
+    return _format_error(error, request_id)
+
+
 async def graphql_endpoint(request: Request) -> Response:
     request_id = request_id_of(request)
     try:
@@ -223,19 +250,12 @@ async def _handle(request: Request, request_id: str) -> Response:
 
     token = accounts.bearer_token(request.headers.get("authorization"))
     actor = await accounts.authenticate(token)
-    context = Context(request=request, actor=actor, request_id=request_id,
-                      token=token if actor else None,
-                      language=language_from(request.headers.get("accept-language")))
     allowed = {OperationType.QUERY} if request.method == "GET" else {
         OperationType.QUERY, OperationType.MUTATION}
     try:
-        result = await schema_for_request().execute(
-            params["query"],
-            variable_values=params.get("variables"),
-            context_value=context,
-            operation_name=params.get("operationName"),
-            allowed_operation_types=allowed,
-        )
+        result, _ = await execute(request, actor=actor, token=token, query=params["query"],
+                                  variables=params.get("variables"),
+                                  operation_name=params.get("operationName"), allowed=allowed)
     except InvalidOperationTypeError:
         return _request_error("mutations need POST", 405, media, request_id, {"Allow": "POST"})
     except CannotGetOperationTypeError:  # operationName names no operation of the document
@@ -244,7 +264,6 @@ async def _handle(request: Request, request_id: str) -> Response:
     if result.errors and any(isinstance(e.original_error, InvalidOperationTypeError)
                              for e in result.errors):
         return _request_error("mutations need POST", 405, media, request_id, {"Allow": "POST"})
-    await personal_data.record_reads(context)
 
     payload: dict[str, Any] = {}
     request_error = _is_request_error(result)
@@ -256,4 +275,4 @@ async def _handle(request: Request, request_id: str) -> Response:
     return _json(payload, status, media, request_id)
 
 
-__all__ = ["JSONResponse", "graphql_endpoint", "read_body"]
+__all__ = ["JSONResponse", "execute", "format_error", "graphql_endpoint", "read_body"]

@@ -588,15 +588,39 @@ async def residents_to_phone(*, actor: Actor, session_id: int) -> list[tuple[Reg
     staff phone these people instead."""
     require_staff(actor)
     session = await get_scoped(Session, session_id, actor, what="開催回", field=["sessionId"])
-    registrations = await Registration.filter(
-        session_id=session.id,
+    return await _phone_instead([session.id])
+
+
+async def residents_to_phone_soon(*, actor: Actor, days: int, venue_id: int | None = None
+                                  ) -> list[tuple[Registration, str]]:
+    """The same list for every scheduled session of the next `days` days (at one venue):
+    the counter's "whom to phone" list, soonest session first."""
+    require_staff(actor)
+    now = timeutil.now()
+    sessions = Session.filter(municipality_id=actor.municipality_id,
+                              status=SessionStatus.SCHEDULED, starts_at__gte=now,
+                              starts_at__lt=now + timedelta(days=days))
+    if venue_id is not None:
+        sessions = sessions.filter(venue_id=venue_id)
+    session_ids = await sessions.order_by("starts_at", "id").values_list("id", flat=True)
+    return await _phone_instead(list(session_ids))
+
+
+async def _phone_instead(session_ids: list[int]) -> list[tuple[Registration, str]]:
+    """Whom SMS will not reach among the seats and waitlist places of these sessions (in
+    their order): the reason it is skipped, or the provider's failure."""
+    if not session_ids:
+        return []
+    order = {session_id: index for index, session_id in enumerate(session_ids)}
+    registrations = sorted(await Registration.filter(
+        session_id__in=session_ids,
         status__in=(RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED),
-    ).order_by("id")
+    ).order_by("id"), key=lambda registration: order[registration.session_id])
     residents = {r.id: r for r in await Resident.filter(
         id__in=[reg.resident_id for reg in registrations])}
     failed = {}
     for message in await Message.filter(
-        session_id=session.id,
+        session_id__in=session_ids,
         status__in=(MessageStatus.FAILED, MessageStatus.UNDELIVERED),
     ).order_by("id"):
         failed[message.registration_id] = message

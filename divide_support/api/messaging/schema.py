@@ -4,7 +4,7 @@ import strawberry
 
 from divide_support.api.context import Info
 from divide_support.api.enums import MessageKind, MessageStatus
-from divide_support.api.errors import UserError, attempt
+from divide_support.api.errors import UserError, attempt, raise_as_graphql
 from divide_support.api.ids import decode_filter_id, decode_id, decode_optional
 from divide_support.api.messaging.types import InboundMessage, Message, PhoneInstead, SmsUsage
 from divide_support.api.pagination import Connection, paginate_query
@@ -74,6 +74,19 @@ class MessagingQuery:
             rows = await messaging.residents_to_phone(actor=actor, session_id=pk)
         except DomainError:
             return []
+        return [PhoneInstead(reason=reason, _registration=registration)
+                for registration, reason in rows]
+
+    @strawberry.field(description="residentsToPhone for every scheduled session of the next "
+                      "`days` days (1 to 14), at one venue or all, soonest session first: the "
+                      "counter's list of whom to phone.")
+    async def residents_to_phone_soon(self, info: Info, days: int = 3,
+                                      venue_id: strawberry.ID | None = None
+                                      ) -> list[PhoneInstead]:
+        actor = staff_of(info)
+        rows = await raise_as_graphql(lambda: messaging.residents_to_phone_soon(
+            actor=actor, days=max(1, min(days, 14)),
+            venue_id=decode_filter_id(venue_id, "Venue")))
         return [PhoneInstead(reason=reason, _registration=registration)
                 for registration, reason in rows]
 

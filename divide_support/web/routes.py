@@ -1,0 +1,11 @@
+"""The staff console's routes, mounted at / beside /graphql (see divide_support.app)."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from divide_support.web.views import auth, home
+
+
+def console_routes() -> list[BaseRoute]:
+    return [*auth.ROUTES, *home.ROUTES]

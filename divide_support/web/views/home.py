@@ -1,0 +1,60 @@
+"""The home page: what the counter needs this morning. Supporters get their duties, planners
+their report."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from starlette.responses import Response
+from starlette.routing import Route
+
+from divide_support.core import timeutil
+from divide_support.core.actor import Role
+from divide_support.web.pages import Console, page, redirect
+
+VENUE_COOKIE = "ds_venue"
+
+
+def staffing(session: dict) -> str:
+    """How the glossary says a session's staffing stands."""
+    missing = session["requiredSupporters"] - len(session["assignments"])
+    if missing > 0:
+        return f"支援員が足りません（あと{missing}人必要）"
+    if not session["hasCertifiedLead"]:
+        return "認定講師（リード）がいません"
+    return "支援員は足りています"
+
+
+@page()
+async def home(console: Console) -> Response:
+    if console.role == Role.SUPPORTER:
+        return redirect("/duties")
+    if console.role == Role.PLANNER:
+        return redirect("/planning/participation")
+    request = console.request
+    venue_id = request.query_params.get("venue", request.cookies.get(VENUE_COOKIE, "")) or None
+    today = timeutil.local_date(timeutil.now(), console.timezone)
+    start = timeutil.start_of_local_day(today, console.timezone)
+    week_end = timeutil.start_of_local_day(today + timedelta(days=7 - today.weekday()),
+                                           console.timezone)
+    data = await console.query("ConsoleHome", {
+        "venueId": venue_id, "from": start.isoformat(), "to": week_end.isoformat(),
+        "dueBefore": (today + timedelta(days=1)).isoformat()})
+    if venue_id and venue_id not in {venue["id"] for venue in data["venues"]}:
+        venue_id = None  # a venue of another municipality (or gone) simply is not chosen
+    tomorrow = timeutil.start_of_local_day(today + timedelta(days=1), console.timezone)
+    sessions = [edge["node"] for edge in data["sessions"]["edges"]]
+    todays = [s for s in sessions if datetime.fromisoformat(s["startsAt"]) < tomorrow]
+    this_week = [s for s in sessions if datetime.fromisoformat(s["startsAt"]) >= tomorrow]
+    response = console.render(
+        "home.html", title="ホーム", venues=data["venues"], venue_id=venue_id, today=today,
+        todays=todays, this_week=this_week, follow_ups=data["followUps"],
+        to_phone=data["residentsToPhoneSoon"], understaffed=data["understaffedSessions"],
+        staffing=staffing)
+    if "venue" in request.query_params:
+        response.set_cookie(VENUE_COOKIE, venue_id or "", max_age=180 * 86400, path="/",
+                            httponly=True, samesite="lax")
+    return response
+
+
+ROUTES = [Route("/", home, methods=["GET"])]
