@@ -56,6 +56,8 @@ QUERIES = {
     "supporters": "{ supporters { totalCount } }",
     "followUps": "{ followUps { totalCount } }",
     "auditLog": "{ auditLog { totalCount } }",
+    "users": "{ users { totalCount } }",
+    "residentsToPhoneSoon": "{ residentsToPhoneSoon { reason } }",
     "messages": "{ messages { totalCount } }",
     "residentsToPhone": '{ residentsToPhone(sessionId: "eA") { reason } }',
     "smsUsage": "{ smsUsage { month } }",
@@ -96,6 +98,12 @@ MUTATIONS = {
     "revokeUserTokens": 'revokeUserTokens(input: {userId: "eA"})',
     "eraseResident": 'eraseResident(input: {residentId: "eA"})',
     "setUserActive": 'setUserActive(input: {userId: "eA", active: false})',
+    "updateSupporter": 'updateSupporter(input: {supporterId: "eA", certified: true})',
+    "updateVenue": 'updateVenue(input: {venueId: "eA", hasWifi: true})',
+    "createUser": 'createUser(input: {email: "new@example.jp", role: COORDINATOR})',
+    "resetPassword": 'resetPassword(input: {userId: "eA"})',
+    "changePassword": 'changePassword(input: {currentPassword: "a", newPassword: "b"})',
+    "unlockLogin": 'unlockLogin(input: {email: "x@example.jp"})',
 }
 
 

@@ -364,7 +364,8 @@ def _report(kind: str, findings: Findings, log: _ErrorLog, started: float, capsy
 
 # Mutations that sign users out: without a fresh token afterwards the rest of the run would
 # fuzz as nobody (every answer UNAUTHENTICATED) and try nothing behind the login.
-SIGNING_OUT = ("logout", "revokeUserTokens", "setUserActive")
+SIGNING_OUT = ("logout", "revokeUserTokens", "setUserActive", "resetPassword",
+               "changePassword")
 
 
 async def _keep_everyone_signed_in(tokens: dict[str, str | None]) -> None:

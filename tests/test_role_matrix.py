@@ -52,7 +52,7 @@ QUERY_MATRIX = {
     "node": LOGGED_IN, "me": LOGGED_IN, "venues": LOGGED_IN, "courses": LOGGED_IN,
     "sessions": LOGGED_IN, "understaffedSessions": LOGGED_IN,
     "residents": STAFF, "supporters": STAFF | {SUPPORTER}, "followUps": STAFF,
-    "auditLog": {ADMIN}, "messages": STAFF, "residentsToPhone": STAFF, "smsUsage": ANALYSTS,
+    "auditLog": {ADMIN}, "users": {ADMIN}, "messages": STAFF, "residentsToPhone": STAFF, "residentsToPhoneSoon": STAFF, "smsUsage": ANALYSTS,
     "smsReplies": STAFF, "surveys": ANALYSTS, "activityReport": ANALYSTS,
     "topicReport": ANALYSTS, "participationReport": ANALYSTS, "exportResident": {ADMIN},
 }
@@ -60,6 +60,7 @@ MUTATION_MATRIX = {
     "login": LOGGED_IN | {ANONYMOUS},
     "createVenue": STAFF, "createCourse": STAFF, "scheduleSession": STAFF,
     "rescheduleSession": STAFF, "cancelSession": STAFF, "createSupporter": STAFF,
+    "updateSupporter": STAFF, "updateVenue": STAFF,
     "assignSupporter": STAFF, "unassignSupporter": STAFF, "createResident": STAFF,
     "updateResident": STAFF, "register": STAFF, "cancelRegistration": STAFF,
     # a supporter, at the sessions they help at
@@ -69,7 +70,10 @@ MUTATION_MATRIX = {
     # a supporter, for their own links
     "rotateCalendarFeedToken": STAFF | {SUPPORTER},
     "importSurvey": {ADMIN}, "revokeUserTokens": {ADMIN}, "setUserActive": {ADMIN},
-    "eraseResident": {ADMIN},
+    "eraseResident": {ADMIN}, "createUser": {ADMIN}, "resetPassword": {ADMIN},
+    "unlockLogin": {ADMIN},
+    # one's own password, given the current one
+    "changePassword": LOGGED_IN,
     "logout": LOGGED_IN,
 }
 
@@ -187,9 +191,11 @@ QUERIES = {
     "supporters": ("{ supporters { totalCount edges { node { displayName } } } }", {}),
     "followUps": ("{ followUps { totalCount } }", {}),
     "auditLog": ("{ auditLog(first: 5) { totalCount } }", {}),
+    "users": ("{ users { totalCount edges { node { email active } } } }", {}),
     "messages": ("{ messages { totalCount } }", {}),
     "residentsToPhone": ("query ($s: ID!) { residentsToPhone(sessionId: $s) { reason } }",
                          {"s": "future"}),
+    "residentsToPhoneSoon": ("{ residentsToPhoneSoon(days: 7) { reason } }", {}),
     "smsUsage": ("{ smsUsage { month messages } }", {}),
     "smsReplies": ("{ smsReplies { totalCount } }", {}),
     "surveys": ("{ surveys { id title } }", {}),
@@ -221,6 +227,10 @@ MUTATIONS = {
                       "{ session { id } errors { code } }", "$s: ID!", {"s": "toCancel"}),
     "createSupporter": ('createSupporter(input: {displayName: "新しい支援員", affiliation: NPO}) '
                         "{ supporter { id } errors { code } }", "", {}),
+    "updateSupporter": ("updateSupporter(input: {supporterId: $p, certified: true}) "
+                        "{ supporter { id } errors { code } }", "$p: ID!", {"p": "colleague"}),
+    "updateVenue": ("updateVenue(input: {venueId: $v, hasWifi: true}) "
+                    "{ venue { id } errors { code } }", "$v: ID!", {"v": "venue"}),
     "assignSupporter": ("assignSupporter(input: {sessionId: $s, supporterId: $p}) "
                         "{ assignment { id } errors { code } }", "$s: ID!, $p: ID!",
                         {"s": "toCancel", "p": "colleague"}),
@@ -264,6 +274,16 @@ MUTATIONS = {
                       "$u: ID!", {"u": "extraUser"}),
     "eraseResident": ("eraseResident(input: {residentId: $r}) { resident { id } errors { code } }",
                       "$r: ID!", {"r": "toErase"}),
+    "createUser": ("createUser(input: {email: $e, role: COORDINATOR}) "
+                   "{ user { id } generatedPassword errors { code } }", "$e: String!",
+                   {"e": "=matrix-new@example.jp"}),
+    "resetPassword": ("resetPassword(input: {userId: $u}) { generatedPassword errors { code } }",
+                      "$u: ID!", {"u": "extraUser"}),
+    "unlockLogin": ("unlockLogin(input: {email: $e}) { lockedCount errors { code } }",
+                    "$e: String!", {"e": "=extra@example.jp"}),
+    "changePassword": ("changePassword(input: {currentPassword: $c, newPassword: $n}) "
+                       "{ user { id } errors { code } }", "$c: String!, $n: String!",
+                       {"c": "=correct-horse-battery", "n": "=another-horse-battery"}),
     "logout": ("logout { revoked errors { code } }", "", {}),
 }
 

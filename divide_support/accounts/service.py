@@ -13,6 +13,7 @@ from typing import NoReturn
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from tortoise import connections
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
@@ -57,51 +58,81 @@ async def create_user(
     *,
     email: str,
     role: Role,
-    municipality_code: str,
+    municipality_code: str | None = None,
     password: str,
     display_name: str | None = None,
     supporter_id: int | None = None,
     actor: Actor | None = None,
 ) -> User:
-    """Create a login. `actor` is None only for the CLI (an operator on the server)."""
-    municipality = await get_municipality_by_code(municipality_code)
+    """Create a login: in the municipality of `municipality_code` (the CLI, an operator on
+    the server, with no `actor`), or in the ADMIN `actor`'s own (the API)."""
     if actor is not None:
         require_role(actor, Role.ADMIN)
-        if actor.municipality_id != municipality.id:
-            raise NotFound("自治体", ["municipality"])
-    email = normalise_email(email)
-    if "@" not in email or len(email) > 254:
-        raise DomainError("INVALID_EMAIL", "メールアドレスの形式が正しくありません。", ["email"],
-                          message_en="The e-mail address is not valid.")
+        municipality = await Municipality.get(id=actor.municipality_id)
+        if municipality_code is not None and municipality_code.strip() != municipality.code:
+            raise NotFound("自治体", ["input", "municipality"])
+    elif municipality_code is not None:
+        municipality = await get_municipality_by_code(municipality_code)
+    else:
+        raise DomainError("BAD_USER_INPUT", "自治体コードを指定してください。",
+                          ["input", "municipality"], message_en="A municipality is required.")
+    email = normalise_email(clean_text(email, "email", "メールアドレス", 254, required=True) or "")
+    if "@" not in email or email.startswith("@") or email.endswith("@"):
+        raise DomainError("INVALID_EMAIL", "メールアドレスの形式が正しくありません。",
+                          ["input", "email"], message_en="The e-mail address is not valid.")
+    name = clean_text(display_name, "displayName", "表示名", 100)
     _check_password(password)
     if role == Role.SUPPORTER and supporter_id is None:
-        raise DomainError("SUPPORTER_REQUIRED", "支援員のアカウントには支援員IDが必要です。",
-                          ["supporterId"], message_en="A SUPPORTER account needs --supporter-id.")
+        raise DomainError("SUPPORTER_REQUIRED", "支援員のアカウントには、どの支援員かの指定が必要です。",
+                          ["input", "supporterId"],
+                          message_en="A SUPPORTER account needs a supporter (--supporter-id).")
     if supporter_id is not None:
         if role != Role.SUPPORTER:
-            raise DomainError("BAD_USER_INPUT", "支援員IDは SUPPORTER のアカウントにだけ指定できます。",
-                              ["supporterId"],
+            raise DomainError("BAD_USER_INPUT", "支援員の指定は、役割が支援員のアカウントにだけできます。",
+                              ["input", "supporterId"],
                               message_en="Only SUPPORTER accounts link to a supporter.")
         supporter = await Supporter.get_or_none(id=supporter_id, municipality_id=municipality.id)
         if supporter is None:
-            raise NotFound("支援員", ["supporterId"])
+            raise NotFound("支援員", ["input", "supporterId"])
     if await User.filter(email=email).exists():
-        raise DomainError("EMAIL_TAKEN", "このメールアドレスは既に使われています。", ["email"],
-                          message_en="This e-mail address is already in use.")
-    async with in_transaction():
-        user = await User.create(
-            email=email,
-            role=role,
-            municipality_id=municipality.id,
-            password_hash=_hasher.hash(password),
-            display_name=display_name or email.split("@")[0],
-            supporter_id=supporter_id,
-        )
-        await audit.record(
-            actor or Actor.system(municipality.id, municipality.timezone),
-            "user.create", "User", [user.id], {"role": str(role)},
-        )
+        raise DomainError("EMAIL_TAKEN", "このメールアドレスは既に使われています。",
+                          ["input", "email"], message_en="This e-mail address is already in use.")
+    try:
+        async with in_transaction():
+            user = await User.create(
+                email=email,
+                role=role,
+                municipality_id=municipality.id,
+                password_hash=_hasher.hash(password),
+                display_name=name or email.split("@")[0],
+                supporter_id=supporter_id,
+            )
+            await audit.record(
+                actor or Actor.system(municipality.id, municipality.timezone),
+                "user.create", "User", [user.id], {"role": str(role)},
+            )
+    except IntegrityError as error:  # the same e-mail saved by a colleague a moment ago
+        raise DomainError("EMAIL_TAKEN", "このメールアドレスは既に使われています。",
+                          ["input", "email"],
+                          message_en="This e-mail address is already in use.") from error
     return user
+
+
+def generate_password() -> str:
+    """A password to read out or hand over once: 16 letters and digits without the ones that
+    are easily confused (0/O, 1/l/I), in groups of four for reading."""
+    alphabet = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    raw = "".join(secrets.choice(alphabet) for _ in range(16))
+    return "-".join(raw[i:i + 4] for i in range(0, 16, 4))
+
+
+def users_query(actor: Actor, *, active: bool | None = None):
+    """ADMIN: the logins of their own municipality, by role then e-mail."""
+    require_role(actor, Role.ADMIN)
+    query = User.filter(municipality_id=actor.municipality_id)
+    if active is not None:
+        query = query.filter(active=active)
+    return query.order_by("role", "email", "id")
 
 
 @dataclass(frozen=True)
@@ -139,8 +170,22 @@ class _Attempt:
     doubling: bool = True  # each lock of this counter twice as long as the one before
 
 
+def _digest(value: str, length: int = 64) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:length]
+
+
 def _throttle_key(kind: str, value: str) -> str:
-    return f"{kind}:{hashlib.sha256(value.encode('utf-8')).hexdigest()}"
+    return f"{kind}:{_digest(value)}"
+
+
+def _account_key_prefix(email: str) -> str:
+    return f"account:{_digest(email, 32)}:"
+
+
+def _account_key(email: str, network: str) -> str:
+    """The account-from-one-address counter: the e-mail's hash first, so an ADMIN's unlock
+    finds every address's counter of one e-mail (the table still names neither)."""
+    return _account_key_prefix(email) + _digest(network, 32)
 
 
 # One statement per key, so simultaneous attempts get distinct numbers: the attempt is
@@ -262,7 +307,7 @@ async def login(*, email: str, password: str) -> LoginResult:
         if address.locked or address.number > address.limit:
             await _refuse_locked([address], user, email)
         attempts.append(address)
-    attempts.append(await _take_attempt(_throttle_key("account", f"{email} {network}"),
+    attempts.append(await _take_attempt(_account_key(email, network),
                                         settings.login_max_failures))
     attempts.append(await _take_attempt(_throttle_key("account-wide", email),
                                         settings.login_max_failures * ACCOUNT_WIDE_FACTOR,
@@ -383,18 +428,31 @@ async def set_user_active(*, actor: Actor, user_id: int, active: bool) -> User:
     return user
 
 
-def _check_password(password: str) -> None:
+def _check_password(password: str, field: list[str] | None = None) -> None:
+    where = field or ["input", "password"]
     if len(password) < MIN_PASSWORD_LENGTH:
         raise DomainError(
             "WEAK_PASSWORD",
             f"パスワードは{MIN_PASSWORD_LENGTH}文字以上にしてください。",
-            ["password"],
+            where,
             message_en=f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.",
         )
     if len(password) > MAX_PASSWORD_LENGTH:
         raise DomainError("BAD_USER_INPUT",
-                          f"パスワードは{MAX_PASSWORD_LENGTH}文字以内にしてください。", ["password"],
+                          f"パスワードは{MAX_PASSWORD_LENGTH}文字以内にしてください。", where,
                           message_en=f"Passwords have at most {MAX_PASSWORD_LENGTH} characters.")
+
+
+async def _replace_password(user: User, password: str, *, keep_token: str = "") -> int:
+    """The one way a password changes: hashed, and every token of the user revoked (but
+    `keep_token`, the request's own), so whoever knew the old one is signed out. Returns how
+    many tokens were revoked. The caller holds the user's row lock and writes the audit row."""
+    user.password_hash = _hasher.hash(password)
+    await user.save(update_fields=["password_hash"])
+    tokens = AuthToken.filter(user_id=user.id, revoked_at__isnull=True)
+    if keep_token:
+        tokens = tokens.exclude(token_hash=hash_token(keep_token))
+    return await tokens.update(revoked_at=timeutil.now())
 
 
 async def set_password(*, email: str, password: str) -> User:
@@ -405,14 +463,76 @@ async def set_password(*, email: str, password: str) -> User:
         user = await User.filter(email=normalise_email(email)).select_for_update().first()
         if user is None:
             raise NotFound("ユーザー", ["email"])
-        user.password_hash = _hasher.hash(password)
-        await user.save(update_fields=["password_hash"])
-        await AuthToken.filter(user_id=user.id, revoked_at__isnull=True).update(
-            revoked_at=timeutil.now())
+        await _replace_password(user, password)
         municipality = await Municipality.get(id=user.municipality_id)
         await audit.record(Actor.system(municipality.id, municipality.timezone),
                            "user.set_password", "User", [user.id])
     return user
+
+
+async def reset_password(*, actor: Actor, user_id: int, password: str | None = None
+                         ) -> tuple[User, str | None]:
+    """ADMIN: a new password for a user of their municipality who forgot theirs (typed by the
+    admin, or generated when `password` is None: then returned, to be shown once). Every
+    token of the user is revoked. Returns the user and the generated password, if any."""
+    require_role(actor, Role.ADMIN)
+    generated = generate_password() if password is None else None
+    new_password = generated or password or ""
+    _check_password(new_password, ["input", "password"])
+    async with in_transaction():
+        user = await get_scoped(User, user_id, actor, what="ユーザー", field=["input", "userId"],
+                                for_update=True)
+        revoked = await _replace_password(user, new_password)
+        await audit.record(actor, "user.reset_password", "User", [user.id],
+                           {"revoked": revoked, "generated": generated is not None})
+    return user, generated
+
+
+async def change_password(*, actor: Actor, current_password: str, new_password: str,
+                          token: str = "") -> User:
+    """A user's own new password, given the current one. Their other sessions are signed
+    out; the one this is done from (`token`) stays signed in."""
+    if actor.user_id is None:
+        raise DomainError("FORBIDDEN", "この操作にはログインが必要です。", ["input"],
+                          message_en="Only a signed-in user can change their password.")
+    _check_password(new_password, ["input", "newPassword"])
+    if new_password == current_password:
+        raise DomainError("SAME_PASSWORD", "新しいパスワードは今のパスワードと違うものにしてください。",
+                          ["input", "newPassword"],
+                          message_en="The new password must differ from the current one.")
+    async with in_transaction():
+        user = await User.filter(id=actor.user_id, active=True).select_for_update().first()
+        if user is None:
+            raise NotFound("ユーザー", ["input"])
+        ok = await asyncio.to_thread(_password_matches, user.password_hash,
+                                     current_password[:MAX_PASSWORD_LENGTH + 1])
+        if not ok:
+            raise DomainError("INVALID_CREDENTIALS", "今のパスワードが正しくありません。",
+                              ["input", "currentPassword"],
+                              message_en="The current password is wrong.")
+        revoked = await _replace_password(user, new_password, keep_token=token)
+        await audit.record(actor, "user.change_password", "User", [user.id],
+                           {"revoked": revoked})
+    return user
+
+
+async def unlock_login(*, actor: Actor, email: str) -> tuple[User, int]:
+    """ADMIN: let a user of their municipality who is locked out after failed logins try
+    again now: the e-mail's counters (from every address, and account-wide) and their backoff
+    are cleared. An address blocked for spraying many e-mails stays blocked. Returns the user
+    and how many locks were in force."""
+    require_role(actor, Role.ADMIN)
+    address = normalise_email(clean_text(email, "email", "メールアドレス", 254, required=True) or "")
+    async with in_transaction():
+        user = await User.get_or_none(email=address, municipality_id=actor.municipality_id)
+        if user is None:
+            raise NotFound("ユーザー", ["input", "email"])
+        keys = Q(key=_throttle_key("account-wide", address)) | Q(
+            key__startswith=_account_key_prefix(address))
+        locked = await LoginThrottle.filter(keys, locked_until__gt=timeutil.now()).count()
+        await LoginThrottle.filter(keys).delete()
+        await audit.record(actor, "user.unlock_login", "User", [user.id], {"locked": locked})
+    return user, locked
 
 
 async def purge_expired_tokens() -> int:

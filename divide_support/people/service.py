@@ -334,6 +334,53 @@ async def get_resident(resident_id: int, actor: Actor) -> Resident:
     return await get_scoped(Resident, resident_id, actor, what="住民")
 
 
+@dataclass
+class SupporterFields:
+    """What staff may set on a supporter; UNSET leaves a field as it is (updates)."""
+
+    display_name: Any = UNSET
+    kana: Any = UNSET
+    affiliation: Any = UNSET
+    organisation: Any = UNSET
+    phone: Any = UNSET
+    email: Any = UNSET
+    skills: Any = UNSET
+    certified: Any = UNSET
+    active: Any = UNSET
+
+    def given(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not UNSET}
+
+
+def _clean_supporter_fields(values: dict[str, Any]) -> dict[str, Any]:
+    """Validate and normalise what was given; raises the first problem found."""
+    clean: dict[str, Any] = {}
+    if "display_name" in values:
+        clean["display_name"] = required_text(values["display_name"], "displayName", "氏名", 100)
+    for key, label, limit in (("kana", "フリガナ", 100), ("organisation", "所属", 200)):
+        if key in values:
+            clean[key] = clean_text(values[key], key, label, limit)
+    if "phone" in values:
+        raw_phone = clean_text(values["phone"], "phone", "電話番号", 40)
+        clean["phone"] = phones.parse_any(raw_phone, ["input", "phone"]) if raw_phone else None
+    if "email" in values:
+        clean_email = clean_text(values["email"], "email", "メールアドレス", 254)
+        if clean_email and "@" not in clean_email:
+            raise DomainError("INVALID_EMAIL", "メールアドレスの形式が正しくありません。",
+                              ["input", "email"], message_en="The e-mail address is not valid.")
+        clean["email"] = clean_email
+    if "skills" in values:
+        clean["skills"] = sorted({clean_text(s, "skills", "得意分野", 50) or ""
+                                  for s in values["skills"] or []} - {""})
+    for key in ("affiliation", "certified", "active"):
+        if key in values:
+            if values[key] is None:
+                raise DomainError("REQUIRED", "値を選んでください。", ["input", _camel(key)],
+                                  message_en=f"{_camel(key)} cannot be null.")
+            clean[key] = values[key]
+    return clean
+
+
 async def create_supporter(
     *,
     display_name: str,
@@ -347,39 +394,43 @@ async def create_supporter(
     certified: bool = False,
 ) -> Supporter:
     require_staff(actor)
-    name = required_text(display_name, "displayName", "氏名", 100)
-    raw_phone = clean_text(phone, "phone", "電話番号", 40)
-    phone_e164 = phones.parse_any(raw_phone, ["input", "phone"]) if raw_phone else None
-    clean_email = clean_text(email, "email", "メールアドレス", 254)
-    if clean_email and "@" not in clean_email:
-        raise DomainError("INVALID_EMAIL", "メールアドレスの形式が正しくありません。",
-                          ["input", "email"], message_en="The e-mail address is not valid.")
-    clean_skills = sorted({clean_text(s, "skills", "得意分野", 50) or "" for s in skills or []} - {""})
+    clean = _clean_supporter_fields(SupporterFields(
+        display_name=display_name, affiliation=affiliation, kana=kana,
+        organisation=organisation, phone=phone, email=email, skills=skills,
+        certified=certified).given())
     async with in_transaction():
-        supporter = await Supporter.create(
-            municipality_id=actor.municipality_id,
-            display_name=name,
-            kana=clean_text(kana, "kana", "フリガナ", 100),
-            affiliation=affiliation,
-            organisation=clean_text(organisation, "organisation", "所属", 200),
-            phone=phone_e164,
-            email=clean_email,
-            skills=clean_skills,
-            certified=certified,
-        )
+        supporter = await Supporter.create(municipality_id=actor.municipality_id, **clean)
         await audit.record(actor, "supporter.create", "Supporter", [supporter.id])
     return supporter
 
 
+async def update_supporter(*, supporter_id: int, fields: SupporterFields, actor: Actor
+                           ) -> Supporter:
+    """Staff: correct a supporter's details, record a new certification (認定), or mark them
+    inactive (they stay on past duties and are offered for no new ones). The audit row names
+    the fields changed, not their values."""
+    return await _update_supporter(supporter_id, fields, actor, "supporter.update")
+
+
 async def set_supporter_active(*, supporter_id: int, active: bool, actor: Actor) -> Supporter:
+    return await _update_supporter(supporter_id, SupporterFields(active=active), actor,
+                                   "supporter.activate" if active else "supporter.deactivate")
+
+
+async def _update_supporter(supporter_id: int, fields: SupporterFields, actor: Actor,
+                            action: str) -> Supporter:
     require_staff(actor)
+    clean = _clean_supporter_fields(fields.given())
     async with in_transaction():
         supporter = await get_scoped(Supporter, supporter_id, actor, what="支援員",
                                      field=["input", "supporterId"], for_update=True)
-        supporter.active = active
-        await supporter.save(update_fields=["active"])
-        await audit.record(actor, "supporter.activate" if active else "supporter.deactivate",
-                           "Supporter", [supporter.id])
+        changed = sorted(k for k, v in clean.items() if getattr(supporter, k) != v)
+        for key, value in clean.items():
+            setattr(supporter, key, value)
+        if changed:
+            await supporter.save(update_fields=changed)
+        await audit.record(actor, action, "Supporter", [supporter.id],
+                           {"fields": changed})
     return supporter
 
 

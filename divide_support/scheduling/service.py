@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
@@ -103,6 +104,36 @@ async def _municipality(actor: Actor) -> Municipality:
 
 # --- venues and courses --------------------------------------------------------------------
 
+_UNSET: Any = object()
+
+
+def _clean_venue_fields(values: dict[str, Any]) -> dict[str, Any]:
+    """Validate and normalise a venue's fields that were given; raises the first problem."""
+    clean: dict[str, Any] = {}
+    if "name" in values:
+        clean["name"] = required_text(values["name"], "name", "会場名", 200)
+    if "kind" in values:
+        if values["kind"] is None:
+            raise DomainError("REQUIRED", "会場の種類を選んでください。", ["input", "kind"],
+                              message_en="kind cannot be null.")
+        clean["kind"] = values["kind"]
+    if "address" in values:
+        clean["address"] = clean_text(values["address"], "address", "住所", 300)
+    if "capacity" in values:
+        _non_negative(values["capacity"], "capacity", "収容人数", minimum=1)
+        clean["capacity"] = values["capacity"]
+    if "has_wifi" in values:
+        clean["has_wifi"] = bool(values["has_wifi"])
+    if "loaner_devices" in values:
+        _non_negative(values["loaner_devices"], "loanerDevices", "貸出端末数")
+        clean["loaner_devices"] = values["loaner_devices"] or 0
+    if "accessibility_notes" in values:
+        clean["accessibility_notes"] = clean_text(
+            values["accessibility_notes"], "accessibilityNotes", "バリアフリー情報", NOTES_MAX,
+            multiline=True)
+    return clean
+
+
 async def create_venue(
     *,
     actor: Actor,
@@ -115,23 +146,69 @@ async def create_venue(
     accessibility_notes: str | None = None,
 ) -> Venue:
     require_staff(actor)
-    clean_name = required_text(name, "name", "会場名", 200)
-    _non_negative(capacity, "capacity", "定員", minimum=1)
-    _non_negative(loaner_devices, "loanerDevices", "貸出端末数")
-    notes_text = clean_text(accessibility_notes, "accessibilityNotes", "バリアフリー情報", NOTES_MAX,
-                            multiline=True)
-    if await Venue.filter(municipality_id=actor.municipality_id, name=clean_name).exists():
+    clean = _clean_venue_fields({
+        "name": name, "kind": kind, "address": address, "capacity": capacity,
+        "has_wifi": has_wifi, "loaner_devices": loaner_devices,
+        "accessibility_notes": accessibility_notes})
+    if await Venue.filter(municipality_id=actor.municipality_id, name=clean["name"]).exists():
         raise _duplicate("name", "会場")
-    clean_address = clean_text(address, "address", "住所", 300)
     try:
         async with in_transaction():
-            venue = await Venue.create(
-                municipality_id=actor.municipality_id, name=clean_name, kind=kind,
-                address=clean_address, capacity=capacity, has_wifi=has_wifi,
-                loaner_devices=loaner_devices or 0, accessibility_notes=notes_text,
-            )
+            venue = await Venue.create(municipality_id=actor.municipality_id, **clean)
             await audit.record(actor, "venue.create", "Venue", [venue.id])
     except IntegrityError as error:  # the same name saved by a colleague a moment ago
+        raise _duplicate("name", "会場") from error
+    return venue
+
+
+async def update_venue(
+    *,
+    actor: Actor,
+    venue_id: int,
+    name: Any = _UNSET,
+    kind: Any = _UNSET,
+    address: Any = _UNSET,
+    capacity: Any = _UNSET,
+    has_wifi: Any = _UNSET,
+    loaner_devices: Any = _UNSET,
+    accessibility_notes: Any = _UNSET,
+) -> Venue:
+    """Staff: correct a venue (a new room, Wi-Fi installed). The room's capacity (収容人数)
+    cannot go below the capacity of a coming session there: reschedule that one first."""
+    require_staff(actor)
+    given = {k: v for k, v in {
+        "name": name, "kind": kind, "address": address, "capacity": capacity,
+        "has_wifi": has_wifi, "loaner_devices": loaner_devices,
+        "accessibility_notes": accessibility_notes}.items() if v is not _UNSET}
+    clean = _clean_venue_fields(given)
+    try:
+        async with in_transaction():
+            venue = await get_scoped(Venue, venue_id, actor, what="会場",
+                                     field=["input", "venueId"], for_update=True)
+            if "name" in clean and clean["name"] != venue.name and await Venue.filter(
+                    municipality_id=actor.municipality_id, name=clean["name"]).exists():
+                raise _duplicate("name", "会場")
+            if clean.get("capacity") is not None:
+                largest = await Session.filter(
+                    venue_id=venue.id, status=SessionStatus.SCHEDULED,
+                    ends_at__gt=timeutil.now(), capacity__gt=clean["capacity"]
+                ).order_by("-capacity").first()
+                if largest is not None:
+                    raise DomainError(
+                        "CAPACITY_BELOW_SESSIONS",
+                        f"この会場には定員{largest.capacity}人の回が予定されています。"
+                        "先にその回の定員を変更してください。",
+                        ["input", "capacity"],
+                        message_en=f"A coming session here has {largest.capacity} places; "
+                                   "change its capacity first.")
+            changed = sorted(k for k, v in clean.items() if getattr(venue, k) != v)
+            for key, value in clean.items():
+                setattr(venue, key, value)
+            if changed:
+                await venue.save(update_fields=changed)
+            await audit.record(actor, "venue.update", "Venue", [venue.id],
+                               {"fields": changed})
+    except IntegrityError as error:
         raise _duplicate("name", "会場") from error
     return venue
 

@@ -34,13 +34,14 @@ class User(Node):
     email: str
     display_name: str
     role: Role
+    active: bool = strawberry.field(description="False once an ADMIN deactivated the login.")
     _municipality_id: strawberry.Private[int]
     _supporter_id: strawberry.Private[int | None]
 
     @classmethod
     def from_model(cls, m: models.User) -> User:
         return cls(id=strawberry.ID(to_global_id("User", m.id)), email=m.email,
-                   display_name=m.display_name, role=Role(m.role),
+                   display_name=m.display_name, role=Role(m.role), active=m.active,
                    _municipality_id=m.municipality_id, _supporter_id=m.supporter_id)
 
     @strawberry.field

@@ -75,6 +75,20 @@ class CreateSupporterInput:
     certified: bool | None = None
 
 
+@strawberry.input(description="Only the fields sent change; null clears an optional one.")
+class UpdateSupporterInput:
+    supporter_id: strawberry.ID
+    display_name: str | None = strawberry.UNSET
+    kana: str | None = strawberry.UNSET
+    affiliation: SupporterAffiliation | None = strawberry.UNSET
+    organisation: str | None = strawberry.UNSET
+    phone: str | None = strawberry.UNSET
+    email: str | None = strawberry.UNSET
+    skills: list[str] | None = strawberry.UNSET
+    certified: bool | None = strawberry.UNSET
+    active: bool | None = strawberry.UNSET
+
+
 @strawberry.input
 class RotateCalendarFeedTokenInput:
     supporter_id: strawberry.ID
@@ -158,6 +172,25 @@ class PeopleMutation:
             actor=actor, display_name=input.display_name, affiliation=input.affiliation,
             kana=input.kana, organisation=input.organisation, phone=input.phone,
             email=input.email, skills=input.skills, certified=bool(input.certified)))
+        return SupporterPayload(supporter=Supporter.from_model(row) if row else None,
+                                errors=errors)
+
+    @strawberry.mutation(description="Staff: change a supporter's details, certification "
+                         "(certified) or whether they are active (inactive supporters keep "
+                         "their past duties and get no new ones).")
+    async def update_supporter(self, info: Info, input: UpdateSupporterInput
+                               ) -> SupporterPayload:
+        actor = actor_of(info)
+        fields = people.SupporterFields(**{
+            name: getattr(input, name) for name in people.SupporterFields.__dataclass_fields__
+            if getattr(input, name) is not strawberry.UNSET})
+
+        async def run():
+            return await people.update_supporter(supporter_id=decode_id(
+                input.supporter_id, "Supporter", ["input", "supporterId"], "支援員"),
+                fields=fields, actor=actor)
+
+        row, errors = await attempt(info, run)
         return SupporterPayload(supporter=Supporter.from_model(row) if row else None,
                                 errors=errors)
 

@@ -48,6 +48,22 @@ class CreateVenueInput:
     accessibility_notes: str | None = None
 
 
+@strawberry.input(description="Only the fields sent change; null clears an optional one.")
+class UpdateVenueInput:
+    venue_id: strawberry.ID
+    name: str | None = strawberry.UNSET
+    kind: VenueKind | None = strawberry.UNSET
+    address: str | None = strawberry.UNSET
+    capacity: int | None = strawberry.UNSET
+    has_wifi: bool | None = strawberry.UNSET
+    loaner_devices: int | None = strawberry.UNSET
+    accessibility_notes: str | None = strawberry.UNSET
+
+
+_VENUE_FIELDS = ("name", "kind", "address", "capacity", "has_wifi", "loaner_devices",
+                 "accessibility_notes")
+
+
 @strawberry.type
 class VenuePayload:
     venue: Venue | None = None
@@ -236,6 +252,21 @@ class SchedulingMutation:
             capacity=input.capacity, has_wifi=bool(input.has_wifi),
             loaner_devices=input.loaner_devices or 0,
             accessibility_notes=input.accessibility_notes))
+        return VenuePayload(venue=Venue.from_model(row) if row else None, errors=errors)
+
+    @strawberry.mutation(description="Staff: change a venue's details. Its capacity (収容人数) "
+                         "cannot go below that of a coming session there.")
+    async def update_venue(self, info: Info, input: UpdateVenueInput) -> VenuePayload:
+        actor = actor_of(info)
+        given = {name: getattr(input, name) for name in _VENUE_FIELDS
+                 if getattr(input, name) is not strawberry.UNSET}
+
+        async def run():
+            return await scheduling.update_venue(
+                actor=actor, venue_id=decode_id(input.venue_id, "Venue", ["input", "venueId"],
+                                                "会場"), **given)
+
+        row, errors = await attempt(info, run)
         return VenuePayload(venue=Venue.from_model(row) if row else None, errors=errors)
 
     @strawberry.mutation
