@@ -36,11 +36,13 @@ EVERYONE = frozenset(Role)
 # The menu: (path, label, roles offered the page). Pages of one area sit together.
 MENU: list[tuple[str, str, frozenset[Role]]] = [
     ("/", "ホーム", EVERYONE),
+    ("/duties", "担当の予定", SUPPORTER),
     ("/sessions", "教室・相談会", STAFF),
     ("/residents", "住民", STAFF),
     ("/follow-ups", "フォローアップ", STAFF),
     ("/messages", "SMS・返信", STAFF),
     ("/supporters", "支援員", STAFF),
+    ("/venues", "会場", STAFF),
     ("/planning/participation", "参加状況（年代別）", PLANNER | STAFF),
     ("/planning/activity", "活動実績", PLANNER | STAFF),
     ("/admin/users", "ユーザー", ADMIN),

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from divide_support.web.views import auth, home
+from divide_support.web.views import admin, auth, duties, home, supporters, venues
 
 
 def console_routes() -> list[BaseRoute]:
-    return [*auth.ROUTES, *home.ROUTES]
+    return [*auth.ROUTES, *home.ROUTES, *supporters.ROUTES, *venues.ROUTES, *duties.ROUTES,
+            *admin.ROUTES]
