@@ -195,10 +195,23 @@ class Browser:
             ".then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
             " nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}))))"
             ".catch(e => done([{id: 'axe-error', impact: 'critical', help: String(e)}]));")
-        self.driver.save_screenshot(str(self.folder / f"{name}.png"))
+        self.screenshot(name)
         self.checked[name] = result
         serious = [v for v in result if v["impact"] in ("serious", "critical")]
         assert serious == [], f"accessibility problems on {name} ({self.path()}): {serious}"
+
+    def screenshot(self, name: str) -> None:
+        """The whole page, not just the window (the window keeps its size for the tests)."""
+        width, height = self.driver.execute_script(
+            "return [window.innerWidth, Math.max(document.documentElement.scrollHeight,"
+            " window.innerHeight)];")
+        self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": width, "height": min(height, 6000), "deviceScaleFactor": 1,
+            "mobile": False})
+        try:
+            self.driver.save_screenshot(str(self.folder / f"{name}.png"))
+        finally:
+            self.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
     def requests(self) -> list[str]:
         """Every URL the browser asked for since the last call."""

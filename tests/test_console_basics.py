@@ -3,20 +3,9 @@ the same pages in Chromium)."""
 
 from __future__ import annotations
 
-import httpx
-import pytest
-from console_helpers import ConsoleClient, csrf_of, text_of
+from console_helpers import csrf_of, text_of
 
 from divide_support.accounts.models import AuthToken
-from divide_support.app import create_app
-
-
-@pytest.fixture
-async def console(db):
-    transport = httpx.ASGITransport(app=create_app(init_orm=False),
-                                    client=("192.0.2.10", 50000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-        yield ConsoleClient(c)
 
 
 async def test_a_visitor_is_sent_to_the_login_page(console):

@@ -52,7 +52,8 @@ QUERY_MATRIX = {
     "node": LOGGED_IN, "me": LOGGED_IN, "venues": LOGGED_IN, "courses": LOGGED_IN,
     "sessions": LOGGED_IN, "understaffedSessions": LOGGED_IN,
     "residents": STAFF, "supporters": STAFF | {SUPPORTER}, "followUps": STAFF,
-    "auditLog": {ADMIN}, "messages": STAFF, "residentsToPhone": STAFF, "smsUsage": ANALYSTS,
+    "auditLog": {ADMIN}, "messages": STAFF, "residentsToPhone": STAFF, "residentsToPhoneSoon": STAFF,
+    "smsUsage": ANALYSTS,
     "smsReplies": STAFF, "surveys": ANALYSTS, "activityReport": ANALYSTS,
     "topicReport": ANALYSTS, "participationReport": ANALYSTS, "exportResident": {ADMIN},
 }
@@ -188,6 +189,7 @@ QUERIES = {
     "followUps": ("{ followUps { totalCount } }", {}),
     "auditLog": ("{ auditLog(first: 5) { totalCount } }", {}),
     "messages": ("{ messages { totalCount } }", {}),
+    "residentsToPhoneSoon": ("{ residentsToPhoneSoon { reason } }", {}),
     "residentsToPhone": ("query ($s: ID!) { residentsToPhone(sessionId: $s) { reason } }",
                          {"s": "future"}),
     "smsUsage": ("{ smsUsage { month messages } }", {}),
