@@ -3,6 +3,9 @@ the same pages in Chromium)."""
 
 from __future__ import annotations
 
+import logging
+import re
+
 from console_helpers import csrf_of, text_of
 
 from divide_support.accounts.models import AuthToken
@@ -84,3 +87,52 @@ async def test_next_never_leaves_the_server(console, town):
                                              "password": "correct-horse-battery",
                                              "next": "//evil.example/"}, follow=False)
     assert response.status_code == 303 and response.headers["location"] == "/"
+
+
+async def test_an_unexpected_error_shows_a_polite_page_with_the_request_id(
+        console, town, owner_connection, service_database, caplog):
+    """The database refuses the service a table (a real failure, nothing mocked): the page
+    apologises in Japanese with the request id that the server's log carries, and shows no
+    trace, SQL or table name."""
+    await console.login("hiratsuka-coordinator@example.jp")
+    await owner_connection.execute(f'REVOKE SELECT ON follow_up FROM "{service_database.user}"')
+    try:
+        with caplog.at_level(logging.ERROR):
+            response = await console.get("/")
+    finally:
+        await owner_connection.execute(
+            f'GRANT SELECT ON follow_up TO "{service_database.user}"')
+    assert response.status_code == 500
+    text = console.text()
+    assert "申し訳ありません" in text and "受付番号" in text
+    request_id = response.headers["x-request-id"]
+    assert request_id in text
+    for leak in ("Traceback", "follow_up", "permission denied", "SELECT", "asyncpg"):
+        assert leak not in response.text
+    assert any(request_id in record.getMessage() or request_id == getattr(
+        record, "request_id", None) for record in caplog.records)
+
+
+async def test_a_page_that_does_not_exist_answers_in_japanese(console, town):
+    await console.login("hiratsuka-planner@example.jp")
+    response = await console.get("/")
+    assert response.status_code == 303  # planners start at their report
+    missing = await console.get("/no-such-page", headers={"Accept": "text/html"})
+    assert missing.status_code == 404
+    assert "見つかりません" in console.text()
+    api = await console.client.get("/no-such-page", headers={"Accept": "application/json"})
+    assert api.status_code == 404 and "text/html" not in api.headers["content-type"]
+
+
+def test_no_page_of_the_console_names_another_host():
+    """Templates, styles and operations load nothing from elsewhere (intranets block CDNs)."""
+    from importlib.resources import files
+
+    web = files("divide_support.web")
+    found = []
+    for folder in ("templates", "static/console"):
+        for entry in web.joinpath(folder).iterdir():
+            text = entry.read_text("utf-8")
+            found += [f"{entry.name}: {url}" for url in re.findall(r"(?:https?:)?//[\w.-]+\.\w+",
+                                                                   text)]
+    assert found == []

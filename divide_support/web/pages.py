@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from divide_support.accounts import service as accounts
 from divide_support.api.http import request_id_of
@@ -253,3 +253,14 @@ def page(roles: Iterable[Role] = EVERYONE, *, public: bool = False
         return endpoint
 
     return decorate
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    """A path nobody serves: the console's Japanese page for a browser, a short plain answer
+    for a program."""
+    if "text/html" not in request.headers.get("accept", ""):
+        return PlainTextResponse("Not Found", status_code=404)
+    token = session_token(request)
+    actor = await accounts.authenticate(token) if token else None
+    console = Console(request=request, actor=actor, token=token if actor else "")
+    return error_page(console, 404, "見つかりません", NOT_FOUND_MESSAGE)
