@@ -25,7 +25,7 @@ async def test_a_planner_sees_the_chart_and_downloads_the_csv(console_server, to
             "return img && img.complete ? [img.naturalWidth, img.naturalHeight] : null;")
         text = browser.text()
         browser.check("participation")
-        browser.press("CSVでダウンロード")
+        browser.press("CSVでダウンロード", navigates=False)
         deadline = time.monotonic() + 20
         while not [p for p in downloads.iterdir() if p.suffix == ".csv"]:
             assert time.monotonic() < deadline, "no CSV arrived"

@@ -68,11 +68,12 @@ def _parse_moment(value: Any) -> datetime | None:
 
 
 def jp_datetime(value: Any, tz: str = "Asia/Tokyo") -> str:
-    """12月3日(木)10:00, in the municipality's time zone (the glossary's form)."""
+    """12月3日(木) 10:00, in the municipality's time zone (the glossary's form)."""
     moment = _parse_moment(value)
     if moment is None:
         return ""
-    return format_local(moment, tz)
+    # the SMS's 12月3日(木)10:00 with the glossary's space for the screen
+    return format_local(moment, tz).replace(")", ") ", 1)
 
 
 def jp_date(value: Any) -> str:
