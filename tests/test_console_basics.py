@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import UTC, datetime, timedelta
 
 from console_helpers import csrf_of, text_of
 
@@ -136,3 +137,20 @@ def test_no_page_of_the_console_names_another_host():
             found += [f"{entry.name}: {url}" for url in re.findall(r"(?:https?:)?//[\w.-]+\.\w+",
                                                                    text)]
     assert found == []
+
+
+async def test_the_lockout_of_the_api_holds_in_the_console(console, town, settings_env):
+    settings_env(LOGIN_MAX_FAILURES="3")
+    for _ in range(3):
+        await console.login("hiratsuka-coordinator@example.jp", "wrong-password-123")
+    await console.login("hiratsuka-coordinator@example.jp")  # the right one, too late
+    assert "ds_session" not in console.client.cookies
+    assert "ログインの失敗が続いたため、しばらくログインできません。" in console.text()
+
+
+async def test_an_expired_session_sends_the_user_to_the_login_page(console, town):
+    await console.login("hiratsuka-coordinator@example.jp")
+    await AuthToken.filter(revoked_at__isnull=True).update(
+        expires_at=datetime.now(UTC) - timedelta(minutes=1))
+    response = await console.get("/")
+    assert response.status_code == 303 and response.headers["location"] == "/login?next=%2F"
