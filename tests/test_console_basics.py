@@ -154,3 +154,13 @@ async def test_an_expired_session_sends_the_user_to_the_login_page(console, town
         expires_at=datetime.now(UTC) - timedelta(minutes=1))
     response = await console.get("/")
     assert response.status_code == 303 and response.headers["location"] == "/login?next=%2F"
+
+
+async def test_a_nul_in_a_form_never_reaches_the_api(console, town):
+    """The console goes through the API's edge net like any client."""
+    await console.get("/login")
+    response = await console.post("/login", {"email": "hiratsuka-coordinator@example.jp\x00",
+                                             "password": "correct-horse-battery"})
+    assert response.status_code == 400
+    assert "使えない文字" in console.text()
+    assert "ds_session" not in console.client.cookies
