@@ -58,6 +58,7 @@ QUERIES = {
     "auditLog": "{ auditLog { totalCount } }",
     "messages": "{ messages { totalCount } }",
     "residentsToPhone": '{ residentsToPhone(sessionId: "eA") { reason } }',
+    "residentsToPhoneSoon": "{ residentsToPhoneSoon { reason } }",
     "smsUsage": "{ smsUsage { month } }",
     "smsReplies": "{ smsReplies { totalCount } }",
     "surveys": "{ surveys { id } }",
