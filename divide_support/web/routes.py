@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from divide_support.web.views import auth, home, planning
+from divide_support.web.views import auth, home, planning, sessions
 
 
 def console_routes() -> list[BaseRoute]:
-    return [*auth.ROUTES, *home.ROUTES, *planning.ROUTES]
+    return [*auth.ROUTES, *home.ROUTES, *sessions.ROUTES, *planning.ROUTES]
