@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from divide_support.web.views import auth, home
+from divide_support.web.views import auth, followups, home, messages, people
 
 
 def console_routes() -> list[BaseRoute]:
-    return [*auth.ROUTES, *home.ROUTES]
+    return [*auth.ROUTES, *home.ROUTES, *people.ROUTES, *followups.ROUTES,
+            *messages.ROUTES]
