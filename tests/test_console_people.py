@@ -244,7 +244,7 @@ async def test_follow_ups_due_come_first_and_an_outcome_is_recorded(staff, town)
     assert "電話で確認" in staff.text() and "090-1234-5678" in staff.text()
     next_week = today() + timedelta(days=7)
     await staff.post(f"/follow-ups/{gid('FollowUp', due.id)}", {
-        "outcome": "NEEDS_MORE_HELP", "notes": "LINEの写真送信をもう一度", "next": "on",
+        "outcome": "NEEDS_MORE_HELP", "notes": "LINEの写真送信をもう一度",
         "nextDueOn": next_week.isoformat(), "nextChannel": "PHONE_CALL"})
     assert "結果を記録しました" in staff.text()
     await due.refresh_from_db()
@@ -275,7 +275,7 @@ async def test_a_refused_next_step_records_nothing_and_keeps_the_notes(staff, to
     path = f"/follow-ups/{gid('FollowUp', due.id)}"
     await staff.get(path)
     response = await staff.post(path, {"outcome": "NOT_REACHED", "notes": "留守でした",
-                                       "next": "on", "nextDueOn": "2001-01-01",
+                                       "nextDueOn": "2001-01-01",
                                        "nextChannel": "PHONE_CALL"})
     assert response.status_code == 400
     assert 'id="nextDueOn-error"' in staff.page and "今日以降" in staff.text()

@@ -24,7 +24,7 @@ from divide_support.web.pages import (
 )
 from divide_support.web.views.people import LABELS, typed_values
 
-NEXT_DATE_MESSAGE = "次に確認する日を選んでください。"
+NEXT_DATE_MESSAGE = "次に確認する日は 2024-12-03 のように年-月-日で選んでください。"
 
 
 @page(STAFF)
@@ -78,8 +78,8 @@ async def complete(console: Console) -> Response:
                      errors={"outcome": "結果を選んでください。"})
     variables: dict[str, Any] = {"followUpId": found["id"], "outcome": typed["outcome"],
                                  "notes": typed.get("notes") or None}
-    if typed.get("next") == "on":
-        due_on = unicodedata.normalize("NFKC", typed.get("nextDueOn", "")).strip()
+    due_on = unicodedata.normalize("NFKC", typed.get("nextDueOn", "")).strip()
+    if due_on:  # a date chosen: the next check is planned with this outcome
         try:
             variables["nextDueOn"] = date.fromisoformat(due_on).isoformat()
         except ValueError:
