@@ -162,6 +162,35 @@ async def test_created_for_a_session_they_are_registered_and_back_to_the_session
     assert await Registration.filter(resident_id=created.id, session_id=session.id).count() == 1
 
 
+async def test_created_for_a_cancelled_session_they_exist_and_the_page_says_why(staff, town):
+    session = await factories.session(town.coordinator, factories.at(days=3, hour=10))
+    session_id = gid("Session", session.id)
+    await staff.get(f"/residents/new?session={session_id}")
+    await scheduling.cancel_session(actor=town.coordinator, session_id=session.id,
+                                    reason="講師の都合")
+    response = await staff.post(f"/residents/new?session={session_id}", NEW)
+    assert response.status_code == 200
+    text = staff.text()
+    assert "住民を登録しました" in text and "受け付けできませんでした" in text
+    assert "鈴木 一郎 様" in text
+    created = await Resident.get(family_name="鈴木")
+    assert await Registration.filter(resident_id=created.id).count() == 0
+
+
+async def test_an_outcome_must_be_chosen(staff, town):
+    hanako = await _hanako(town)
+    due = await followups.schedule_follow_up(resident_id=hanako.id, due_on=today(),
+                                             channel=FollowUpChannel.PHONE_CALL,
+                                             actor=town.coordinator)
+    path = f"/follow-ups/{gid('FollowUp', due.id)}"
+    await staff.get(path)
+    response = await staff.post(path, {"notes": "留守"})
+    assert response.status_code == 400 and 'id="outcome-error"' in staff.page
+    assert "結果を選んでください" in staff.text() and "留守" in staff.page
+    await due.refresh_from_db()
+    assert due.status == FollowUpStatus.OPEN
+
+
 # --- a resident's page ----------------------------------------------------------------------
 
 async def test_a_residents_page_shows_registrations_messages_and_follow_ups(staff, town):
