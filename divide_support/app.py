@@ -31,6 +31,7 @@ from divide_support.messaging.webhooks import twilio_inbound, twilio_status
 from divide_support.reports.http import activity_csv, participation_csv, participation_svg
 from divide_support.web.assets import static_files
 from divide_support.web.graphiql import graphql_or_graphiql
+from divide_support.web.pages import not_found
 from divide_support.web.routes import console_routes
 from divide_support.web.security import security_middleware
 
@@ -112,6 +113,7 @@ def create_app(connection: ConnectionParams | None = None, *, init_orm: bool = T
         *console_routes(),
     ]
     return Starlette(routes=routes, lifespan=lifespan,
+                     exception_handlers={404: not_found},
                      middleware=[Middleware(MetricsMiddleware, routes=routes),
                                  Middleware(RequestContextMiddleware),
                                  *security_middleware(get_settings())])

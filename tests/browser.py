@@ -157,17 +157,29 @@ class Browser:
         element.clear()
         element.send_keys(value)
 
-    def press(self, words: str, within: Any = None) -> None:
-        """Click the button or link with these words (the first one shown)."""
+    def press(self, words: str, within: Any = None, *, navigates: bool = True) -> None:
+        """Click the button or link with these words (the first one shown) and, as the pages
+        have no scripts, wait for the next page to load (not for a download)."""
         from selenium.webdriver.common.by import By
 
         scope = within or self.driver
         for element in scope.find_elements(By.CSS_SELECTOR, "button, a, input[type=submit]"):
             label = (element.text or element.get_attribute("value") or "").strip()
             if label == words and element.is_displayed():
+                self.driver.execute_script("window.__samePage = true;")
                 element.click()
+                if navigates:
+                    self._wait_for_next_page()
                 return
         raise AssertionError(f"no button or link {words!r} on {self.path()}")
+
+    def _wait_for_next_page(self, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while self.driver.execute_script(
+                "return window.__samePage === true || document.readyState !== 'complete';"):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no new page after the click on {self.path()}")
+            time.sleep(0.05)
 
     def row(self, words: str) -> Any:
         """The table row (or list item) that contains these words."""
@@ -195,10 +207,23 @@ class Browser:
             ".then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
             " nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}))))"
             ".catch(e => done([{id: 'axe-error', impact: 'critical', help: String(e)}]));")
-        self.driver.save_screenshot(str(self.folder / f"{name}.png"))
+        self.screenshot(name)
         self.checked[name] = result
         serious = [v for v in result if v["impact"] in ("serious", "critical")]
         assert serious == [], f"accessibility problems on {name} ({self.path()}): {serious}"
+
+    def screenshot(self, name: str) -> None:
+        """The whole page, not just the window (the window keeps its size for the tests)."""
+        width, height = self.driver.execute_script(
+            "return [window.innerWidth, Math.max(document.documentElement.scrollHeight,"
+            " window.innerHeight)];")
+        self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": width, "height": min(height, 6000), "deviceScaleFactor": 1,
+            "mobile": False})
+        try:
+            self.driver.save_screenshot(str(self.folder / f"{name}.png"))
+        finally:
+            self.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
     def requests(self) -> list[str]:
         """Every URL the browser asked for since the last call."""

@@ -197,6 +197,19 @@ def settings_env(monkeypatch) -> Iterator[object]:
 
 
 @pytest.fixture
+async def console(db):
+    """The staff console over HTTP in-process (tests/console_helpers.ConsoleClient), from a
+    client address of its own (the login throttle counts per address)."""
+    from console_helpers import ConsoleClient
+
+    from divide_support.app import create_app
+
+    transport = httpx.ASGITransport(app=create_app(init_orm=False), client=("192.0.2.10", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield ConsoleClient(c)
+
+
+@pytest.fixture
 async def console_server(database, tmp_path):
     """The service as staff reach it in a browser (tests/browser.py), on the test database;
     seed it with the usual fixtures."""

@@ -3,20 +3,13 @@ the same pages in Chromium)."""
 
 from __future__ import annotations
 
-import httpx
-import pytest
-from console_helpers import ConsoleClient, csrf_of, text_of
+import logging
+import re
+from datetime import UTC, datetime, timedelta
+
+from console_helpers import csrf_of, text_of
 
 from divide_support.accounts.models import AuthToken
-from divide_support.app import create_app
-
-
-@pytest.fixture
-async def console(db):
-    transport = httpx.ASGITransport(app=create_app(init_orm=False),
-                                    client=("192.0.2.10", 50000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-        yield ConsoleClient(c)
 
 
 async def test_a_visitor_is_sent_to_the_login_page(console):
@@ -95,3 +88,79 @@ async def test_next_never_leaves_the_server(console, town):
                                              "password": "correct-horse-battery",
                                              "next": "//evil.example/"}, follow=False)
     assert response.status_code == 303 and response.headers["location"] == "/"
+
+
+async def test_an_unexpected_error_shows_a_polite_page_with_the_request_id(
+        console, town, owner_connection, service_database, caplog):
+    """The database refuses the service a table (a real failure, nothing mocked): the page
+    apologises in Japanese with the request id that the server's log carries, and shows no
+    trace, SQL or table name."""
+    await console.login("hiratsuka-coordinator@example.jp")
+    await owner_connection.execute(f'REVOKE SELECT ON follow_up FROM "{service_database.user}"')
+    try:
+        with caplog.at_level(logging.ERROR):
+            response = await console.get("/")
+    finally:
+        await owner_connection.execute(
+            f'GRANT SELECT ON follow_up TO "{service_database.user}"')
+    assert response.status_code == 500
+    text = console.text()
+    assert "申し訳ありません" in text and "受付番号" in text
+    request_id = response.headers["x-request-id"]
+    assert request_id in text
+    for leak in ("Traceback", "follow_up", "permission denied", "SELECT", "asyncpg"):
+        assert leak not in response.text
+    assert any(request_id in record.getMessage() or request_id == getattr(
+        record, "request_id", None) for record in caplog.records)
+
+
+async def test_a_page_that_does_not_exist_answers_in_japanese(console, town):
+    await console.login("hiratsuka-planner@example.jp")
+    response = await console.get("/")
+    assert response.status_code == 303  # planners start at their report
+    missing = await console.get("/no-such-page", headers={"Accept": "text/html"})
+    assert missing.status_code == 404
+    assert "見つかりません" in console.text()
+    api = await console.client.get("/no-such-page", headers={"Accept": "application/json"})
+    assert api.status_code == 404 and "text/html" not in api.headers["content-type"]
+
+
+def test_no_page_of_the_console_names_another_host():
+    """Templates, styles and operations load nothing from elsewhere (intranets block CDNs)."""
+    from importlib.resources import files
+
+    web = files("divide_support.web")
+    found = []
+    for folder in ("templates", "static/console"):
+        for entry in web.joinpath(folder).iterdir():
+            text = entry.read_text("utf-8")
+            found += [f"{entry.name}: {url}" for url in re.findall(r"(?:https?:)?//[\w.-]+\.\w+",
+                                                                   text)]
+    assert found == []
+
+
+async def test_the_lockout_of_the_api_holds_in_the_console(console, town, settings_env):
+    settings_env(LOGIN_MAX_FAILURES="3")
+    for _ in range(3):
+        await console.login("hiratsuka-coordinator@example.jp", "wrong-password-123")
+    await console.login("hiratsuka-coordinator@example.jp")  # the right one, too late
+    assert "ds_session" not in console.client.cookies
+    assert "ログインの失敗が続いたため、しばらくログインできません。" in console.text()
+
+
+async def test_an_expired_session_sends_the_user_to_the_login_page(console, town):
+    await console.login("hiratsuka-coordinator@example.jp")
+    await AuthToken.filter(revoked_at__isnull=True).update(
+        expires_at=datetime.now(UTC) - timedelta(minutes=1))
+    response = await console.get("/")
+    assert response.status_code == 303 and response.headers["location"] == "/login?next=%2F"
+
+
+async def test_a_nul_in_a_form_never_reaches_the_api(console, town):
+    """The console goes through the API's edge net like any client."""
+    await console.get("/login")
+    response = await console.post("/login", {"email": "hiratsuka-coordinator@example.jp\x00",
+                                             "password": "correct-horse-battery"})
+    assert response.status_code == 400
+    assert "使えない文字" in console.text()
+    assert "ds_session" not in console.client.cookies

@@ -37,3 +37,20 @@ async def test_sign_in_home_and_sign_out(console_server, town):
     assert "ログイン" in after and "今日の予定" not in after
     assert external(urls) == []
     assert any(url.endswith("/static/console/console.css") for url in urls)
+
+
+async def test_the_home_page_fits_a_tablet_at_the_door(console_server, town):
+    venue = await factories.venue(town.admin, name="中央公民館")
+    await factories.session(town.admin, timeutil.now() + timedelta(hours=2), venue_obj=venue)
+
+    def walk(browser):
+        browser.login("hiratsuka-coordinator@example.jp")
+        browser.check("home-tablet")
+        return browser.driver.execute_script(
+            "return [document.documentElement.scrollWidth, window.innerWidth,"
+            " parseFloat(getComputedStyle(document.body).fontSize)];")
+
+    scroll_width, width, font_size = await asyncio.to_thread(
+        run_in_browser, console_server, "console-tablet", walk, width=800, height=1280)
+    assert scroll_width <= width, "the page scrolls sideways on a tablet"
+    assert font_size >= 16

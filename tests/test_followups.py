@@ -21,6 +21,7 @@ from helpers_scheduling import (
 )
 
 from divide_support.accounts.models import Municipality
+from divide_support.api.ids import to_global_id
 from divide_support.audit.models import AuditEntry
 from divide_support.core.errors import DomainError
 from divide_support.followups import service as followups
@@ -442,3 +443,42 @@ async def test_follow_up_changes_are_audited_with_the_actor_and_object(town):
     [complete] = await audit_entries("followup.complete", task.id)
     assert complete.details == {"outcome": "NEEDS_MORE_HELP"}
     assert complete.actor_role == "ADMIN"
+
+
+# --- the outcome and the next step in one go ----------------------------------------------------
+
+COMPLETE = """mutation ($input: CompleteFollowUpInput!) { completeFollowUp(input: $input) {
+  followUp { id status outcome } errors { code message field } } }"""
+
+
+async def test_the_outcome_and_the_next_check_are_recorded_together(town, gql):
+    task = await _open_task(town)
+    next_week = tokyo_today() + timedelta(days=7)
+    data = await gql().data(COMPLETE, {"input": {
+        "followUpId": to_global_id("FollowUp", task.id), "outcome": "NEEDS_MORE_HELP",
+        "nextDueOn": next_week.isoformat(), "nextChannel": "PHONE_CALL"}})
+    assert data["completeFollowUp"]["errors"] == []
+    assert data["completeFollowUp"]["followUp"]["status"] == "DONE"
+    [following] = await FollowUp.filter(status=FollowUpStatus.OPEN)
+    assert (following.resident_id, following.due_on, following.channel, following.purpose) == (
+        task.resident_id, next_week, FollowUpChannel.PHONE_CALL, FollowUpPurpose.MANUAL)
+    assert following.registration_id == task.registration_id
+    [created] = await AuditEntry.filter(action="followup.create", object_ids=[following.id])
+    assert created.details == {"purpose": "MANUAL", "after": task.id}
+
+
+@pytest.mark.parametrize(("next_step", "field", "words"), [
+    ({"nextDueOn": "2000-01-01", "nextChannel": "PHONE_CALL"}, "nextDueOn", "今日以降"),
+    ({"nextChannel": "PHONE_CALL"}, "nextDueOn", "両方"),
+    ({"nextDueOn": "TODAY"}, "nextChannel", "両方"),
+])
+async def test_a_refused_next_step_records_no_outcome_either(town, gql, next_step, field, words):
+    task = await _open_task(town)
+    if next_step.get("nextDueOn") == "TODAY":
+        next_step = {**next_step, "nextDueOn": tokyo_today().isoformat()}
+    data = await gql().data(COMPLETE, {"input": {
+        "followUpId": to_global_id("FollowUp", task.id), "outcome": "NOT_REACHED", **next_step}})
+    [error] = data["completeFollowUp"]["errors"]
+    assert error["field"] == ["input", field] and words in error["message"]
+    assert (await reload(task)).status == FollowUpStatus.OPEN
+    assert await FollowUp.all().count() == 1

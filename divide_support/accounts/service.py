@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import ipaddress
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn
@@ -357,6 +358,15 @@ def _actor_for(user: User, municipality: Municipality) -> Actor:
 async def authenticate_header(authorization: str | None) -> Actor | None:
     """The actor behind an `Authorization: Bearer <token>` header, or None."""
     return await authenticate(bearer_token(authorization))
+
+
+async def authenticate_request(authorization: str | None, cookies: Mapping[str, str]
+                               ) -> Actor | None:
+    """The actor of a file download (a report's CSV or chart): the bearer token of an API
+    client, else the staff console's session cookie (its signed-in browser). Only for reads:
+    changes come through GraphQL, where the console's forms carry CSRF tokens."""
+    token = bearer_token(authorization) or cookies.get(SESSION_COOKIE, "")
+    return await authenticate(token)
 
 
 def bearer_token(authorization: str | None) -> str:

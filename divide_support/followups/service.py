@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from tortoise.transactions import in_transaction
@@ -145,11 +146,44 @@ async def schedule_follow_up(
     return follow_up
 
 
+@dataclass(frozen=True)
+class NextStep:
+    """The next check agreed on the phone (「また来週お電話します」)."""
+
+    due_on: date
+    channel: FollowUpChannel
+
+
+def _check_next_step(due_on: date | None, channel: FollowUpChannel | None,
+                     actor: Actor) -> NextStep | None:
+    if due_on is None and channel is None:
+        return None
+    if due_on is None or channel is None:
+        missing = "nextDueOn" if due_on is None else "nextChannel"
+        raise DomainError("NEXT_STEP_INCOMPLETE", "次の確認の日と方法を両方とも選んでください。",
+                          ["input", missing],
+                          message_en="The next check needs both a date and a channel.")
+    # a next step lies ahead: a date in the past would be overdue the moment it is made
+    if due_on < timeutil.today(actor.timezone):
+        raise DomainError("INVALID_DATE", "次の確認の日は今日以降の日にしてください。",
+                          ["input", "nextDueOn"],
+                          message_en="The next check must be today or later.")
+    if due_on > timeutil.today(actor.timezone) + timedelta(days=366):
+        raise DomainError("INVALID_DATE", "次の確認の日は1年以内の日にしてください。",
+                          ["input", "nextDueOn"],
+                          message_en="The next check must be within a year.")
+    return NextStep(due_on=due_on, channel=channel)
+
+
 async def complete_follow_up(
-    *, follow_up_id: int, outcome: FollowUpOutcome, actor: Actor, notes: str | None = None
+    *, follow_up_id: int, outcome: FollowUpOutcome, actor: Actor, notes: str | None = None,
+    next_due_on: date | None = None, next_channel: FollowUpChannel | None = None,
 ) -> FollowUp:
+    """Record the outcome; with a next step, the next follow-up is planned in the same
+    transaction (both or neither: staff never half-record a call)."""
     require_staff(actor)
     clean_notes = clean_text(notes, "notes", "メモ", NOTES_MAX, multiline=True)
+    next_step = _check_next_step(next_due_on, next_channel, actor)
     async with in_transaction():
         follow_up = await get_scoped(FollowUp, follow_up_id, actor, what="フォローアップ",
                                      field=["input", "followUpId"], for_update=True)
@@ -166,6 +200,15 @@ async def complete_follow_up(
         await messaging.cancel_for_follow_up(follow_up.id)
         await audit.record(actor, "followup.complete", "FollowUp", [follow_up.id],
                            {"outcome": str(outcome)})
+        if next_step is not None:
+            following = await FollowUp.create(
+                municipality_id=actor.municipality_id, resident_id=follow_up.resident_id,
+                registration_id=follow_up.registration_id, visit_id=follow_up.visit_id,
+                purpose=FollowUpPurpose.MANUAL, due_on=next_step.due_on,
+                channel=next_step.channel, assigned_to_id=follow_up.assigned_to_id)
+            await messaging.plan_follow_up(following)
+            await audit.record(actor, "followup.create", "FollowUp", [following.id],
+                               {"purpose": "MANUAL", "after": follow_up.id})
     return follow_up
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -616,23 +617,61 @@ async def _phone_instead(session_ids: list[int]) -> list[tuple[Registration, str
         session_id__in=session_ids,
         status__in=(RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED),
     ).order_by("id"), key=lambda registration: order[registration.session_id])
+    reasons = await _phone_reasons(registrations)
+    return [(r, reasons[r.id]) for r in registrations if r.id in reasons]
+
+
+async def _phone_reasons(registrations: list[Registration]) -> dict[int, str]:
+    """For each of these seats whose holder SMS will not reach: why (the skip reason, or
+    the provider's failure for a message of that seat)."""
+    if not registrations:
+        return {}
     residents = {r.id: r for r in await Resident.filter(
         id__in=[reg.resident_id for reg in registrations])}
     failed = {}
     for message in await Message.filter(
-        session_id__in=session_ids,
+        registration_id__in=[reg.id for reg in registrations],
         status__in=(MessageStatus.FAILED, MessageStatus.UNDELIVERED),
     ).order_by("id"):
         failed[message.registration_id] = message
-    result = []
+    reasons: dict[int, str] = {}
     for registration in registrations:
         reason = skip_reason_for(residents[registration.resident_id])
         if reason is not None:
-            result.append((registration, SKIP_REASON_TEXT[reason]))
+            reasons[registration.id] = SKIP_REASON_TEXT[reason]
         elif registration.id in failed:
             message = failed[registration.id]
-            result.append((registration, f"SMSが届きませんでした（{message.error_code or '不明'}）"))
-    return result
+            reasons[registration.id] = f"SMSが届きませんでした（{message.error_code or '不明'}）"
+    return reasons
+
+
+@dataclass(frozen=True)
+class NoticePreview:
+    """How many residents a change to a session would tell, by SMS and by a staff call."""
+
+    by_sms: int
+    by_phone: int
+
+
+async def notice_preview(*, actor: Actor, session_id: int, capacity: int | None = None
+                         ) -> NoticePreview:
+    """Before staff confirm a change, whom it tells. A change of time or venue, or a
+    cancellation, tells everyone holding a seat or waitlist place (plan_session_changed,
+    plan_session_cancelled); a new `capacity` alone tells only the waitlisted residents it
+    would seat (WAITLIST_PROMOTED). Those SMS will not reach (residentsToPhone's rule) are
+    the phone list. A session that has started tells nobody: people are at the door."""
+    require_staff(actor)
+    session = await get_scoped(Session, session_id, actor, what="開催回", field=["sessionId"])
+    if session.starts_at <= timeutil.now() or session.status == SessionStatus.CANCELLED:
+        return NoticePreview(by_sms=0, by_phone=0)
+    holders = await _active_registrations(session)
+    if capacity is not None:
+        confirmed = sum(1 for r in holders if r.status == RegistrationStatus.CONFIRMED)
+        waiting = sorted((r for r in holders if r.status == RegistrationStatus.WAITLISTED),
+                         key=lambda r: (r.waitlist_position or 0, r.id))
+        holders = waiting[:max(0, capacity - confirmed)]
+    by_phone = len(await _phone_reasons(holders))
+    return NoticePreview(by_sms=len(holders) - by_phone, by_phone=by_phone)
 
 
 async def sms_usage(*, actor: Actor, months: int = 12) -> list[dict[str, object]]:

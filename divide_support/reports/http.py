@@ -1,5 +1,6 @@
 """/reports/participation.csv and .svg: the participationReport field as a file, for the
-same caller (bearer token) and with the same suppression rules."""
+same caller (bearer token, or the staff console's session cookie) and with the same
+suppression rules."""
 
 from __future__ import annotations
 
@@ -50,7 +51,8 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 
 async def _report(request: Request) -> reports.Report | Response:
-    actor = await accounts.authenticate_header(request.headers.get("authorization"))
+    actor = await accounts.authenticate_request(request.headers.get("authorization"),
+                                                 request.cookies)
     if actor is None:
         return _error(401, "UNAUTHENTICATED", "ログインが必要です。")
     query = request.query_params
@@ -87,7 +89,8 @@ def activity_url(date_from: date, date_to: date, venue_ids: list[int] | None) ->
 
 
 async def activity_csv(request: Request) -> Response:
-    actor = await accounts.authenticate_header(request.headers.get("authorization"))
+    actor = await accounts.authenticate_request(request.headers.get("authorization"),
+                                                 request.cookies)
     if actor is None:
         return _error(401, "UNAUTHENTICATED", "ログインが必要です。")
     try:

@@ -157,6 +157,12 @@ def metric_keys(survey: Survey) -> list[str]:
     return [m["key"] for g in survey.metric_groups for m in g["metrics"]]
 
 
+def metric_labels(survey: Survey) -> list[tuple[str, str]]:
+    """(key, what people read) per metric: 「インターネットの利用の有無: 利用している」."""
+    return [(m["key"], f"{g['label']}: {m['label']}" if g.get("label") else m["label"])
+            for g in survey.metric_groups for m in g["metrics"]]
+
+
 def metric_need(survey: Survey, metric: str) -> str | None:
     for group in survey.metric_groups:
         for m in group["metrics"]:

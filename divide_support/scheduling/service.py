@@ -699,6 +699,15 @@ async def cancel_registration(
     *, actor: Actor, registration_id: int, reason: str | None = None
 ) -> Registration:
     """Cancel a seat or waitlist place; a freed seat goes to the first on the waitlist."""
+    return (await cancel_registration_promoting(actor=actor, registration_id=registration_id,
+                                                reason=reason))[0]
+
+
+async def cancel_registration_promoting(
+    *, actor: Actor, registration_id: int, reason: str | None = None
+) -> tuple[Registration, list[Registration]]:
+    """cancel_registration, with the waitlisted registrations the freed seat went to (so
+    staff can say at once who got the seat, and whether to phone them)."""
     require_staff(actor)
     async with in_transaction():
         registration = await get_scoped(Registration, registration_id, actor, what="申込",
@@ -734,7 +743,7 @@ async def cancel_registration(
                            # append-only, and free text may name the person.
                            {"reasonGiven": registration.cancel_reason is not None,
                             "promotedRegistrations": promoted})
-    return registration
+    return registration, list(await Registration.filter(id__in=promoted).order_by("id"))
 
 
 async def record_attendance(

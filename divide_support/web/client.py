@@ -24,7 +24,8 @@ from graphql import (
 )
 from starlette.requests import Request
 
-from divide_support.api.http import execute, format_error
+from divide_support.api.http import execute, format_error, request_id_of
+from divide_support.api.input_guard import check_request
 from divide_support.core.actor import Actor
 
 
@@ -106,6 +107,12 @@ async def run(request: Request, actor: Actor | None, token: str, name: str,
     """Run the console operation `name` (in Japanese, whatever the browser's language: the
     console is a Japanese service). With `strict`, any top-level error raises
     PageProblem (403, 404, 500 pages); mutations' UserErrors are data, never raised."""
+    refused = check_request({"operationName": name, "variables": variables})
+    if refused is not None:  # the API's edge net: NUL, lone surrogates, endless text
+        request_id = request_id_of(request)
+        if strict:
+            raise PageProblem("BAD_USER_INPUT", refused["message"], request_id)
+        return Result(data={}, errors=[refused], request_id=request_id)
     result, context = await execute(request, actor=actor, token=token,
                                     query=operations()[name], variables=variables,
                                     operation_name=name, language="ja")

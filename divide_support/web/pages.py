@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from divide_support.accounts import service as accounts
 from divide_support.api.http import request_id_of
@@ -70,11 +70,12 @@ def _parse_moment(value: Any) -> datetime | None:
 
 
 def jp_datetime(value: Any, tz: str = "Asia/Tokyo") -> str:
-    """12月3日(木)10:00, in the municipality's time zone (the glossary's form)."""
+    """12月3日(木) 10:00, in the municipality's time zone (the glossary's form)."""
     moment = _parse_moment(value)
     if moment is None:
         return ""
-    return format_local(moment, tz)
+    # the SMS's 12月3日(木)10:00 with the glossary's space for the screen
+    return format_local(moment, tz).replace(")", ") ", 1)
 
 
 def jp_date(value: Any) -> str:
@@ -255,3 +256,14 @@ def page(roles: Iterable[Role] = EVERYONE, *, public: bool = False
         return endpoint
 
     return decorate
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    """A path nobody serves: the console's Japanese page for a browser, a short plain answer
+    for a program."""
+    if "text/html" not in request.headers.get("accept", ""):
+        return PlainTextResponse("Not Found", status_code=404)
+    token = session_token(request)
+    actor = await accounts.authenticate(token) if token else None
+    console = Console(request=request, actor=actor, token=token if actor else "")
+    return error_page(console, 404, "見つかりません", NOT_FOUND_MESSAGE)

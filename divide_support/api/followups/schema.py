@@ -30,6 +30,11 @@ class CompleteFollowUpInput:
     follow_up_id: strawberry.ID
     outcome: FollowUpOutcome
     notes: str | None = None
+    next_due_on: date | None = strawberry.field(
+        default=None, description="The next check, planned with this outcome in one step "
+        "(both or neither): its date, today or later. Needs nextChannel.")
+    next_channel: FollowUpChannel | None = strawberry.field(
+        default=None, description="How the next check is made. Needs nextDueOn.")
 
 
 @strawberry.type
@@ -85,7 +90,8 @@ class FollowUpsMutation:
                 actor=actor,
                 follow_up_id=decode_id(input.follow_up_id, "FollowUp", ["input", "followUpId"],
                                        "フォローアップ"),
-                outcome=input.outcome, notes=input.notes)
+                outcome=input.outcome, notes=input.notes, next_due_on=input.next_due_on,
+                next_channel=input.next_channel)
 
         row, errors = await attempt(info, run)
         return FollowUpPayload(follow_up=FollowUp.from_model(row) if row else None,

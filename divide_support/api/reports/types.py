@@ -56,6 +56,18 @@ class Survey(Node):
     def metrics(self) -> list[str]:
         return reports.metric_keys(self._model)
 
+    @strawberry.field(description="The metrics with the survey's own words for them, for a "
+                      "choice on screen.")
+    def metric_options(self) -> list[SurveyMetric]:
+        return [SurveyMetric(key=key, label=label)
+                for key, label in reports.metric_labels(self._model)]
+
+
+@strawberry.type(description="One metric of a survey: its key and its question and answer.")
+class SurveyMetric:
+    key: str
+    label: str = strawberry.field(description="e.g. インターネットの利用の有無: 利用している")
+
 
 @strawberry.type
 class ParticipationRow:

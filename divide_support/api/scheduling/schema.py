@@ -168,6 +168,10 @@ class RecordAttendanceInput:
 class RegistrationPayload:
     registration: Registration | None = None
     errors: list[UserError]
+    promoted: list[Registration] = strawberry.field(
+        default_factory=list,
+        description="cancelRegistration: the waitlisted registrations the freed seat went to "
+        "(繰り上げで参加確定), in waitlist order; residentsToPhone says whom SMS will not reach.")
 
 
 @strawberry.input
@@ -374,13 +378,15 @@ class SchedulingMutation:
         actor = actor_of(info)
 
         async def run():
-            return await scheduling.cancel_registration(
+            return await scheduling.cancel_registration_promoting(
                 actor=actor, registration_id=_registration_id(input.registration_id),
                 reason=input.reason)
 
-        row, errors = await attempt(info, run)
+        result, errors = await attempt(info, run)
+        row, promoted = result or (None, [])
         return RegistrationPayload(registration=Registration.from_model(row) if row else None,
-                                   errors=errors)
+                                   errors=errors,
+                                   promoted=[Registration.from_model(r) for r in promoted])
 
     @strawberry.mutation
     async def record_attendance(self, info: Info, input: RecordAttendanceInput

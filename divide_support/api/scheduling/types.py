@@ -20,7 +20,7 @@ from divide_support.api.enums import (
     VenueKind,
     VisitOutcome,
 )
-from divide_support.api.errors import forbidden
+from divide_support.api.errors import forbidden, raise_as_graphql
 from divide_support.api.ids import to_global_id
 from divide_support.api.loaders import (
     AssignmentsBySessionLoader,
@@ -37,9 +37,10 @@ from divide_support.api.loaders import (
 from divide_support.api.node import Node
 from divide_support.api.pagination import Connection, paginate_list, paginate_query
 from divide_support.api.people.types import Resident, Supporter
-from divide_support.api.permissions import actor_of, may_read_pii
+from divide_support.api.permissions import actor_of, may_read_pii, staff_of
 from divide_support.calendar import service as calendar
 from divide_support.core.permissions import may_read_session_counts, may_read_supporters
+from divide_support.messaging import service as messaging
 from divide_support.scheduling import models
 from divide_support.scheduling import service as scheduling
 from divide_support.scheduling.staffing import SessionStaffing
@@ -97,6 +98,13 @@ class Course(Node):
                    description=m.description,
                    target_device=Device(m.target_device) if m.target_device else None,
                    duration_minutes=m.duration_minutes)
+
+
+@strawberry.type(description="How many residents a change to a session would tell.")
+class NoticePreview:
+    by_sms: int = strawberry.field(description="Told by SMS.")
+    by_phone: int = strawberry.field(
+        description="SMS will not reach them (residentsToPhone's rule): staff phone them.")
 
 
 @strawberry.type
@@ -173,6 +181,16 @@ class Session(Node):
     @strawberry.field(description="Not for PLANNER.")
     async def waitlist_length(self, info: Info) -> int:
         return (await self._counts(info)).waitlisted
+
+    @strawberry.field(description="ADMIN, COORDINATOR: before a change is confirmed, whom it "
+                      "tells. Without capacity: a new time or venue, or the cancellation "
+                      "(everyone holding a seat or waitlist place). With capacity: only the "
+                      "waitlisted residents that capacity would seat. Nobody once it has started.")
+    async def notice_preview(self, info: Info, capacity: int | None = None) -> NoticePreview:
+        actor = staff_of(info)
+        preview = await raise_as_graphql(lambda: messaging.notice_preview(
+            actor=actor, session_id=self._model.id, capacity=capacity))
+        return NoticePreview(by_sms=preview.by_sms, by_phone=preview.by_phone)
 
     @strawberry.field
     async def assignments(self, info: Info) -> list[Assignment]:
