@@ -7,14 +7,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import factories
-import httpx
 import pytest
-from console_helpers import ConsoleClient
 from factories import supporter_login
 from sms_helpers import RecordingBackend, no_quiet_hours
 
 from divide_support.api.ids import to_global_id
-from divide_support.app import create_app
 from divide_support.core import timeutil
 from divide_support.core.settings import Settings
 from divide_support.followups import service as followups
@@ -28,14 +25,6 @@ from divide_support.scheduling import service as scheduling
 from divide_support.scheduling.models import Registration
 
 COORDINATOR = "hiratsuka-coordinator@example.jp"
-
-
-@pytest.fixture
-async def console(db):
-    transport = httpx.ASGITransport(app=create_app(init_orm=False),
-                                    client=("192.0.2.10", 50000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-        yield ConsoleClient(c)
 
 
 @pytest.fixture

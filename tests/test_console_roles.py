@@ -8,16 +8,13 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import factories
-import httpx
 import pytest
 from conftest import PASSWORD, GraphQLClient
-from console_helpers import ConsoleClient
 from factories import at
 
 from divide_support.accounts import service as accounts
 from divide_support.accounts.models import AuthToken, LoginThrottle, User
 from divide_support.api.ids import to_global_id
-from divide_support.app import create_app
 from divide_support.audit.models import AuditEntry
 from divide_support.core.actor import Role
 from divide_support.people.models import Supporter
@@ -26,14 +23,6 @@ from divide_support.scheduling.models import Venue
 
 ADMIN_EMAIL = "hiratsuka-admin@example.jp"
 COORDINATOR_EMAIL = "hiratsuka-coordinator@example.jp"
-
-
-@pytest.fixture
-async def console(db):
-    transport = httpx.ASGITransport(app=create_app(init_orm=False),
-                                    client=("192.0.2.10", 50000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-        yield ConsoleClient(c)
 
 
 def gid(kind: str, pk: int) -> str:

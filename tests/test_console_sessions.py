@@ -9,13 +9,10 @@ import re
 from datetime import timedelta
 
 import factories
-import httpx
 import pytest
-from console_helpers import ConsoleClient
 from factories import at
 
 from divide_support.api.ids import to_global_id
-from divide_support.app import create_app
 from divide_support.core import timeutil
 from divide_support.scheduling import service as scheduling
 from divide_support.scheduling.models import (
@@ -30,14 +27,6 @@ from divide_support.scheduling.models import (
 )
 
 COORDINATOR = "hiratsuka-coordinator@example.jp"
-
-
-@pytest.fixture
-async def console(db):
-    transport = httpx.ASGITransport(app=create_app(init_orm=False),
-                                    client=("192.0.2.10", 50000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-        yield ConsoleClient(c)
 
 
 @pytest.fixture

@@ -10,92 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import database_url as _url
-from test_cli import _free_port, _start_serve
+from browser import INTERNAL, chrome, start_server
 
 from divide_support.core.actor import Role
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 QUERY = "{ me { email role } }"
-# Browser-internal schemes: nothing there goes over the network.
-INTERNAL = ("data:", "blob:", "about:", "chrome:", "chrome-untrusted:", "devtools:",
-            "chrome-extension:")
-
-
-def _require_browser() -> None:
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        missing.append("the selenium package")
-    if not missing:
-        return
-    reason = (f"headless Chromium is not available ({', '.join(missing)} missing; "
-              "apt-get install chromium chromium-driver)")
-    if os.environ.get("DIVIDE_SUPPORT_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"{reason}, and DIVIDE_SUPPORT_REQUIRE_BROWSER=1 requires it")
-    pytest.skip(reason)
-
-
-def _wait_for(url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{url} did not answer within {timeout}s") from None
-            time.sleep(0.3)
 
 
 @pytest.fixture
 async def server(database, tmp_path):
     """`divide-support serve` on the test database, as production runs it (DATABASE_URL set)
     with GraphiQL and introspection switched on."""
-    _require_browser()  # before a server is started for nothing
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
-    env.update(DATABASE_URL=_url(database, database.database), GRAPHIQL="true",
-               GRAPHQL_INTROSPECTION="true", PUBLIC_BASE_URL=base, LOG_LEVEL="WARNING")
-    process = await asyncio.to_thread(_start_serve, env, tmp_path, port)  # logs in tmp_path
-    try:
-        await asyncio.to_thread(_wait_for, f"{base}/healthz", 120)
+    async for base in start_server(database, tmp_path, GRAPHIQL="true",
+                                   GRAPHQL_INTROSPECTION="true"):
         yield base
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.to_thread(process.wait, 30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-def _chrome(profile: str) -> Any:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless", "--no-sandbox", "--disable-gpu",
-                     "--disable-background-networking", "--disable-component-update",
-                     "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-                     "--window-size=1400,900"):
-        options.add_argument(argument)
-    # the console (CSP reports land there too) and every network request
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
 def _editor_value(driver: Any, selector: str) -> str:
@@ -111,7 +45,7 @@ def _drive(base: str, token: str, screenshot: Path) -> dict[str, Any]:
     from selenium.webdriver.support.ui import WebDriverWait
 
     with tempfile.TemporaryDirectory(prefix="divide-support-chromium-") as profile:
-        driver = _chrome(profile)
+        driver = chrome(profile, width=1400, height=900)
         try:
             # A listener from before the page's first script: every CSP violation it reports.
             driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": """
