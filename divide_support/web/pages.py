@@ -191,6 +191,12 @@ def error_page(console: Console, status: int, title: str, message: str) -> HTMLR
                           request_id=request_id_of(console.request))
 
 
+def not_found_page(console: Console) -> HTMLResponse:
+    """What a page shows for an ID the API does not give this user (another municipality's,
+    or none at all): the same 404 either way."""
+    return error_page(console, 404, "見つかりません", NOT_FOUND_MESSAGE)
+
+
 FORBIDDEN_MESSAGE = ("このページを見る権限がありません。必要な場合は、管理者に権限を確認して"
                      "ください。")
 NOT_FOUND_MESSAGE = "お探しのページや記録は見つかりませんでした。URLをご確認ください。"
@@ -206,7 +212,7 @@ def _problem_page(console: Console, problem: client.PageProblem) -> Response:
     if problem.code == "FORBIDDEN":
         return error_page(console, 403, "権限がありません", FORBIDDEN_MESSAGE)
     if problem.code == "NOT_FOUND":
-        return error_page(console, 404, "見つかりません", NOT_FOUND_MESSAGE)
+        return not_found_page(console)
     if problem.code in ("BAD_USER_INPUT", "GRAPHQL_VALIDATION_FAILED"):
         return error_page(console, 400, "入力を確認してください", problem.message)
     return error_page(console, 500, "エラーが発生しました", INTERNAL_MESSAGE)
@@ -236,9 +242,10 @@ def page(roles: Iterable[Role] = EVERYONE, *, public: bool = False
                 if not public:
                     if actor is None:
                         return _to_login(request)
+                    # the header and menu first, so a refused page still leads somewhere
+                    console.me = (await console.query("ConsoleMe")).get("me") or {}
                     if actor.role not in allowed:
                         return error_page(console, 403, "権限がありません", FORBIDDEN_MESSAGE)
-                    console.me = (await console.query("ConsoleMe")).get("me") or {}
                 return await handler(console)
             except CsrfRefused:
                 return error_page(console, 403, "受け付けできませんでした", CSRF_MESSAGE)
@@ -266,4 +273,4 @@ async def not_found(request: Request, exc: Exception) -> Response:
     token = session_token(request)
     actor = await accounts.authenticate(token) if token else None
     console = Console(request=request, actor=actor, token=token if actor else "")
-    return error_page(console, 404, "見つかりません", NOT_FOUND_MESSAGE)
+    return not_found_page(console)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from divide_support.web.views import (
+    account,
     admin,
     auth,
     duties,
@@ -22,4 +23,4 @@ from divide_support.web.views import (
 def console_routes() -> list[BaseRoute]:
     return [*auth.ROUTES, *home.ROUTES, *sessions.ROUTES, *people.ROUTES, *followups.ROUTES,
             *messages.ROUTES, *planning.ROUTES, *supporters.ROUTES, *venues.ROUTES,
-            *duties.ROUTES, *admin.ROUTES]
+            *duties.ROUTES, *admin.ROUTES, *account.ROUTES]

@@ -12,10 +12,9 @@ from starlette.routing import Route
 from divide_support.core.actor import Role
 from divide_support.web.pages import (
     ADMIN,
-    NOT_FOUND_MESSAGE,
     ROLE_NAMES,
     Console,
-    error_page,
+    not_found_page,
     page,
     redirect,
     user_errors,
@@ -134,7 +133,7 @@ async def _user_action(console: Console, operation: str, field: str, variables: 
         return redirect(f"/admin/users?{urlencode({'done': done, 'user': user_id})}")
     errors, general = user_errors(payload)
     if "userId" in errors and any(e["code"] == "NOT_FOUND" for e in payload["errors"]):
-        return error_page(console, 404, "見つかりません", NOT_FOUND_MESSAGE)
+        return not_found_page(console)
     return await _users_page(console, status_code=400,
                              general=[*errors.values(), *general])
 
@@ -168,7 +167,7 @@ async def password_form(console: Console) -> Response:
     node = (await console.query("ConsoleUserForPassword",
                                 {"id": console.request.path_params["id"]})).get("node")
     if not node or node.get("__typename") != "User":
-        return error_page(console, 404, "見つかりません", NOT_FOUND_MESSAGE)
+        return not_found_page(console)
     return await _password_form(console, node, {}, [])
 
 
@@ -187,7 +186,7 @@ async def password_reset(console: Console) -> Response:
     errors, general = user_errors(payload)
     node = (await console.query("ConsoleUserForPassword", {"id": user_id})).get("node")
     if not node or node.get("__typename") != "User":
-        return error_page(console, 404, "見つかりません", NOT_FOUND_MESSAGE)
+        return not_found_page(console)
     return await _password_form(console, node, errors, general, 400)
 
 

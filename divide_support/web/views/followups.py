@@ -14,10 +14,9 @@ from starlette.routing import Route
 
 from divide_support.core import timeutil
 from divide_support.web.pages import (
-    NOT_FOUND_MESSAGE,
     STAFF,
     Console,
-    error_page,
+    not_found_page,
     page,
     redirect,
     user_errors,
@@ -60,7 +59,7 @@ def _page(console: Console, follow_up: dict[str, Any], *, values: dict[str, str]
 async def follow_up(console: Console) -> Response:
     found = await _detail(console)
     if found is None:
-        return error_page(console, 404, "見つかりません", NOT_FOUND_MESSAGE)
+        return not_found_page(console)
     done = console.request.query_params.get("done") == "completed"
     return _page(console, found, values={"nextChannel": found["channel"]},
                  notice="結果を記録しました。" if done else "")
@@ -71,7 +70,7 @@ async def complete(console: Console) -> Response:
     form = await console.form()
     found = await _detail(console)
     if found is None:
-        return error_page(console, 404, "見つかりません", NOT_FOUND_MESSAGE)
+        return not_found_page(console)
     typed = typed_values(form)
     if not typed.get("outcome"):
         return _page(console, found, values=typed, status_code=400,

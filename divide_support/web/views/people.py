@@ -17,10 +17,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from divide_support.web.pages import (
-    NOT_FOUND_MESSAGE,
     STAFF,
     Console,
-    error_page,
+    not_found_page,
     page,
     redirect,
     user_errors,
@@ -215,7 +214,7 @@ async def _resident_page(console: Console, resident_id: str, *, notice: str = ""
                          schedule_errors: dict[str, str] | None = None) -> Response:
     resident = (await console.query("ResidentsDetail", {"id": resident_id})).get("node")
     if not resident or "familyName" not in resident:
-        return error_page(console, 404, "見つかりません", NOT_FOUND_MESSAGE)
+        return not_found_page(console)
     return console.render(
         "resident.html", status_code=status_code,
         title=f"{resident['familyName']} {resident['givenName']} 様", resident=resident,
@@ -300,7 +299,7 @@ async def _resident_for_edit(console: Console) -> dict[str, Any] | None:
 async def edit_resident(console: Console) -> Response:
     found = await _resident_for_edit(console)
     if found is None:
-        return error_page(console, 404, "見つかりません", NOT_FOUND_MESSAGE)
+        return not_found_page(console)
     return await _edit_form(console, found, values=resident_values(found))
 
 
@@ -309,7 +308,7 @@ async def update_resident(console: Console) -> Response:
     form = await console.form()
     found = await _resident_for_edit(console)
     if found is None:
-        return error_page(console, 404, "見つかりません", NOT_FOUND_MESSAGE)
+        return not_found_page(console)
     typed = typed_values(form)
     variables, problems = resident_input(form, clearing=True)
     if problems:

@@ -19,10 +19,9 @@ from starlette.routing import Route
 
 from divide_support.core import timeutil
 from divide_support.web.pages import (
-    NOT_FOUND_MESSAGE,
     STAFF,
     Console,
-    error_page,
+    not_found_page,
     page,
     redirect,
     user_errors,
@@ -192,7 +191,7 @@ async def session_create(console: Console) -> Response:
 # --- one session ----------------------------------------------------------------------------
 
 def _not_found(console: Console) -> Response:
-    return error_page(console, 404, "見つかりません", NOT_FOUND_MESSAGE)
+    return not_found_page(console)
 
 
 async def _session_page(console: Console, session_id: str, *, section: str = "",

@@ -13,10 +13,9 @@ from starlette.routing import Route
 
 from divide_support.core import timeutil
 from divide_support.web.pages import (
-    NOT_FOUND_MESSAGE,
     STAFF,
     Console,
-    error_page,
+    not_found_page,
     page,
     redirect,
     user_errors,
@@ -113,7 +112,7 @@ async def supporter_detail(console: Console) -> Response:
     since = timeutil.now() - timedelta(days=90)
     supporter = await _supporter(console, "ConsoleSupporter", **{"from": since.isoformat()})
     if supporter is None:
-        return error_page(console, 404, "見つかりません", NOT_FOUND_MESSAGE)
+        return not_found_page(console)
     now = timeutil.now()
     upcoming, past = [], []
     for duty in supporter["assignments"]:
@@ -130,7 +129,7 @@ async def supporter_detail(console: Console) -> Response:
 async def supporter_edit(console: Console) -> Response:
     supporter = await _supporter(console, "ConsoleSupporterForEdit")
     if supporter is None:
-        return error_page(console, 404, "見つかりません", NOT_FOUND_MESSAGE)
+        return not_found_page(console)
     return console.render("supporter_form.html", title="支援員の情報を変更",
                           supporter=supporter, values=_values_of(supporter), errors={},
                           general=[], **_globals())
@@ -151,7 +150,7 @@ async def supporter_update(console: Console) -> Response:
         return redirect(f"/supporters/{supporter_id}?saved=1")
     errors, general = user_errors(payload)
     if "supporterId" in errors:  # another municipality's, or gone: nothing to edit
-        return error_page(console, 404, "見つかりません", NOT_FOUND_MESSAGE)
+        return not_found_page(console)
     return console.render("supporter_form.html", status_code=400, title="支援員の情報を変更",
                           supporter={"id": supporter_id, "displayName": values["displayName"]},
                           values=values, errors=errors, general=general, **_globals())

@@ -9,10 +9,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from divide_support.web.pages import (
-    NOT_FOUND_MESSAGE,
     STAFF,
     Console,
-    error_page,
+    not_found_page,
     page,
     redirect,
     user_errors,
@@ -67,7 +66,7 @@ async def venue_edit(console: Console) -> Response:
     node = (await console.query("ConsoleVenue", {"id": console.request.path_params["id"]}
                                 )).get("node")
     if not node or node.get("__typename") != "Venue":
-        return error_page(console, 404, "見つかりません", NOT_FOUND_MESSAGE)
+        return not_found_page(console)
     return _render_form(console, node["id"], _values_of(node), {}, [])
 
 
@@ -91,7 +90,7 @@ async def venue_update(console: Console) -> Response:
         return redirect("/venues?saved=1")
     errors, general = user_errors(payload)
     if "venueId" in errors:
-        return error_page(console, 404, "見つかりません", NOT_FOUND_MESSAGE)
+        return not_found_page(console)
     return _render_form(console, venue_id, values, errors, general, 400)
 
 
