@@ -61,3 +61,37 @@ async def test_survey_metrics_in_the_surveys_own_words(gql, town):
     hiratsuka = next(s for s in data["surveys"] if s["key"] == "hiratsuka-2020-internet-use")
     assert hiratsuka["metricOptions"][0] == {
         "key": "internet_use.using", "label": "インターネットの利用の有無: 利用している"}
+
+
+async def test_the_phone_list_and_understaffed_sessions_can_be_cut_short(gql, town):
+    hall = await factories.venue(town.coordinator, name="北公民館")
+    first = await factories.session(town.coordinator, factories.at(days=1, hour=10),
+                                    venue_obj=hall)
+    second = await factories.session(town.coordinator, factories.at(days=2, hour=10))
+    await _seat(town, first, "一番", sms=False)
+    await _seat(town, second, "二番", sms=False)
+    data = await gql(Role.COORDINATOR).data("""{
+      residentsToPhoneSoon(days: 3, first: 1) { registration { resident { familyName } } }
+      understaffedSessions(weeks: 1, first: 1) { id }
+    }""")
+    assert [r["registration"]["resident"]["familyName"]
+            for r in data["residentsToPhoneSoon"]] == ["一番"]
+    assert [s["id"] for s in data["understaffedSessions"]] == [to_global_id("Session", first.id)]
+    at_other = await gql(Role.COORDINATOR).data(
+        "query($v: ID) { understaffedSessions(weeks: 1, venueId: $v) { id } }",
+        {"v": to_global_id("Venue", second.venue_id)})
+    assert [s["id"] for s in at_other["understaffedSessions"]] == [
+        to_global_id("Session", second.id)]
+    too_many = await gql(Role.COORDINATOR)("{ understaffedSessions(first: 0) { id } }")
+    assert too_many["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_the_home_page_lists_the_soonest_few_and_says_there_are_more(console, town):
+    for day in range(1, 23):
+        await factories.session(town.coordinator, factories.at(days=day % 27 + 0.5, hour=10))
+    await console.login("hiratsuka-coordinator@example.jp")
+    await console.get("/")
+    text = console.text()
+    assert "ほかにもあります（近い順に20回を表示しています）" in text
+    await console.get("/sessions?understaffed=1")
+    assert "これからの回（22件）" in console.text()

@@ -7,7 +7,7 @@ from divide_support.api.enums import MessageKind, MessageStatus
 from divide_support.api.errors import UserError, attempt, raise_as_graphql
 from divide_support.api.ids import decode_filter_id, decode_id, decode_optional
 from divide_support.api.messaging.types import InboundMessage, Message, PhoneInstead, SmsUsage
-from divide_support.api.pagination import Connection, paginate_query
+from divide_support.api.pagination import MAX_PAGE_SIZE, Connection, paginate_query
 from divide_support.api.people.schema import ResidentPayload
 from divide_support.api.people.types import Resident
 from divide_support.api.permissions import actor_of, staff_of
@@ -79,14 +79,16 @@ class MessagingQuery:
 
     @strawberry.field(description="residentsToPhone for every scheduled session of the next "
                       "`days` days (1 to 14), at one venue or all, soonest session first: the "
-                      "counter's list of whom to phone.")
+                      "counter's list of whom to phone (the `first` of them when asked).")
     async def residents_to_phone_soon(self, info: Info, days: int = 3,
-                                      venue_id: strawberry.ID | None = None
-                                      ) -> list[PhoneInstead]:
+                                      venue_id: strawberry.ID | None = None,
+                                      first: int | None = None) -> list[PhoneInstead]:
         actor = staff_of(info)
         rows = await raise_as_graphql(lambda: messaging.residents_to_phone_soon(
             actor=actor, days=max(1, min(days, 14)),
             venue_id=decode_filter_id(venue_id, "Venue")))
+        if first is not None:  # the soonest sessions' people first; a list page shows a few
+            rows = rows[:max(1, min(first, MAX_PAGE_SIZE))]
         return [PhoneInstead(reason=reason, _registration=registration)
                 for registration, reason in rows]
 

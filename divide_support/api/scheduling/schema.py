@@ -20,7 +20,7 @@ from divide_support.api.enums import (
 )
 from divide_support.api.errors import UserError, attempt, bad_input
 from divide_support.api.ids import decode_filter_id, decode_id, decode_optional
-from divide_support.api.pagination import Connection, paginate_query
+from divide_support.api.pagination import MAX_PAGE_SIZE, Connection, paginate_query
 from divide_support.api.permissions import actor_of
 from divide_support.api.scheduling.types import (
     Assignment,
@@ -234,15 +234,22 @@ class SchedulingQuery:
         return await paginate_query(query, first, after, Session.from_model)
 
     @strawberry.field(description="Scheduled sessions of the coming weeks that lack supporters "
-                      "(or a certified LEAD), soonest first, so staff can recruit in time.")
-    async def understaffed_sessions(self, info: Info, weeks: int = 4) -> list[Session]:
+                      "(or a certified LEAD), soonest first, so staff can recruit in time; at "
+                      "one venue, and only the `first` soonest, when asked.")
+    async def understaffed_sessions(self, info: Info, weeks: int = 4,
+                                    venue_id: strawberry.ID | None = None,
+                                    first: int | None = None) -> list[Session]:
         actor = actor_of(info)
         if not 1 <= weeks <= MAX_UNDERSTAFFED_WEEKS:
             raise bad_input(f"weeks は1〜{MAX_UNDERSTAFFED_WEEKS}で指定してください。")
+        if first is not None and not 1 <= first <= MAX_PAGE_SIZE:
+            raise bad_input(f"first は1〜{MAX_PAGE_SIZE}で指定してください。")
         now = timeutil.now()
         ids = await understaffed_session_ids(actor.municipality_id, now,
                                              now + timedelta(weeks=weeks))
-        rows = await scheduling.sessions_query(actor, session_ids=ids)
+        query = scheduling.sessions_query(actor, session_ids=ids,
+                                          venue_id=decode_filter_id(venue_id, "Venue"))
+        rows = await (query.limit(first) if first is not None else query)
         return [Session.from_model(row) for row in rows]
 
 

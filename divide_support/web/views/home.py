@@ -13,6 +13,9 @@ from divide_support.core.actor import Role
 from divide_support.web.pages import Console, page, redirect
 
 VENUE_COOKIE = "ds_venue"
+# How many people to phone, and understaffed sessions, the home page lists (one more is
+# asked for, to know whether to say there are more).
+LISTED = 20
 
 
 def staffing(session: dict) -> str:
@@ -39,7 +42,7 @@ async def home(console: Console) -> Response:
                                            console.timezone)
     data = await console.query("ConsoleHome", {
         "venueId": venue_id, "from": start.isoformat(), "to": week_end.isoformat(),
-        "dueBefore": (today + timedelta(days=1)).isoformat()})
+        "dueBefore": (today + timedelta(days=1)).isoformat(), "listed": LISTED + 1})
     if venue_id and venue_id not in {venue["id"] for venue in data["venues"]}:
         venue_id = None  # a venue of another municipality (or gone) simply is not chosen
     tomorrow = timeutil.start_of_local_day(today + timedelta(days=1), console.timezone)
@@ -49,7 +52,10 @@ async def home(console: Console) -> Response:
     response = console.render(
         "home.html", title="ホーム", venues=data["venues"], venue_id=venue_id, today=today,
         todays=todays, this_week=this_week, follow_ups=data["followUps"],
-        to_phone=data["residentsToPhoneSoon"], understaffed=data["understaffedSessions"],
+        to_phone=data["residentsToPhoneSoon"][:LISTED],
+        more_to_phone=len(data["residentsToPhoneSoon"]) > LISTED,
+        understaffed=data["understaffedSessions"][:LISTED],
+        more_understaffed=len(data["understaffedSessions"]) > LISTED,
         staffing=staffing)
     if "venue" in request.query_params:
         response.set_cookie(VENUE_COOKIE, venue_id or "", max_age=180 * 86400, path="/",

@@ -140,12 +140,14 @@ async def sessions_list(console: Console) -> Response:
     kind = params.get("kind", "")
     kind = kind if kind in dict(KINDS) else None
     today = timeutil.local_date(timeutil.now(), console.timezone)
+    understaffed = params.get("understaffed") == "1"
     data = await console.query("ConsoleSessions", {
-        "venueId": venue_id, "kind": kind,
+        "venueId": venue_id, "kind": kind, "understaffed": understaffed or None,
         "from": timeutil.start_of_local_day(today, console.timezone).isoformat()})
     sessions = [edge["node"] for edge in data["sessions"]["edges"]]
     return console.render("sessions.html", title="教室・相談会", venues=data["venues"],
                           venue_id=venue_id, kind=kind, kinds=KINDS, sessions=sessions,
+                          understaffed=understaffed,
                           total=data["sessions"]["totalCount"], staffing=staffing)
 
 
