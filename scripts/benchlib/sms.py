@@ -1,4 +1,4 @@
-"""Benchmark of the SMS dispatcher against a fast fake Twilio (not a test).
+"""Scenario 6 of scripts/bench.py: the SMS dispatcher against a fast fake Twilio.
 
 Creates a throw-away PostgreSQL database, applies the migrations, fills the outbox with
 due PENDING messages and lets 1, 2, 4 ... real `divide-support worker` processes
@@ -220,8 +220,8 @@ async def fill(conn: asyncpg.Connection, messages: int, residents: int, per_seco
     now = datetime.now(UTC)
     municipality_id = await conn.fetchval(
         "INSERT INTO municipality (code, name, timezone, phone, follow_up_days, created_at, sms_per_second,"
-        " sms_quiet_from_minute, sms_quiet_until_minute)"
-        " VALUES ('999999', 'ベンチ市', 'Asia/Tokyo', '+81312345678', 14, $1, $2, 0, 0) RETURNING id",
+        " sms_quiet_from_minute, sms_quiet_until_minute, retention_years, erasure_keeps_birth_year)"
+        " VALUES ('999999', 'ベンチ市', 'Asia/Tokyo', '+81312345678', 14, $1, $2, 0, 0, 3, false) RETURNING id",
         now, per_second)
     await conn.copy_records_to_table(
         "resident",
@@ -571,31 +571,17 @@ async def bench(args: argparse.Namespace, fake_port: int, log_dir: Path) -> list
     return results
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def run_sms(server_url: str, messages: int, workers: list[int]) -> list[RoundResult]:
+    """The dispatcher benchmark in its own database on `server_url`: one round per worker count."""
+    args = parse_args(["--database-url", server_url, "--messages", str(messages),
+                       "--workers", ",".join(map(str, workers)), "--log-level", "WARNING"])
     log_dir = Path(tempfile.mkdtemp(prefix="bench_sms_"))
     fake, port = start_fake(args.latency_ms / 1000.0)
     try:
-        results = asyncio.run(bench(args, port, log_dir))
+        return asyncio.run(bench(args, port, log_dir))
     finally:
         fake.terminate()
         fake.join(5)
         if fake.is_alive():
             fake.kill()
-    print("\nworkers  elapsed_s  msg_per_s  duplicates  losses  statuses")
-    for r in results:
-        print(f"{r.workers:7d}  {r.elapsed:9.2f}  {r.rate:9.1f}  {r.duplicates:10d}  {r.losses:6d}  "
-              f"{json.dumps(r.statuses)}")
-    failed = [r for r in results if not r.ok]
-    if args.keep_db or failed:
-        print(f"worker logs: {log_dir}")
-    else:
         shutil.rmtree(log_dir, ignore_errors=True)
-    if failed:
-        print("FAILED: duplicates, losses, phantom sends or a timeout (see above)", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -39,38 +39,27 @@ minutes at the default size on two cores, most of it COPY.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import bisect
 import math
-import os
 import random
 import statistics
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import asyncpg
-from tortoise import Tortoise, connections
 
 from divide_support.core.actor import Actor, Role
-from divide_support.core.database import ConnectionParams, parse_database_url, tortoise_config
-from divide_support.core.migrate import apply_migrations
-from divide_support.core.settings import get_settings
 from divide_support.core.timeutil import age_on
+from divide_support.people.service import _name_keys
 from divide_support.reports.service import (
-    REPORT_SQL,
     UNKNOWN_LABEL,
     ReportFilter,
-    activity_report,
     participation_report,
-    topic_report,
 )
 
 TOWN_CODE = "142034"  # 平塚市
@@ -87,10 +76,20 @@ PAD_DAYS = 7  # sessions this many days before and after the period too
 # Age at the start of the period: (from, to, weight) -- the people at smartphone classes.
 AGE_WEIGHTS = [(16, 19, 1.0), (20, 29, 1.5), (30, 39, 2.5), (40, 49, 4.0), (50, 59, 9.0), (60, 69, 22.0),
                (70, 79, 38.0), (80, 89, 18.0), (90, 99, 4.0)]
-FAMILY = ["佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤", "吉田", "山田", "佐々木",
-          "山口", "松本", "井上", "木村", "林", "斎藤", "清水", "山崎", "森", "池田", "橋本", "阿部", "石川"]
-GIVEN = ["和子", "幸子", "節子", "洋子", "恵子", "京子", "美智子", "久子", "弘子", "清", "茂", "博", "勝", "稔",
-         "実", "進", "正", "修", "隆", "明", "誠", "浩", "順子", "悦子"]
+# Names with their readings (residents are found by either at the counter).
+FAMILY_KANA = {"佐藤": "サトウ", "鈴木": "スズキ", "高橋": "タカハシ", "田中": "タナカ", "伊藤": "イトウ",
+               "渡辺": "ワタナベ", "山本": "ヤマモト", "中村": "ナカムラ", "小林": "コバヤシ", "加藤": "カトウ",
+               "吉田": "ヨシダ", "山田": "ヤマダ", "佐々木": "ササキ", "山口": "ヤマグチ", "松本": "マツモト",
+               "井上": "イノウエ", "木村": "キムラ", "林": "ハヤシ", "斎藤": "サイトウ", "清水": "シミズ",
+               "山崎": "ヤマザキ", "森": "モリ", "池田": "イケダ", "橋本": "ハシモト", "阿部": "アベ",
+               "石川": "イシカワ"}
+GIVEN_KANA = {"和子": "カズコ", "幸子": "サチコ", "節子": "セツコ", "洋子": "ヨウコ", "恵子": "ケイコ",
+              "京子": "キョウコ", "美智子": "ミチコ", "久子": "ヒサコ", "弘子": "ヒロコ", "清": "キヨシ",
+              "茂": "シゲル", "博": "ヒロシ", "勝": "マサル", "稔": "ミノル", "実": "ミノル", "進": "ススム",
+              "正": "タダシ", "修": "オサム", "隆": "タカシ", "明": "アキラ", "誠": "マコト", "浩": "ヒロシ",
+              "順子": "ジュンコ", "悦子": "エツコ"}
+FAMILY = list(FAMILY_KANA)
+GIVEN = list(GIVEN_KANA)
 DISTRICTS = ["崇善", "港", "花水", "松原", "八幡", "中原", "豊田", "城島", "岡崎", "金田", "土沢", "神田",
              "旭", "大野", "四之宮", "須賀", "金目", "吉沢", "南原", "真土"]
 VENUE_KINDS = [("公民館", "COMMUNITY_CENTRE", 0.6), ("図書館", "LIBRARY", 0.15),
@@ -204,30 +203,6 @@ ORDER BY 1
 """
 
 
-# --- database ----------------------------------------------------------------------------------
-
-def with_database(url: str, database: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
-
-
-async def create_database(server_url: str, name: str) -> None:
-    conn = await asyncpg.connect(**parse_database_url(server_url).dsn_kwargs())
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f"CREATE DATABASE \"{name}\" ENCODING 'UTF8' TEMPLATE template0")
-    finally:
-        await conn.close()
-
-
-async def drop_database(server_url: str, name: str) -> None:
-    conn = await asyncpg.connect(**parse_database_url(server_url).dsn_kwargs())
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 # --- data generation ---------------------------------------------------------------------------
 
 @dataclass
@@ -255,6 +230,12 @@ class Town:
     registrations: int
     visits: int
     prefix: str = ""  # venue names
+    sessions: int = 0  # 0: registrations / 20
+    venues: int = 0  # 0: one per 1,000 sessions, at least 5
+    # filled in by Generator.town: what the scenarios pick from
+    resident_ids: list[int] = field(default_factory=list)
+    venue_ids: list[int] = field(default_factory=list)
+    session_rows: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -312,8 +293,12 @@ class Generator:
             births[rid] = (birth_date, birth_year)
             phone = f"+8190{rid % 100_000_000:08d}" if rng.random() < 0.6 else None
             landline = f"+81463{rid % 1_000_000:06d}" if rng.random() < 0.5 else None
-            records.append((rid, town.municipality_id, rng.choice(FAMILY), rng.choice(GIVEN), phone, landline,
-                            birth_date, birth_year, "PHONE_CALL" if phone is None else "SMS", phone is not None,
+            family, given = rng.choice(FAMILY), rng.choice(GIVEN)
+            kana = f"{FAMILY_KANA[family]} {GIVEN_KANA[given]}"
+            keys = _name_keys(family, given, kana)
+            records.append((rid, town.municipality_id, family, given, kana, keys["name_key"], keys["given_key"],
+                            keys["kana_key"], keys["kana_given_key"], phone, landline, birth_date, birth_year,
+                            "PHONE_CALL" if phone is None else "SMS", phone is not None,
                             False, rng.choice(["IPHONE", "ANDROID", "ANDROID", "FEATURE_PHONE", "NONE"]),
                             rng.choice(DISTRICTS), self.now, self.now))
             # How often this resident comes: a few rarely, most now and then, some every week.
@@ -323,7 +308,8 @@ class Generator:
             total += w
             cumulative.append(total)
         self.stats.build_seconds += time.perf_counter() - started
-        await self.copy("resident", ["id", "municipality_id", "family_name", "given_name", "phone", "landline",
+        await self.copy("resident", ["id", "municipality_id", "family_name", "given_name", "kana", "name_key",
+                                     "given_key", "kana_key", "kana_given_key", "phone", "landline",
                                      "birth_date", "birth_year", "contact_preference", "sms_consent",
                                      "sms_opted_out", "device", "district", "created_at", "updated_at"], records)
         return list(range(first, first + town.residents)), cumulative, births
@@ -564,9 +550,11 @@ class Generator:
 
     async def town(self, town: Town) -> None:
         resident_ids, cumulative, births = await self.residents(town)
-        n_sessions = max(20, math.ceil(town.registrations / 20))
-        venues = await self.venues(town, max(5, math.ceil(n_sessions / 1000)))
+        n_sessions = town.sessions or max(20, math.ceil(town.registrations / 20))
+        venues = await self.venues(town, town.venues or max(5, math.ceil(n_sessions / 1000)))
         sessions = await self.sessions(town, venues, n_sessions)
+        town.resident_ids, town.venue_ids = resident_ids, [v for v, _ in venues]
+        town.session_rows = sessions
         registrations = await self.registrations(town, sessions, resident_ids, cumulative)
         needing, visits_of = await self.visits(town, sessions, resident_ids, cumulative, births)
         await self.follow_ups(town, registrations, needing, visits_of, resident_ids)
@@ -578,35 +566,6 @@ def _cumulate(values: list[float]) -> list[float]:
         total += v
         out.append(total)
     return out
-
-
-async def generate(conn: asyncpg.Connection, args: argparse.Namespace, date_from: date, date_to: date
-                   ) -> tuple[Stats, dict[str, Any]]:
-    stats = Stats()
-    rng = random.Random(args.seed)
-    ids = Ids()
-    now = datetime.now(UTC)
-    generator = Generator(conn, rng, ids, date_from, date_to, now, stats)
-    towns = await conn.fetch("SELECT id, code, timezone FROM municipality ORDER BY code")
-    town_row = next(t for t in towns if t["code"] == TOWN_CODE)
-    other_row = next(t for t in towns if t["code"] != TOWN_CODE)
-
-    async def courses(municipality_id: int) -> list[tuple[int, str, int]]:
-        rows = await conn.fetch("SELECT id, title, duration_minutes FROM course WHERE municipality_id = $1 "
-                                "ORDER BY id", municipality_id)
-        return [(r["id"], r["title"], r["duration_minutes"]) for r in rows]
-
-    town = Town(town_row["id"], town_row["timezone"], await courses(town_row["id"]), args.residents,
-                args.registrations, args.visits)
-    other = Town(other_row["id"], other_row["timezone"], await courses(other_row["id"]),
-                 max(50, args.residents // 50), max(500, args.registrations // 50), max(50, args.visits // 50),
-                 prefix="（他市）")
-    await generator.town(town)
-    await generator.town(other)
-    for table, column in (("resident", "resident"), ("venue", "venue"), ("session", "session"),
-                          ("registration", "registration"), ("visit", "visit")):
-        await conn.execute(f"SELECT setval('{table}_id_seq', $1)", max(1, getattr(ids, column)))
-    return stats, {"town": town, "other": other}
 
 
 async def describe_data(conn: asyncpg.Connection, municipality_id: int) -> list[str]:
@@ -658,272 +617,44 @@ def hand_buckets(rows: list[asyncpg.Record]) -> dict[int, dict[str, int]]:
     return {r["bucket"]: {name: int(r[name]) for name in COUNTS} for r in rows}
 
 
-def summary(times: list[float]) -> str:
-    return (f"median {statistics.median(times) * 1000:9.1f} ms  min {min(times) * 1000:9.1f} ms  "
-            f"runs: {', '.join(f'{t * 1000:.0f}' for t in times)}")
-
-
-async def bench(args: argparse.Namespace) -> int:
-    server_url = args.database_url
-    database_url = with_database(server_url, args.db_name)
-    params = parse_database_url(database_url)
-    date_from = args.year_start
-    date_to = date(date_from.year + 1, date_from.month, date_from.day) - timedelta(days=1)
-    overall = time.perf_counter()
-    started = overall
-    await create_database(server_url, args.db_name)
-    status = 0
-    try:
-        await apply_migrations(params, quiet=True)
-        config = tortoise_config(params)
-        if args.statement_timeout is not None:
-            config["connections"]["default"]["credentials"]["command_timeout"] = args.statement_timeout
-        timeout = config["connections"]["default"]["credentials"]["command_timeout"]
-        await Tortoise.init(config=config)
-        try:
-            from divide_support.seed import load_reference_data
-
-            counts = await load_reference_data()
-            print(f"database {args.db_name}: migrated and seeded {counts} in {time.perf_counter() - started:.1f}s",
-                  flush=True)
-            conn = await asyncpg.connect(**params.dsn_kwargs())
-            try:
-                status = await run(conn, params, args, date_from, date_to, timeout)
-            finally:
-                await conn.close()
-        finally:
-            await Tortoise.close_connections()
-    finally:
-        if args.keep_db:
-            print(f"kept database {database_url}")
-        else:
-            await drop_database(server_url, args.db_name)
-    print(f"total run time {time.perf_counter() - overall:.1f}s")
-    return status
-
-
-async def run(conn: asyncpg.Connection, params: ConnectionParams, args: argparse.Namespace, date_from: date,
-               date_to: date, command_timeout: float) -> int:
-    started = time.perf_counter()
-    stats, towns = await generate(conn, args, date_from, date_to)
-    generated = time.perf_counter() - started
-    vacuum_started = time.perf_counter()
-    await conn.execute("VACUUM (ANALYZE)")
-    vacuum = time.perf_counter() - vacuum_started
-    town: Town = towns["town"]
-    print(f"generated in {generated:.1f}s (python {stats.build_seconds:.1f}s, COPY {stats.copy_seconds:.1f}s), "
-          f"VACUUM (ANALYZE) {vacuum:.1f}s; rows: "
-          + ", ".join(f"{table} {n:,}" for table, n in stats.rows.items()))
-    print(f"平塚市 (municipality {town.municipality_id}):")
-    for line in await describe_data(conn, town.municipality_id):
-        print(f"    {line}")
-    settings = {name: await conn.fetchval(f"SHOW {name}") for name in (
-        "server_version", "shared_buffers", "work_mem", "max_parallel_workers_per_gather", "jit")}
-    print("postgres: " + ", ".join(f"{k}={v}" for k, v in settings.items()) + f"; {os.cpu_count()} cores; "
-          f"ORM command_timeout={command_timeout}s")
-
+async def cross_check(conn: asyncpg.Connection, hand_conn: asyncpg.Connection, town: Town, date_from: date,
+                      date_to: date, repeat: int) -> dict[str, Any]:
+    """participation_report() for a COORDINATOR over the year against HAND_SQL, runs
+    alternating after one warm-up each: their median times and every band where they differ.
+    `hand_conn` runs with jit=off and custom plans (JIT would spend seconds compiling the
+    hand-written query, its generic plan is twice as slow)."""
     survey_id = await conn.fetchval("SELECT s.id FROM survey s WHERE s.municipality_id = $1 AND s.key = $2",
                                     town.municipality_id, SURVEY_KEY)
     bands = await conn.fetch("SELECT position, label FROM survey_band WHERE survey_id = $1 ORDER BY position",
                              survey_id)
-    print(f"period {date_from} .. {date_to}; survey {SURVEY_KEY} (id {survey_id}), metric {METRIC}; "
-          f"{args.repeat} timed runs each after one warm-up, alternating", flush=True)
-    # The hand-written query is the reference: JIT would spend seconds compiling it (its cost
-    # estimate is above jit_optimize_above_cost), so it runs with jit=off unless --hand-jit (one
-    # run with the server's setting is shown too), and always with a custom plan (its generic
-    # plan is more than twice as slow). The service runs as it does in production.
-    hand_settings = {"plan_cache_mode": "force_custom_plan"} | ({} if args.hand_jit else {"jit": "off"})
-    hand_conn = await asyncpg.connect(**params.dsn_kwargs(), server_settings=hand_settings)
-    try:
-        return await compare(conn, hand_conn, args, town, survey_id, list(bands), date_from, date_to)
-    finally:
-        await hand_conn.close()
-
-
-async def compare(conn: asyncpg.Connection, hand_conn: asyncpg.Connection, args: argparse.Namespace, town: Town,
-                  survey_id: int, bands: list[asyncpg.Record], date_from: date, date_to: date) -> int:
     actor = Actor(municipality_id=town.municipality_id, role=Role.COORDINATOR, email="bench@example.invalid",
-                  timezone="Asia/Tokyo")
+                  timezone=town.timezone)
     report_filter = ReportFilter(date_from=date_from, date_to=date_to)
     hand_args = [survey_id, town.municipality_id, town.timezone, date_from, date_to]
-
     service_times: list[float] = []
     hand_times: list[float] = []
     report = hand_rows = None
-    failure = None
-    for attempt in range(args.repeat + 1):
+    for attempt in range(repeat + 1):
         t0 = time.perf_counter()
-        try:
-            report = await participation_report(actor=actor, survey_id=survey_id, metric=METRIC,
-                                                report_filter=report_filter)
-        except Exception as error:  # e.g. the ORM's command_timeout
-            failure = f"participation_report failed after {time.perf_counter() - t0:.1f}s: {error!r}"
-            break
+        report = await participation_report(actor=actor, survey_id=survey_id, metric=METRIC,
+                                            report_filter=report_filter)
         t1 = time.perf_counter()
         hand_rows = await hand_conn.fetch(HAND_SQL, *hand_args)
         t2 = time.perf_counter()
-        if attempt == 0:
-            print(f"warm-up: service {(t1 - t0) * 1000:.0f} ms, hand-written {(t2 - t1) * 1000:.0f} ms", flush=True)
-            continue
-        service_times.append(t1 - t0)
-        hand_times.append(t2 - t1)
-
-    if failure:
-        print("!" * 78, file=sys.stderr)
-        print(f"FAILED: {failure}", file=sys.stderr)
-        print("!" * 78, file=sys.stderr)
-        if args.explain:
-            await explain(conn, hand_conn, survey_id, town, date_from, date_to, hand_args)
-        return 1
-
+        if attempt:
+            service_times.append(t1 - t0)
+            hand_times.append(t2 - t1)
     assert report is not None and hand_rows is not None
-    service = service_buckets(report, len(bands))
-    hand = hand_buckets(hand_rows)
+    service, hand = service_buckets(report, len(bands)), hand_buckets(hand_rows)
     labels = {b["position"]: b["label"] for b in bands} | {UNKNOWN: UNKNOWN_LABEL, OUTSIDE: OUTSIDE_LABEL}
     zero = dict.fromkeys(COUNTS, 0)
-    mismatches = []
-    print(f"\n{'band':<18}" + "".join(f"{SHORT[n]:>10}" for n in COUNTS) + "   (service; hand-written where different)")
-    for key in sorted(set(service) | set(hand), key=lambda k: (k < 0, abs(k))):
-        mine, theirs = service.get(key, zero), hand.get(key, zero)
-        line = f"{labels.get(key, key):<18}"
-        for name in COUNTS:
-            cell = f"{mine[name]:,}"
-            if mine[name] != theirs[name]:
-                cell += f"≠{theirs[name]:,}"
-                mismatches.append(f"{labels.get(key, key)} {name}: service {mine[name]:,}, hand-written "
-                                  f"{theirs[name]:,} (diff {mine[name] - theirs[name]:+,})")
-            line += f" {cell:>9}"
-        print(line)
+    mismatches = [f"{labels.get(key, key)} {name}: service {service.get(key, zero)[name]:,}, hand-written "
+                  f"{hand.get(key, zero)[name]:,}"
+                  for key in sorted(set(service) | set(hand)) for name in COUNTS
+                  if service.get(key, zero)[name] != hand.get(key, zero)[name]]
     total = report.total
-    print(f"{'合計 (service)':<18}" + "".join(f"{int(getattr(total, n) or 0):>10,}" for n in COUNTS))
-
-    print(f"\nservice      participation_report(): {summary(service_times)}")
-    print(f"hand-written asyncpg GROUP BY:        {summary(hand_times)}")
-    print(f"ratio service / hand-written: median {statistics.median(service_times) / statistics.median(hand_times):.2f}"
-          f"x, min {min(service_times) / min(hand_times):.2f}x")
-    jit = await conn.fetchval("SHOW jit")
-    t0 = time.perf_counter()
-    await conn.fetch(HAND_SQL, *hand_args)
-    print(f"hand-written once with the server's jit={jit}: {(time.perf_counter() - t0) * 1000:.0f} ms"
-          + ("" if args.hand_jit else " (the timed runs use jit=off)"))
-    orm_plans = await connections.get("default").execute_query_dict(
-        "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE "
-        "'%first_participation AS%' AND statement NOT LIKE '%pg_prepared_statements%'")
-    hand_plans = await hand_conn.fetch(
-        "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1", HAND_SQL)
-    print("prepared-statement plans: REPORT_SQL "
-          + (", ".join(f"generic {r['generic_plans']}, custom {r['custom_plans']}" for r in orm_plans) or "?")
-          + "; hand-written "
-          + (", ".join(f"generic {r['generic_plans']}, custom {r['custom_plans']}" for r in hand_plans) or "?"))
-    await time_planner(args, town, survey_id, report_filter)
-    if args.explain:
-        await explain(conn, hand_conn, survey_id, town, date_from, date_to, hand_args)
-    if mismatches:
-        print("\n" + "!" * 78, file=sys.stderr)
-        print("MISMATCH between participation_report() and the hand-written SQL:", file=sys.stderr)
-        for m in mismatches:
-            print(f"  {m}", file=sys.stderr)
-        print("!" * 78, file=sys.stderr)
-        return 1
-    print("\nOK: the service and the hand-written SQL agree on every band.")
-    return 0
-
-
-async def time_planner(args: argparse.Namespace, town: Town, survey_id: int, report_filter: ReportFilter) -> None:
-    """The cost of the cell key method: the three reports as a PLANNER (record keys hashed in
-    SQL, counts perturbed and suppressed) against the same as a COORDINATOR (exact), runs
-    alternating."""
-    staff = Actor(municipality_id=town.municipality_id, role=Role.COORDINATOR, email="bench@example.invalid",
-                  timezone="Asia/Tokyo")
-    planner = Actor(municipality_id=town.municipality_id, role=Role.PLANNER, email="planner@example.invalid",
-                    timezone="Asia/Tokyo")
-    period = (report_filter.date_from, report_filter.date_to)
-    runs = {
-        "participation_report": lambda actor: participation_report(
-            actor=actor, survey_id=survey_id, metric=METRIC, report_filter=report_filter),
-        "activity_report": lambda actor: activity_report(actor=actor, date_from=period[0], date_to=period[1]),
-        "topic_report": lambda actor: topic_report(actor=actor, survey_id=survey_id, date_from=period[0],
-                                                   date_to=period[1]),
-    }
-    print("\ncell key method: COORDINATOR (exact) against PLANNER (perturbed), medians of "
-          f"{args.repeat} runs after one warm-up each")
-    for name, run in runs.items():
-        times: dict[Role, list[float]] = {Role.COORDINATOR: [], Role.PLANNER: []}
-        for attempt in range(args.repeat + 1):
-            for actor in (staff, planner):
-                t0 = time.perf_counter()
-                await run(actor)
-                if attempt:
-                    times[actor.role].append(time.perf_counter() - t0)
-        exact, noisy = statistics.median(times[Role.COORDINATOR]), statistics.median(times[Role.PLANNER])
-        print(f"  {name:<22} coordinator {exact * 1000:8.1f} ms   planner {noisy * 1000:8.1f} ms   "
-              f"planner / coordinator {noisy / exact:.2f}x")
-
-
-async def explain(conn: asyncpg.Connection, hand_conn: asyncpg.Connection, survey_id: int, town: Town,
-                  date_from: date, date_to: date, hand_args: list[Any]) -> None:
-    for title, connection, sql, values in (
-        ("REPORT_SQL", conn, REPORT_SQL, [survey_id, town.municipality_id, town.timezone, date_from, date_to,
-                                          None, None, None, None, False]),
-        ("REPORT_SQL for a PLANNER (record keys)", conn, REPORT_SQL,
-         [survey_id, town.municipality_id, town.timezone, date_from, date_to, None, None, None, None, True]),
-        ("hand-written SQL", hand_conn, HAND_SQL, hand_args),
-    ):
-        rows = await connection.fetch("EXPLAIN (ANALYZE, BUFFERS) " + sql, *values)
-        print(f"\n--- EXPLAIN (ANALYZE, BUFFERS) {title} ---")
-        for r in rows:
-            print(r[0])
-    # From the sixth execution of a prepared statement on one connection PostgreSQL may switch
-    # to a generic plan (parameters unknown); the ORM's pooled connections keep REPORT_SQL
-    # prepared, so later reports may run this plan. PostgreSQL 15 has no EXPLAIN (GENERIC_PLAN).
-    literals = [str(survey_id), str(town.municipality_id), f"'{town.timezone}'", f"'{date_from}'",
-                f"'{date_to}'", "NULL", "NULL", "NULL", "NULL", "false"]
-    await conn.execute("PREPARE bench_report_generic AS " + REPORT_SQL)
-    try:
-        await conn.execute("SET plan_cache_mode = force_generic_plan")
-        rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE bench_report_generic({', '.join(literals)})")
-        print("\n--- EXPLAIN (ANALYZE, BUFFERS) REPORT_SQL, generic plan (plan_cache_mode = force_generic_plan) ---")
-        for r in rows:
-            print(r[0])
-    finally:
-        await conn.execute("RESET plan_cache_mode")
-        await conn.execute("DEALLOCATE bench_report_generic")
-
-
-# --- main --------------------------------------------------------------------------------------
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/postgres",
-                        help="PostgreSQL server (its database is only used to create and drop the bench one)")
-    parser.add_argument("--db-name", default=f"ds_bench_report_{os.getpid()}")
-    parser.add_argument("--residents", type=int, default=100_000, help="residents of 平塚市")
-    parser.add_argument("--registrations", type=int, default=1_000_000, help="registration rows of 平塚市")
-    parser.add_argument("--visits", type=int, default=None, help="visits of 平塚市 (default: registrations / 10)")
-    parser.add_argument("--repeat", type=int, default=5, help="timed runs of each query (after one warm-up)")
-    parser.add_argument("--year-start", type=date.fromisoformat, default=date(2025, 4, 1),
-                        help="first day of the year reported on (default 2025-04-01, fiscal year 2025)")
-    parser.add_argument("--seed", type=int, default=2026, help="random seed of the generated data")
-    parser.add_argument("--statement-timeout", type=float, default=None,
-                        help="the ORM's command_timeout in seconds (default: DB_STATEMENT_TIMEOUT_SECONDS, "
-                             f"{get_settings().db_statement_timeout_seconds:g})")
-    parser.add_argument("--explain", action="store_true",
-                        help="print EXPLAIN (ANALYZE, BUFFERS) of REPORT_SQL and of the hand-written SQL")
-    parser.add_argument("--hand-jit", action="store_true",
-                        help="time the hand-written SQL with the server's JIT setting (default: jit=off)")
-    parser.add_argument("--keep-db", action="store_true", help="keep the database")
-    args = parser.parse_args(argv)
-    if args.residents < 10 or args.registrations < 1 or args.repeat < 1:
-        parser.error("--residents must be at least 10, --registrations and --repeat positive")
-    if args.visits is None:
-        args.visits = max(10, args.registrations // 10)
-    return args
-
-
-def main(argv: list[str] | None = None) -> int:
-    return asyncio.run(bench(parse_args(argv)))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return {"survey_id": survey_id, "service_ms": statistics.median(service_times) * 1000,
+            "hand_written_ms": statistics.median(hand_times) * 1000,
+            "ratio": statistics.median(service_times) / statistics.median(hand_times),
+            "participants": int(total.participants or 0), "registrations": int(total.registrations or 0),
+            "mismatches": mismatches}
