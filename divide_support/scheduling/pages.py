@@ -56,22 +56,27 @@ async def session_relations(municipality_id: int, session_ids: list[int], *,
     of one municipality, by session id; one statement."""
     if not session_ids:
         return {}
-    columns = ["s.id", "to_jsonb(v) AS venue", "to_jsonb(c) AS course"]
-    joins = []
+    ctes, columns, joins = [], ["s.id", "to_jsonb(v) AS venue", "to_jsonb(c) AS course"], []
     if staffing:
+        # MATERIALIZED: computed once for the page and hash-joined, not re-run per session
+        ctes.append(f"st AS MATERIALIZED ({STAFFING_BY_IDS_SQL})")
         columns += [f"st.{column}" for column in STAFFING_COLUMNS]
-        joins.append(f"LEFT JOIN ({STAFFING_BY_IDS_SQL}) st ON st.id = s.id")
+        joins.append("LEFT JOIN st ON st.id = s.id")
     if assignments:
-        columns.append("asg.items AS assignments")
-        # ordered as AssignmentsBySessionLoader orders them: role, then id
-        joins.append("""LEFT JOIN LATERAL (
-            SELECT jsonb_agg(to_jsonb(a) || jsonb_build_object('supporter', to_jsonb(sup))
+        # all the page's assignments in one pass, each with its supporter; ordered as
+        # AssignmentsBySessionLoader orders them (role, then id)
+        ctes.append("""asg AS (
+            SELECT a.session_id,
+                   jsonb_agg(to_jsonb(a) || jsonb_build_object('supporter', to_jsonb(sup))
                              ORDER BY a.role, a.id) AS items
             FROM assignment a
             JOIN supporter sup ON sup.id = a.supporter_id AND sup.municipality_id = $1
-            WHERE a.session_id = s.id AND a.municipality_id = $1
-        ) asg ON true""")
-    sql = f"""SELECT {", ".join(columns)}
+            WHERE a.session_id = ANY($2::int[]) AND a.municipality_id = $1
+            GROUP BY a.session_id)""")
+        columns.append("asg.items AS assignments")
+        joins.append("LEFT JOIN asg ON asg.session_id = s.id")
+    sql = f"""{"WITH " + ", ".join(ctes) if ctes else ""}
+        SELECT {", ".join(columns)}
         FROM session s
         LEFT JOIN venue v ON v.id = s.venue_id AND v.municipality_id = $1
         LEFT JOIN course c ON c.id = s.course_id AND c.municipality_id = $1
