@@ -172,6 +172,10 @@ class RequestClient(AsyncpgDBClient):
         self.fetch_inserted = parent.fetch_inserted
         self.capabilities = parent.capabilities
 
+    @property
+    def _pool(self) -> asyncpg.Pool | None:  # the pool's gauges (core/metrics.py) read it
+        return self._parent._pool
+
     def acquire_connection(self) -> Any:
         return _RequestConnectionWrapper(self)
 
