@@ -23,6 +23,7 @@ from divide_support.calendar.http import (
     venue_ics,
 )
 from divide_support.core.database import ConnectionParams, resolve_connection, tortoise_config
+from divide_support.core.db_backend import RequestConnectionMiddleware
 from divide_support.core.metrics import MetricsMiddleware, metrics_endpoint
 from divide_support.core.requestctx import RequestContextMiddleware
 from divide_support.core.settings import get_settings
@@ -116,4 +117,5 @@ def create_app(connection: ConnectionParams | None = None, *, init_orm: bool = T
                      exception_handlers={404: not_found},
                      middleware=[Middleware(MetricsMiddleware, routes=routes),
                                  Middleware(RequestContextMiddleware),
-                                 *security_middleware(get_settings())])
+                                 *security_middleware(get_settings()),
+                                 Middleware(RequestConnectionMiddleware)])

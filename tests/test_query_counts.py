@@ -8,12 +8,15 @@ editing that file with a reason.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import factories
 import pytest
 from factories import at
+from pg_wire import counting_statements
 
+from divide_support.api.ids import to_global_id
 from divide_support.scheduling import service as scheduling
 from divide_support.scheduling.models import AssignmentRole
 
@@ -139,3 +142,73 @@ async def test_listing_messages_is_a_constant_number_of_queries(fifty_sessions, 
     assert large == RECORDED["messages_with_resident_registration_session"], (
         f"{large} statements; if the change is intended, update tests/query_counts.json:\n"
         f"{_explain(large_sql)}")
+
+
+DAY_VIEW = """query DayView($venueId: ID!, $from: DateTime!, $to: DateTime!, $first: Int) {
+  sessions(venueId: $venueId, from: $from, to: $to, first: $first) {
+    totalCount
+    edges { node {
+      id kind title startsAt endsAt status capacity seatsLeft waitlistLength
+      course { id title }  venue { id name }
+      assignments { role supporter { id displayName } }
+    } }
+  }
+}"""
+
+
+@pytest.fixture
+async def busy_week(town):
+    """The staff day view's week (issue 12): one venue with 110 classes in 7 days, each with a
+    course, a certified LEAD and an assistant; the first ten have residents, one a waitlist."""
+    actor = town.coordinator
+    place = await factories.venue(actor, name="平塚市中央公民館")
+    supporters = [await factories.supporter(actor) for _ in range(4)]
+    residents = [await factories.resident(actor, given=f"花子{i}") for i in range(3)]
+    sessions = []
+    for i in range(110):
+        session = await factories.session(actor, at(days=1 + i // 16, hour=8, minutes=0)
+                                          + timedelta(minutes=30 * (i % 16)),
+                                          hours=0.5, capacity=1 if i == 0 else 10,
+                                          venue_obj=place)
+        sessions.append(session)
+        await scheduling.assign_supporter(actor=actor, session_id=session.id,
+                                          supporter_id=supporters[i % 4].id,
+                                          role=AssignmentRole.LEAD)
+        await scheduling.assign_supporter(actor=actor, session_id=session.id,
+                                          supporter_id=supporters[(i + 1) % 4].id)
+    for session in sessions[:10]:
+        for person in residents:
+            await scheduling.register(actor=actor, session_id=session.id, resident_id=person.id)
+    return {"venueId": to_global_id("Venue", place.id), "from": at(days=0).isoformat(),
+            "to": at(days=8).isoformat()}
+
+
+async def test_day_view_statements_postgresql_receives_do_not_grow_with_page_size(
+        busy_week, gql, service_database):
+    """Counted on the wire (tests/pg_wire.py), so connection resets and transaction statements
+    count too, and the token check is part of the request."""
+    client = gql()
+    seen: dict[int, list[str]] = {}
+    async with counting_statements(service_database) as wire:
+        for first in (20, 100, 20, 100):  # the first two warm the connection's type cache
+            wire.statements.clear()
+            data = await client.data(DAY_VIEW, {**busy_week, "first": first})
+            seen[first] = list(wire.statements)
+            edges = data["sessions"]["edges"]
+            assert data["sessions"]["totalCount"] == 110 and len(edges) == first
+            assert all(len(e["node"]["assignments"]) == 2 for e in edges)
+            assert all(e["node"]["course"]["title"] and e["node"]["venue"]["name"] == "平塚市中央公民館"
+                       for e in edges)
+    nodes = {e["node"]["startsAt"]: e["node"] for e in edges}
+    first_class = nodes[min(nodes)]
+    assert (first_class["capacity"], first_class["seatsLeft"], first_class["waitlistLength"]) == (
+        1, 0, 2)
+    assert {a["role"] for a in first_class["assignments"]} == {"LEAD", "ASSISTANT"}
+    assert all(a["supporter"]["displayName"] for a in first_class["assignments"])
+
+    small, large = len(seen[20]), len(seen[100])
+    assert small == large, (f"first:20 sent {small} statements, first:100 sent {large}:\n"
+                            f"{_explain(seen[100])}")
+    assert large == RECORDED["day_view_on_the_wire"] <= 6, (
+        f"{large} statements (recorded {RECORDED['day_view_on_the_wire']}, at most 6); if the "
+        f"change is intended, update tests/query_counts.json:\n{_explain(seen[100])}")

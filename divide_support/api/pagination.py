@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 import strawberry
+from tortoise.expressions import RawSQL
 
 from divide_support.api.errors import bad_input
 
@@ -78,12 +79,17 @@ def build_connection(
     )
 
 
+_TOTAL = "page_total_"
+
+
 async def paginate_query(query: Any, first: int | None, after: str | None,
                          convert: Callable[[Any], T]) -> Connection[T]:
-    """Two SQL statements: the count and the page."""
+    """One SQL statement: the page, each row with the total beside it (COUNT(*) OVER ()). Only
+    an empty page (first: 0, or past the end) costs a second one, the count."""
     offset, limit = page_window(first, after)
-    total = await query.count()
-    items = await query.offset(offset).limit(limit) if limit and offset < total else []
+    items = list(await query.annotate(**{_TOTAL: RawSQL("COUNT(*) OVER ()")})
+                 .offset(offset).limit(limit)) if limit else []
+    total = getattr(items[0], _TOTAL) if items else await query.count()
     return build_connection(items, offset, total, convert)
 
 

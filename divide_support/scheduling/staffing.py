@@ -9,8 +9,10 @@ lower it. The rule lives here, in SQL, once: the GraphQL fields and the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from tortoise import connections
 
@@ -68,25 +70,23 @@ class SessionStaffing:
         return None if self.capacity is None else max(0, self.capacity - self.confirmed)
 
 
+# The rows of the sessions whose ids are $2 (of municipality $1); other queries join it.
+STAFFING_BY_IDS_SQL = _STAFFING_SQL.format(where="s.id = ANY($2::int[])", outer="true")
+STAFFING_COLUMNS = ("capacity", "confirmed", "waitlisted", "assigned", "has_certified_lead",
+                    "required", "understaffed")
+
+
+def staffing_of(row: Mapping[str, Any], session_id: int) -> SessionStaffing:
+    """A session's staffing from a row with STAFFING_COLUMNS."""
+    return SessionStaffing(session_id, *(row[column] for column in STAFFING_COLUMNS))
+
+
 async def staffing_for(municipality_id: int, session_ids: list[int]) -> dict[int, SessionStaffing]:
     if not session_ids:
         return {}
-    sql = _STAFFING_SQL.format(where="s.id = ANY($2::int[])", outer="true")
     conn = connections.get("default")
-    _, rows = await conn.execute_query(sql, [municipality_id, list(session_ids)])
-    return {
-        row["id"]: SessionStaffing(
-            session_id=row["id"],
-            capacity=row["capacity"],
-            confirmed=row["confirmed"],
-            waitlisted=row["waitlisted"],
-            assigned=row["assigned"],
-            has_certified_lead=row["has_certified_lead"],
-            required=row["required"],
-            understaffed=row["understaffed"],
-        )
-        for row in rows
-    }
+    _, rows = await conn.execute_query(STAFFING_BY_IDS_SQL, [municipality_id, list(session_ids)])
+    return {row["id"]: staffing_of(row, row["id"]) for row in rows}
 
 
 async def understaffed_session_ids(

@@ -231,7 +231,8 @@ class SchedulingQuery:
             status=status, session_ids=session_ids)
         if understaffed is False:
             query = query.exclude(id__in=ids) if ids else query
-        return await paginate_query(query, first, after, Session.from_model)
+        return await Session.prefetch(
+            info, await paginate_query(query, first, after, Session.from_model))
 
     @strawberry.field(description="Scheduled sessions of the coming weeks that lack supporters "
                       "(or a certified LEAD), soonest first, so staff can recruit in time; at "

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Annotated
+from operator import attrgetter
+from typing import Annotated, Any
 
 import strawberry
+from strawberry.types.nodes import SelectedField
 
 from divide_support.api import personal_data
 from divide_support.api.context import Info
@@ -43,7 +46,33 @@ from divide_support.core.permissions import may_read_session_counts, may_read_su
 from divide_support.messaging import service as messaging
 from divide_support.scheduling import models
 from divide_support.scheduling import service as scheduling
+from divide_support.scheduling.pages import SessionRelations, session_relations
 from divide_support.scheduling.staffing import SessionStaffing
+
+_STAFFING_FIELDS = frozenset({"seatsTaken", "seatsLeft", "waitlistLength", "requiredSupporters",
+                              "understaffed", "hasCertifiedLead"})
+_RELATED_FIELDS = _STAFFING_FIELDS | {"course", "venue", "assignments"}
+
+
+def _names(selections: list[Any]) -> Iterator[tuple[str, list[Any]]]:
+    """(field name, its selections) of a selection set, through fragments."""
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            yield selection.name, selection.selections
+        else:  # FragmentSpread, InlineFragment
+            yield from _names(selection.selections)
+
+
+def _node_fields(info: Info) -> set[str]:
+    """The fields a connection's query selects on edges { node { ... } }."""
+    wanted: set[str] = set()
+    for field in info.selected_fields:
+        for name, edges in _names(field.selections):
+            if name == "edges":
+                for inner, node in _names(edges):
+                    if inner == "node":
+                        wanted.update(name for name, _ in _names(node))
+    return wanted
 
 
 @strawberry.type
@@ -74,7 +103,8 @@ class Venue(Node):
         actor = actor_of(info)
         query = scheduling.sessions_query(actor, starts_from=from_, starts_before=to,
                                           venue_id=self._pk)
-        return await paginate_query(query, first, after, Session.from_model)
+        return await Session.prefetch(
+            info, await paginate_query(query, first, after, Session.from_model))
 
     @strawberry.field(description="Public schedule feed (METHOD:PUBLISH) for this venue.")
     def calendar_url(self) -> str:
@@ -118,6 +148,7 @@ class Session(Node):
         "cancellation); used as the iCalendar SEQUENCE.")
     cancel_reason: str | None
     _model: strawberry.Private[models.Session]
+    _related: strawberry.Private[SessionRelations | None] = None
 
     @classmethod
     def from_model(cls, m: models.Session) -> Session:
@@ -137,50 +168,70 @@ class Session(Node):
     def status(self) -> SessionStatus:
         return SessionStatus(scheduling.effective_status(self._model))
 
+    # The resolvers below answer from _related when the list read it (prefetch), without
+    # awaiting anything, and fall back to the request's DataLoaders otherwise: a plain function
+    # may return an awaitable, which graphql-core then awaits.
+
     @strawberry.field
-    async def course(self, info: Info) -> Course | None:
+    def course(self, info: Info) -> Course | None:
+        if self._related is not None:
+            row = self._related.course
+            return Course.from_model(row) if row else None
+        return self._load_course(info)
+
+    async def _load_course(self, info: Info) -> Course | None:
         if self._model.course_id is None:
             return None
         row = await loader(info.context, CourseLoader).load(self._model.course_id)
         return Course.from_model(row) if row else None
 
     @strawberry.field
-    async def venue(self, info: Info) -> Venue:
+    def venue(self, info: Info) -> Venue:
+        if self._related is not None and self._related.venue is not None:
+            return Venue.from_model(self._related.venue)
+        return self._load_venue(info)
+
+    async def _load_venue(self, info: Info) -> Venue:
         row = await loader(info.context, VenueLoader).load(self._model.venue_id)
         return Venue.from_model(row)
 
-    async def _staffing(self, info: Info) -> SessionStaffing:
-        return await loader(info.context, StaffingLoader).load(self._model.id)
+    def _staffing(self, info: Info, pick: Callable[[SessionStaffing], Any]) -> Any:
+        if self._related is not None and self._related.staffing is not None:
+            return pick(self._related.staffing)
+        return self._load_staffing(info, pick)
+
+    async def _load_staffing(self, info: Info, pick: Callable[[SessionStaffing], Any]) -> Any:
+        return pick(await loader(info.context, StaffingLoader).load(self._model.id))
 
     @strawberry.field(description="Staff needed: at least 1 certified LEAD, and 1 per 4 "
                       "confirmed attendees, or more if set explicitly.")
-    async def required_supporters(self, info: Info) -> int:
-        return (await self._staffing(info)).required
+    def required_supporters(self, info: Info) -> int:
+        return self._staffing(info, attrgetter("required"))
 
     @strawberry.field
-    async def understaffed(self, info: Info) -> bool:
-        return (await self._staffing(info)).understaffed
+    def understaffed(self, info: Info) -> bool:
+        return self._staffing(info, attrgetter("understaffed"))
 
     @strawberry.field(description="True when a certified supporter is assigned as LEAD.")
-    async def has_certified_lead(self, info: Info) -> bool:
-        return (await self._staffing(info)).has_certified_lead
+    def has_certified_lead(self, info: Info) -> bool:
+        return self._staffing(info, attrgetter("has_certified_lead"))
 
-    async def _counts(self, info: Info) -> SessionStaffing:
+    def _counts(self, info: Info, pick: Callable[[SessionStaffing], Any]) -> Any:
         if not may_read_session_counts(actor_of(info)):
             raise forbidden()
-        return await self._staffing(info)
+        return self._staffing(info, pick)
 
     @strawberry.field(description="Not for PLANNER (a count of a few people).")
-    async def seats_taken(self, info: Info) -> int:
-        return (await self._counts(info)).confirmed
+    def seats_taken(self, info: Info) -> int:
+        return self._counts(info, attrgetter("confirmed"))
 
     @strawberry.field(description="Not for PLANNER.")
-    async def seats_left(self, info: Info) -> int | None:
-        return (await self._counts(info)).seats_left
+    def seats_left(self, info: Info) -> int | None:
+        return self._counts(info, attrgetter("seats_left"))
 
     @strawberry.field(description="Not for PLANNER.")
-    async def waitlist_length(self, info: Info) -> int:
-        return (await self._counts(info)).waitlisted
+    def waitlist_length(self, info: Info) -> int:
+        return self._counts(info, attrgetter("waitlisted"))
 
     @strawberry.field(description="ADMIN, COORDINATOR: before a change is confirmed, whom it "
                       "tells. Without capacity: a new time or venue, or the cancellation "
@@ -193,9 +244,29 @@ class Session(Node):
         return NoticePreview(by_sms=preview.by_sms, by_phone=preview.by_phone)
 
     @strawberry.field
-    async def assignments(self, info: Info) -> list[Assignment]:
+    def assignments(self, info: Info) -> list[Assignment]:
+        if self._related is not None and self._related.assignments is not None:
+            return [Assignment.from_model(row, supporter=row.supporter)
+                    for row in self._related.assignments]
+        return self._load_assignments(info)
+
+    async def _load_assignments(self, info: Info) -> list[Assignment]:
         rows = await loader(info.context, AssignmentsBySessionLoader).load(self._model.id)
         return [Assignment.from_model(row) for row in rows]
+
+    @classmethod
+    async def prefetch(cls, info: Info, page: Connection[Session]) -> Connection[Session]:
+        """What the query selects of a listed session's relations, for the whole page in one
+        statement (scheduling/pages.py) instead of one DataLoader batch per relation."""
+        wanted = _node_fields(info)
+        if not page.edges or not wanted & _RELATED_FIELDS:
+            return page
+        related = await session_relations(
+            actor_of(info).municipality_id, [edge.node._model.id for edge in page.edges],
+            staffing=bool(wanted & _STAFFING_FIELDS), assignments="assignments" in wanted)
+        for edge in page.edges:
+            edge.node._related = related.get(edge.node._model.id)
+        return page
 
     @strawberry.field
     async def registrations(
@@ -228,16 +299,23 @@ class Assignment(Node):
     id: strawberry.ID
     role: AssignmentRole
     _model: strawberry.Private[models.Assignment]
+    # the supporter's row when the list read it with the assignment (Session.prefetch)
+    _supporter: strawberry.Private[Any] = None
 
     @classmethod
-    def from_model(cls, m: models.Assignment) -> Assignment:
+    def from_model(cls, m: models.Assignment, supporter: Any = None) -> Assignment:
         return cls(id=strawberry.ID(to_global_id("Assignment", m.id)),
-                   role=AssignmentRole(m.role), _model=m)
+                   role=AssignmentRole(m.role), _model=m, _supporter=supporter)
 
     @strawberry.field(description="Not for PLANNER (aggregates only).")
-    async def supporter(self, info: Info) -> Supporter:
+    def supporter(self, info: Info) -> Supporter:
         if not may_read_supporters(actor_of(info)):
             raise forbidden()
+        if self._supporter is not None:
+            return Supporter.from_model(self._supporter)
+        return self._load_supporter(info)
+
+    async def _load_supporter(self, info: Info) -> Supporter:
         row = await loader(info.context, SupporterLoader).load(self._model.supporter_id)
         return Supporter.from_model(row)
 
