@@ -53,6 +53,9 @@ class Resident(Model):
     device = fields.CharEnumField(Device, max_length=16, null=True)
     district = fields.CharField(max_length=100, null=True, db_index=True)
     notes = fields.TextField(null=True)
+    # What the resident asked the supporters to know or help with (「字を大きくしてほしい」,
+    # 「LINEで孫と話したい」): shown to the supporters of their sessions, unlike staff notes.
+    support_needs = fields.TextField(null=True)
     # Set when the personal data was erased (on request or by retention); the row stays so
     # the anonymous counts of the reports stay as they were.
     erased_at = fields.DatetimeField(null=True)

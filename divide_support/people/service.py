@@ -27,6 +27,8 @@ from divide_support.people.models import (
 )
 
 UNSET: Any = object()
+# Long enough for a few sentences a resident dictates at the counter.
+SUPPORT_NEEDS_MAX = 500
 
 
 # --- names as staff type them --------------------------------------------------------------
@@ -107,6 +109,7 @@ class ResidentFields:
     device: Any = UNSET
     district: Any = UNSET
     notes: Any = UNSET
+    support_needs: Any = UNSET
 
     def given(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not UNSET}
@@ -119,9 +122,11 @@ def _clean_resident_fields(values: dict[str, Any], actor: Actor) -> dict[str, An
         if key in values:
             clean[key] = required_text(values[key], _camel(key), label, limit)
     for key, label, limit in (("kana", "フリガナ", 100), ("district", "地区", 100),
-                              ("notes", "メモ", NOTES_MAX)):
+                              ("notes", "メモ", NOTES_MAX),
+                              ("support_needs", "支援員に伝えたいこと", SUPPORT_NEEDS_MAX)):
         if key in values:
-            clean[key] = clean_text(values[key], key, label, limit, multiline=key == "notes")
+            clean[key] = clean_text(values[key], _camel(key), label, limit,
+                                    multiline=key in ("notes", "support_needs"))
     if "phone" in values:
         raw = clean_text(values["phone"], "phone", "携帯電話番号", 40)
         clean["phone"] = phones.parse_mobile(raw, ["input", "phone"]) if raw else None
@@ -289,8 +294,9 @@ def ensure_not_erased(resident: Resident, field: str = "residentId") -> None:
 
 
 async def erase_personal_data(resident: Resident, *, keep_birth_year: bool) -> None:
-    """Name, numbers, birth date (the year stays only where the municipality allows), notes
-    and consent go; district and device stay (coarse, and the reports filter by district).
+    """Name, numbers, birth date (the year stays only where the municipality allows), notes,
+    what they asked supporters to know, and consent go; district and device stay (coarse,
+    and the reports filter by district).
     The caller holds the row lock and has kept the ages the reports need."""
     resident.family_name = ERASED_NAME
     resident.given_name = ""
@@ -302,6 +308,7 @@ async def erase_personal_data(resident: Resident, *, keep_birth_year: bool) -> N
     if not keep_birth_year:
         resident.birth_year = None
     resident.notes = None
+    resident.support_needs = None
     resident.sms_consent = False
     resident.contact_preference = ContactPreference.NONE
     resident.erased_at = timeutil.now()

@@ -169,6 +169,7 @@ async def export_resident(*, actor: Actor, resident_id: int) -> dict[str, Any]:
             "smsConsent": resident.sms_consent, "smsOptedOut": resident.sms_opted_out,
             "device": str(resident.device) if resident.device else None,
             "district": resident.district, "notes": resident.notes,
+            "supportNeeds": resident.support_needs,
             "createdAt": _iso(resident.created_at), "updatedAt": _iso(resident.updated_at),
             "erasedAt": _iso(resident.erased_at),
         },

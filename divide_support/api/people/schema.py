@@ -28,6 +28,9 @@ class CreateResidentInput:
     device: Device | None = None
     district: str | None = None
     notes: str | None = None
+    support_needs: str | None = strawberry.field(
+        default=None, description="What the resident asks the supporters to know or help "
+        "with (e.g. 字を大きくしてほしい); the supporters of their sessions read it, unlike notes.")
     allow_duplicate: bool | None = strawberry.field(
         default=None,
         description="Create even though possibleDuplicates found someone (a different person "
@@ -50,6 +53,7 @@ class UpdateResidentInput:
     device: Device | None = strawberry.UNSET
     district: str | None = strawberry.UNSET
     notes: str | None = strawberry.UNSET
+    support_needs: str | None = strawberry.UNSET
 
 
 @strawberry.type
@@ -102,7 +106,7 @@ class SupporterPayload:
 
 _RESIDENT_FIELDS = ("family_name", "given_name", "kana", "phone", "landline", "birth_date",
                     "birth_year", "contact_preference", "sms_consent", "device", "district",
-                    "notes")
+                    "notes", "support_needs")
 
 
 def _resident_fields(input: object) -> people.ResidentFields:

@@ -146,6 +146,13 @@ class Resident(Node):
     def notes(self, info: Info) -> str | None:
         return self._pii(info, "notes", self._model.notes)  # type: ignore[return-value]
 
+    @strawberry.field(description="What the resident asked the supporters to know or help "
+                      "with: for whoever may see them as an attendee (staff, the supporters of "
+                      "their sessions); every read is written to the audit log.")
+    def support_needs(self, info: Info) -> str | None:
+        return personal_data.read(info, "Resident", self._model.id, "supportNeeds",
+                                  self._model.support_needs, allowed=True)
+
     @strawberry.field
     async def registrations(
         self, info: Info, first: int | None = None, after: str | None = None

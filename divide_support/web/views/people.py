@@ -59,7 +59,8 @@ NOTICES = {"created": "住民を登録しました。", "updated": "住民の情
            "opted-out": "SMSの配信を停止しました。", "opted-in": "SMSの配信停止を解除しました。",
            "scheduled": "フォローアップ（その後の確認）を予定しました。"}
 
-TEXT_FIELDS = ("familyName", "givenName", "kana", "phone", "landline", "district", "notes")
+TEXT_FIELDS = ("familyName", "givenName", "kana", "phone", "landline", "district", "notes",
+               "supportNeeds")
 REQUIRED_FIELDS = ("familyName", "givenName")
 BIRTH_YEAR_MESSAGE = "生まれ年は西暦の数字4けた（例: 1948）で入力してください。"
 BIRTH_DATE_MESSAGE = "生年月日は 1948-04-02 のように年-月-日で入力してください。"
