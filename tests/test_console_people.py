@@ -405,3 +405,13 @@ async def test_a_form_without_its_token_changes_nothing(staff, town):
     assert response.status_code == 403
     await hanako.refresh_from_db()
     assert hanako.sms_opted_out is False
+
+
+async def test_what_a_resident_asks_supporters_to_know_is_saved_apart_from_staff_notes(staff):
+    await staff.get("/residents/new")
+    await staff.post("/residents/new", {
+        "familyName": "要望", "givenName": "花子", "contactPreference": "PHONE_CALL",
+        "supportNeeds": "LINEで孫と話したい", "notes": "家族が付き添う"})
+    text = staff.text()
+    assert "支援員に伝えたいこと LINEで孫と話したい" in text
+    assert "メモ（職員だけ） 家族が付き添う" in text

@@ -146,7 +146,8 @@ async def test_a_supporter_sees_their_duties_with_attendees_but_no_phone_numbers
                                       supporter_id=colleague.id)
     guest = await factories.resident(town.coordinator, "参加", "太郎", sms=True,
                                      phone="090-4444-7777", birth_date=date(1950, 4, 1),
-                                     device="IPHONE")
+                                     device="IPHONE", support_needs="字を大きくしてほしい",
+                                     notes="職員だけのメモ")
     stranger = await factories.resident(town.coordinator, "別回", "次郎")
     await scheduling.register(actor=town.coordinator, session_id=mine.id, resident_id=guest.id)
     await scheduling.register(actor=town.coordinator, session_id=others.id,
@@ -157,6 +158,7 @@ async def test_a_supporter_sees_their_duties_with_attendees_but_no_phone_numbers
     await console.get("/duties")
     text = console.text()
     assert mine.title in text and "参加 太郎 様" in text and "iPhone" in text
+    assert "字を大きくしてほしい" in text and "職員だけのメモ" not in text
     assert others.title not in text and "別回" not in text
     assert "4444" not in text and "7777" not in text and "1950" not in text
     assert 'href="webcal://' in console.page
