@@ -82,8 +82,10 @@ MUTATION_MATRIX = {
 # per role in FIELD_CASES below; "link" fields open data without a login (capability URLs).
 SENSITIVE_TYPES = {
     "Resident": {"pii": {"phone", "landline", "birthDate", "birthYear", "notes"},
+                 # whoever may see the resident as an attendee reads these (supportNeeds is
+                 # audited on every read: tests/test_resident_support_needs.py)
                  "public": {"id", "familyName", "givenName", "kana", "contactPreference",
-                            "smsConsent", "smsOptedOut", "device", "district",
+                            "smsConsent", "smsOptedOut", "device", "district", "supportNeeds",
                             "registrations", "followUps", "messages"}},
     "Supporter": {"pii": {"phone"}, "link": {"calendarFeedUrl"},
                   "public": {"id", "displayName", "kana", "affiliation", "organisation",
