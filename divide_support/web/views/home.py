@@ -11,6 +11,7 @@ from starlette.routing import Route
 from divide_support.core import timeutil
 from divide_support.core.actor import Role
 from divide_support.web.pages import Console, page, redirect
+from divide_support.web.session import set_preference
 
 VENUE_COOKIE = "ds_venue"
 # How many people to phone, and understaffed sessions, the home page lists (one more is
@@ -58,8 +59,7 @@ async def home(console: Console) -> Response:
         more_understaffed=len(data["understaffedSessions"]) > LISTED,
         staffing=staffing)
     if "venue" in request.query_params:
-        response.set_cookie(VENUE_COOKIE, venue_id or "", max_age=180 * 86400, path="/",
-                            httponly=True, samesite="lax")
+        set_preference(response, request, VENUE_COOKIE, venue_id or "", 180 * 86400)
     return response
 
 
