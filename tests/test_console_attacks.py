@@ -405,3 +405,21 @@ async def test_the_report_files_answer_no_one_the_role_may_not_read(console, tow
     # another site can neither read it (no CORS header) nor frame it
     assert "access-control-allow-origin" not in allowed.headers
     assert allowed.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_a_venue_cookie_of_another_municipality_hides_nothing_of_ours(console, town,
+                                                                             other_town):
+    """ds_venue holding a venue that is not ours (another deployment on the same host, or a
+    planted cookie) is simply not chosen: the home page still lists today's sessions."""
+    ours = await factories.session(town.coordinator, at(days=0, hour=23, minutes=30))
+    theirs = await factories.venue(other_town.coordinator)
+    await console.login(COORDINATOR_EMAIL)
+    await console.get("/")
+    assert ours.title in console.text()
+    for planted in (gid("Venue", theirs.id), "garbage", gid("Resident", 1)):
+        console.client.cookies.set("ds_venue", planted)
+        response = await console.get("/")
+        assert response.status_code == 200, planted
+        assert ours.title in console.text(), planted
+        [forgotten] = _set_cookies(response, "ds_venue")
+        assert forgotten.split(";")[0] in ('ds_venue=""', "ds_venue="), planted
