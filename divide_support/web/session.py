@@ -34,6 +34,14 @@ def set_session(response: Response, request: Request, token: str, max_age: int) 
                         samesite="lax", secure=_secure(request))
 
 
+def set_preference(response: Response, request: Request, name: str, value: str,
+                   max_age: int) -> None:
+    """A choice the console remembers (the venue of the home page): the same flags as the
+    session's, so under https it never travels in clear text nor can be planted over http."""
+    response.set_cookie(name, value, max_age=max_age, path="/", httponly=True, samesite="lax",
+                        secure=_secure(request))
+
+
 def clear_session(response: Response, request: Request) -> None:
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax",
                            secure=_secure(request))

@@ -11,6 +11,7 @@ from starlette.routing import Route
 from divide_support.core import timeutil
 from divide_support.core.actor import Role
 from divide_support.web.pages import Console, page, redirect
+from divide_support.web.session import set_preference
 
 VENUE_COOKIE = "ds_venue"
 # How many people to phone, and understaffed sessions, the home page lists (one more is
@@ -40,11 +41,15 @@ async def home(console: Console) -> Response:
     start = timeutil.start_of_local_day(today, console.timezone)
     week_end = timeutil.start_of_local_day(today + timedelta(days=7 - today.weekday()),
                                            console.timezone)
-    data = await console.query("ConsoleHome", {
-        "venueId": venue_id, "from": start.isoformat(), "to": week_end.isoformat(),
-        "dueBefore": (today + timedelta(days=1)).isoformat(), "listed": LISTED + 1})
+    variables = {"venueId": venue_id, "from": start.isoformat(), "to": week_end.isoformat(),
+                 "dueBefore": (today + timedelta(days=1)).isoformat(), "listed": LISTED + 1}
+    data = await console.query("ConsoleHome", variables)
     if venue_id and venue_id not in {venue["id"] for venue in data["venues"]}:
-        venue_id = None  # a venue of another municipality (or gone) simply is not chosen
+        # A venue of another municipality, gone or made up (a stale or planted ds_venue) is
+        # simply not chosen, and hides nothing: the page shows every venue's sessions and
+        # whom to phone, not an empty day under the heading of all venues.
+        venue_id = None
+        data = await console.query("ConsoleHome", {**variables, "venueId": None})
     tomorrow = timeutil.start_of_local_day(today + timedelta(days=1), console.timezone)
     sessions = [edge["node"] for edge in data["sessions"]["edges"]]
     todays = [s for s in sessions if datetime.fromisoformat(s["startsAt"]) < tomorrow]
@@ -57,9 +62,9 @@ async def home(console: Console) -> Response:
         understaffed=data["understaffedSessions"][:LISTED],
         more_understaffed=len(data["understaffedSessions"]) > LISTED,
         staffing=staffing)
-    if "venue" in request.query_params:
-        response.set_cookie(VENUE_COOKIE, venue_id or "", max_age=180 * 86400, path="/",
-                            httponly=True, samesite="lax")
+    if "venue" in request.query_params or (request.cookies.get(VENUE_COOKIE) and not venue_id):
+        # the choice made, or a cookie naming no venue of ours forgotten (asked once)
+        set_preference(response, request, VENUE_COOKIE, venue_id or "", 180 * 86400)
     return response
 
 

@@ -220,8 +220,11 @@ async def _session_page(console: Console, session_id: str, *, section: str = "",
     residents = [e["node"] for e in (data.get("residents") or {}).get("edges", [])]
     done = params.get("done", "")
     notice = NOTICES.get(done, "")
-    if done == "scheduled" and params.get("count", "1") not in ("", "1"):
-        notice = f"{params['count']}回分を登録しました（毎週同じ曜日・時刻）。この画面は1回目です。"
+    count = params.get("count", "")
+    # a number or nothing: the URL never puts words of its own on the page
+    if done == "scheduled" and count.isascii() and count.isdigit() \
+            and len(count) <= 3 and int(count) > 1:
+        notice = f"{int(count)}回分を登録しました（毎週同じ曜日・時刻）。この画面は1回目です。"
     errors, general = dict(errors or {}), list(general or [])
     shown = {r["id"] for r in [*confirmed, *waitlist, *residents]} | {
         a["id"] for a in session["assignments"]}

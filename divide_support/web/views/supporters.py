@@ -76,14 +76,15 @@ async def _supporter(console: Console, operation: str, **variables: Any) -> dict
 
 @page(STAFF)
 async def supporter_list(console: Console) -> Response:
-    show = console.request.query_params.get("show", "active")
+    # Only the page's own choices come from the URL, never words to show: a link from
+    # anywhere must not make this page say what its author wants.
+    show = "all" if console.request.query_params.get("show") == "all" else "active"
     after = console.request.query_params.get("after") or None
     data = await console.query("ConsoleSupporters", {
         "active": None if show == "all" else True, "after": after})
-    saved = console.request.query_params.get("saved", "")
     return console.render(
         "supporters.html", title="支援員", supporters=data["supporters"], show=show,
-        notice=f"{saved}さんを保存しました。" if saved else "", **_globals())
+        **_globals())
 
 
 @page(STAFF)
