@@ -17,6 +17,8 @@ from factories import at
 from pg_wire import counting_statements
 
 from divide_support.api.ids import to_global_id
+from divide_support.audit.models import AuditEntry
+from divide_support.messaging.models import Message, MessageKind, MessageStatus
 from divide_support.scheduling import service as scheduling
 from divide_support.scheduling.models import AssignmentRole
 
@@ -212,3 +214,59 @@ async def test_day_view_statements_postgresql_receives_do_not_grow_with_page_siz
     assert large == RECORDED["day_view_on_the_wire"] <= 6, (
         f"{large} statements (recorded {RECORDED['day_view_on_the_wire']}, at most 6); if the "
         f"change is intended, update tests/query_counts.json:\n{_explain(seen[100])}")
+
+
+
+REGISTER = """mutation ($s: ID!, $r: ID!) {
+  register(input: {sessionId: $s, residentId: $r, source: PHONE}) {
+    registration { id status waitlistPosition }
+    errors { code message }
+  }
+}"""
+
+
+@pytest.fixture
+async def class_with_two_seats(town):
+    """Issue 12's write path: a class in two days with two seats, and residents who can get an
+    SMS (so each seat plans a confirmation and both reminders, each waitlist place a notice)."""
+    actor = town.coordinator
+    session = await factories.session(actor, at(days=2, hour=14), capacity=2)
+    residents = [await factories.resident(actor, given=f"花子{i}", sms=True) for i in range(4)]
+    return {"session": to_global_id("Session", session.id),
+            "residents": [to_global_id("Resident", r.id) for r in residents]}
+
+
+async def test_registering_sends_at_most_twelve_statements_on_the_wire(
+        class_with_two_seats, gql, service_database):
+    """register (the seat or waitlist place, its SMS planning, the audit row) counted by what
+    PostgreSQL receives: the token check and BEGIN/COMMIT count; PostgreSQL's own foreign-key
+    checks run inside the server and do not."""
+    client = gql()
+    session, residents = class_with_two_seats["session"], class_with_two_seats["residents"]
+    seen: list[list[str]] = []
+    results = []
+    async with counting_statements(service_database) as wire:
+        for resident in residents:  # the first warms the connection's type cache
+            wire.statements.clear()
+            data = await client.data(REGISTER, {"s": session, "r": resident})
+            results.append(data["register"])
+            seen.append(list(wire.statements))
+    assert [r["errors"] for r in results] == [[]] * 4
+    assert [(r["registration"]["status"], r["registration"]["waitlistPosition"])
+            for r in results] == [("CONFIRMED", None), ("CONFIRMED", None), ("WAITLISTED", 1),
+                                  ("WAITLISTED", 2)]
+    planned = await Message.filter(status=MessageStatus.PENDING).order_by("id").values_list(
+        "registration_id", "kind")
+    seats = [MessageKind.CONFIRMATION, MessageKind.REMINDER_DAY_BEFORE,
+             MessageKind.REMINDER_SAME_DAY]
+    assert [kind for _, kind in planned] == [*seats, *seats, MessageKind.CONFIRMATION,
+                                             MessageKind.CONFIRMATION]
+    assert len({registration for registration, _ in planned}) == 4
+    assert await AuditEntry.filter(action="registration.create").count() == 4
+
+    seat, waiting = len(seen[1]), len(seen[2])
+    assert seat == waiting == len(seen[3]), (
+        f"a seat sent {seat} statements, a waitlist place {waiting}:\n{_explain(seen[1])}")
+    assert seat == RECORDED["register_on_the_wire"] <= 12, (
+        f"{seat} statements (recorded {RECORDED['register_on_the_wire']}, at most 12); if the "
+        f"change is intended, update tests/query_counts.json:\n{_explain(seen[1])}")

@@ -20,6 +20,7 @@ from divide_support.accounts.models import Municipality
 from divide_support.audit import service as audit
 from divide_support.core import timeutil
 from divide_support.core.actor import Actor, Role
+from divide_support.core.bulk import insert_all
 from divide_support.core.errors import DomainError
 from divide_support.core.permissions import require_role, require_staff
 from divide_support.core.tenancy import get_scoped
@@ -124,10 +125,15 @@ def reminder_moments(session: Session, tz: str) -> dict[MessageKind, tuple[datet
 
 # --- planning ------------------------------------------------------------------------------
 
-async def _facts(session: Session, resident: Resident, municipality: Municipality,
-                 waitlist_position: int | None = None) -> MessageFacts:
-    venue = await Venue.get(id=session.venue_id)
-    course = await Course.get(id=session.course_id) if session.course_id else None
+async def _surroundings(session: Session) -> tuple[Venue, Course | None, Municipality]:
+    """The session's venue, course (None for a drop-in) and municipality, in one statement."""
+    row = await Session.filter(id=session.id).select_related(
+        "venue", "course", "municipality").get()
+    return row.venue, row.course, row.municipality
+
+
+def _facts(session: Session, venue: Venue, course: Course | None, resident: Resident,
+           municipality: Municipality, waitlist_position: int | None = None) -> MessageFacts:
     return MessageFacts(
         municipality_name=municipality.name, centre_phone=municipality.phone,
         timezone=municipality.timezone, is_class=session.kind == SessionKind.CLASS,
@@ -138,7 +144,7 @@ async def _facts(session: Session, resident: Resident, municipality: Municipalit
     )
 
 
-async def _queue(
+def _planned(
     *,
     municipality: Municipality,
     resident: Resident,
@@ -150,7 +156,8 @@ async def _queue(
     session: Session | None = None,
     registration_id: int | None = None,
     follow_up_id: int | None = None,
-) -> None:
+) -> Message:
+    """The outbox row for one message (not yet saved: _save): when it may go, or why not."""
     now = timeutil.now()
     send_after = after_quiet_hours(max(moment, now), municipality)
     status, reason = MessageStatus.PENDING, skip_reason_for(resident)
@@ -159,48 +166,60 @@ async def _queue(
     elif (kind in REMINDER_KINDS and moment < now) or (expires_at and send_after >= expires_at):
         status, reason = MessageStatus.SKIPPED, SkipReason.TOO_LATE
     count = count_segments(body)
-    await Message.bulk_create([Message(
+    return Message(
         municipality_id=municipality.id, resident_id=resident.id, kind=kind,
         idempotency_key=key, session_id=session.id if session else None,
         session_sequence=session.sequence if session else None,
         registration_id=registration_id, follow_up_id=follow_up_id, to=resident.phone,
         body=body, segments=count.segments, encoding=count.encoding, send_after=send_after,
         expires_at=expires_at, status=status, skip_reason=reason,
-    )], ignore_conflicts=True)
+    )
+
+
+async def _save(messages: list[Message]) -> None:
+    """One INSERT for all planned messages; one already planned (same idempotency key) stays
+    as it is."""
+    await insert_all(messages, ignore_conflicts=True)
 
 
 def _key(registration: Registration, kind: MessageKind, session: Session) -> str:
     return f"reg:{registration.id}:{kind}:{session.sequence}"
 
 
-async def _plan_reminders(registration: Registration, session: Session, resident: Resident,
-                          municipality: Municipality, facts: MessageFacts) -> None:
-    for kind, (moment, expires_at) in reminder_moments(session, municipality.timezone).items():
-        await _queue(municipality=municipality, resident=resident, kind=kind,
+def _reminders(registration: Registration, session: Session, resident: Resident,
+               municipality: Municipality, facts: MessageFacts) -> list[Message]:
+    return [_planned(municipality=municipality, resident=resident, kind=kind,
                      key=_key(registration, kind, session), moment=moment,
                      expires_at=expires_at, body=render(kind, facts), session=session,
                      registration_id=registration.id)
+            for kind, (moment, expires_at)
+            in reminder_moments(session, municipality.timezone).items()]
 
 
-async def plan_registration(registration: Registration, *, promoted: bool = False) -> None:
+async def plan_registration(registration: Registration, *, promoted: bool = False,
+                            resident: Resident | None = None) -> None:
     """A new seat or waitlist place (or a promotion): confirmation now, reminders later.
-    Nothing for people entered at the door or from paper sheets: they are already there."""
-    session = await Session.get(id=registration.session_id)
+    Nothing for people entered at the door or from paper sheets: they are already there.
+    `resident` is the registration's, when the caller has just read it."""
+    session = await Session.filter(id=registration.session_id).select_related(
+        "venue", "course", "municipality").get()
     now = timeutil.now()
     if session.starts_at <= now:
         return
-    resident = await Resident.get(id=registration.resident_id)
-    municipality = await Municipality.get(id=session.municipality_id)
+    if resident is None or resident.id != registration.resident_id:
+        resident = await Resident.get(id=registration.resident_id)
+    municipality = session.municipality
     waiting = registration.status == RegistrationStatus.WAITLISTED
-    facts = await _facts(session, resident, municipality,
-                         registration.waitlist_position if waiting else None)
+    facts = _facts(session, session.venue, session.course, resident, municipality,
+                   registration.waitlist_position if waiting else None)
     kind = MessageKind.WAITLIST_PROMOTED if promoted else MessageKind.CONFIRMATION
-    await _queue(municipality=municipality, resident=resident, kind=kind,
-                 key=_key(registration, kind, session), moment=now,
-                 expires_at=session.starts_at, body=render(kind, facts), session=session,
-                 registration_id=registration.id)
+    messages = [_planned(municipality=municipality, resident=resident, kind=kind,
+                         key=_key(registration, kind, session), moment=now,
+                         expires_at=session.starts_at, body=render(kind, facts),
+                         session=session, registration_id=registration.id)]
     if not waiting:
-        await _plan_reminders(registration, session, resident, municipality, facts)
+        messages += _reminders(registration, session, resident, municipality, facts)
+    await _save(messages)
 
 
 async def _cancel_unsent(**filters: object) -> int:
@@ -264,16 +283,22 @@ async def _notify_holders(session: Session, kind: MessageKind, *, replan_reminde
     """`kind` to everyone holding a seat or waitlist place; new reminders for the seats."""
     if session.starts_at <= timeutil.now():
         return
-    municipality = await Municipality.get(id=session.municipality_id)
-    for registration in await _active_registrations(session):
-        resident = await Resident.get(id=registration.resident_id)
-        facts = await _facts(session, resident, municipality)
-        await _queue(municipality=municipality, resident=resident, kind=kind,
-                     key=_key(registration, kind, session), moment=timeutil.now(),
-                     expires_at=session.starts_at, body=render(kind, facts), session=session,
-                     registration_id=registration.id)
+    venue, course, municipality = await _surroundings(session)
+    holders = await _active_registrations(session)
+    residents = {r.id: r for r in await Resident.filter(
+        id__in={registration.resident_id for registration in holders})}
+    messages: list[Message] = []
+    for registration in holders:
+        resident = residents[registration.resident_id]
+        facts = _facts(session, venue, course, resident, municipality)
+        messages.append(_planned(
+            municipality=municipality, resident=resident, kind=kind,
+            key=_key(registration, kind, session), moment=timeutil.now(),
+            expires_at=session.starts_at, body=render(kind, facts), session=session,
+            registration_id=registration.id))
         if replan_reminders and registration.status == RegistrationStatus.CONFIRMED:
-            await _plan_reminders(registration, session, resident, municipality, facts)
+            messages += _reminders(registration, session, resident, municipality, facts)
+    await _save(messages)
 
 
 async def plan_session_changed(session: Session) -> None:
@@ -309,18 +334,20 @@ async def plan_follow_up(follow_up: FollowUp) -> None:
         visit = await Visit.get(id=follow_up.visit_id)
         session = await Session.get(id=visit.session_id)
     if session is not None:
-        facts = await _facts(session, resident, municipality)
+        venue, course, _ = await _surroundings(session)
+        facts = _facts(session, venue, course, resident, municipality)
     else:
         facts = MessageFacts(
             municipality_name=municipality.name, centre_phone=municipality.phone,
             timezone=municipality.timezone, is_class=False, title="スマホ相談会",
             venue_name="", starts_at=timeutil.now(), family_name=resident.family_name,
             given_name=resident.given_name)
-    await _queue(municipality=municipality, resident=resident, kind=MessageKind.FOLLOW_UP,
-                 key=f"followup:{follow_up.id}",
-                 moment=_at_local(follow_up.due_on, FOLLOW_UP_AT, municipality.timezone),
-                 expires_at=None, body=render(MessageKind.FOLLOW_UP, facts),
-                 registration_id=follow_up.registration_id, follow_up_id=follow_up.id)
+    await _save([_planned(
+        municipality=municipality, resident=resident, kind=MessageKind.FOLLOW_UP,
+        key=f"followup:{follow_up.id}",
+        moment=_at_local(follow_up.due_on, FOLLOW_UP_AT, municipality.timezone),
+        expires_at=None, body=render(MessageKind.FOLLOW_UP, facts),
+        registration_id=follow_up.registration_id, follow_up_id=follow_up.id)])
 
 
 async def cancel_for_follow_up(follow_up_id: int) -> int:

@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F
+from tortoise.expressions import F, Q
+from tortoise.functions import Count, Max
 from tortoise.transactions import in_transaction
 
 from divide_support.accounts.models import Municipality
@@ -574,8 +575,8 @@ async def _promote(registration: Registration, actor: Actor) -> None:
     registration.waitlist_position = None
     registration.promoted_at = timeutil.now()
     await registration.save(update_fields=["status", "waitlist_position", "promoted_at"])
-    await messaging.plan_registration(registration, promoted=True)
     resident = await Resident.get(id=registration.resident_id)
+    await messaging.plan_registration(registration, promoted=True, resident=resident)
     session = await Session.get(id=registration.session_id)
     # Once the session runs, a call "you have a seat" comes too late: they are at the door.
     if not can_receive_sms(resident) and session.starts_at > timeutil.now():
@@ -629,6 +630,25 @@ async def _fill_free_seats(session: Session, actor: Actor) -> list[int]:
     return [r.id for r in promoted]
 
 
+@dataclass(frozen=True)
+class _Places:
+    confirmed: int
+    last_waitlist_position: int  # 0 when nobody waits
+    already_registered: bool  # the resident holds a seat or a waitlist place
+
+
+async def _places(session_id: int, resident_id: int) -> _Places:
+    """Where a session's seats and waitlist stand, and whether the resident holds one, in one
+    statement. Caller holds the session lock."""
+    [row] = await Registration.filter(session_id=session_id).annotate(
+        confirmed=Count("id", _filter=Q(status=RegistrationStatus.CONFIRMED)),
+        last=Max("waitlist_position", _filter=Q(status=RegistrationStatus.WAITLISTED)),
+        mine=Count("id", _filter=Q(resident_id=resident_id, status__in=ACTIVE_STATUSES)),
+    ).values("confirmed", "last", "mine")
+    return _Places(confirmed=row["confirmed"], last_waitlist_position=row["last"] or 0,
+                   already_registered=row["mine"] > 0)
+
+
 def _capacity_full_at_the_door() -> DomainError:
     # Nobody waits for a seat in a class that is already running.
     return DomainError("CAPACITY_FULL",
@@ -662,24 +682,15 @@ async def register(
                 "開始済みの回には申し込めません。当日の飛び入り参加は「当日参加（WALK_IN）」で登録してください。",
                 "The session has started; register people at the door with source WALK_IN.",
             )
-        existing = await Registration.filter(
-            session_id=session.id, resident_id=resident.id, status__in=ACTIVE_STATUSES
-        ).first()
-        if existing is not None:
+        places = await _places(session.id, resident.id)
+        if places.already_registered:
             raise DomainError("ALREADY_REGISTERED", "この方は既にこの回に申し込まれています。",
                               ["input", "residentId"],
                               message_en="This resident is already registered for this session.")
-        confirmed = await Registration.filter(
-            session_id=session.id, status=RegistrationStatus.CONFIRMED).count()
-        has_seat = session.capacity is None or confirmed < session.capacity
+        has_seat = session.capacity is None or places.confirmed < session.capacity
         if not has_seat and started:
             raise _capacity_full_at_the_door()
-        position = None
-        if not has_seat:
-            last = await Registration.filter(
-                session_id=session.id, status=RegistrationStatus.WAITLISTED
-            ).order_by("-waitlist_position").first()
-            position = (last.waitlist_position or 0) + 1 if last else 1
+        position = None if has_seat else places.last_waitlist_position + 1
         registration = await Registration.create(
             municipality_id=actor.municipality_id,
             session_id=session.id,
@@ -688,7 +699,7 @@ async def register(
             waitlist_position=position,
             source=source,
         )
-        await messaging.plan_registration(registration)
+        await messaging.plan_registration(registration, resident=resident)
         await audit.record(actor, "registration.create", "Registration", [registration.id],
                            {"sessionId": session.id, "residentId": resident.id,
                             "status": str(registration.status), "source": str(source)})

@@ -182,10 +182,12 @@ class StatementCounter:
     async def reset(self) -> None:
         await self.conn.execute("SELECT pg_stat_statements_reset()")
 
-    async def count(self) -> int:
+    async def count(self, *, toplevel: bool = False) -> int:
+        """All statements; with `toplevel`, only those the application sent (not the ones
+        PostgreSQL runs inside them, such as its foreign-key checks)."""
         return int(await self.conn.fetchval(
             "SELECT COALESCE(sum(s.calls), 0) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
-            "WHERE d.datname = $1", self.database))
+            "WHERE d.datname = $1 AND (s.toplevel OR NOT $2)", self.database, toplevel))
 
     async def top(self, limit: int = 12) -> list[dict[str, Any]]:
         rows = await self.conn.fetch(
