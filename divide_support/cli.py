@@ -397,7 +397,7 @@ def _date(value: str) -> date:
 
 def _supporter_id(value: str) -> int:
     """Staff copy the supporter's ID from the API (opaque) or the database (a number)."""
-    from divide_support.api.ids import parse_global_id
+    from divide_support.core.ids import parse_global_id
 
     if value.strip().isdigit():
         return int(value)

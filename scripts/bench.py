@@ -51,8 +51,8 @@ import asyncpg
 from benchlib import data, load, pg, report, rush, sms
 from tortoise import Tortoise
 
-from divide_support.api.ids import to_global_id
 from divide_support.core.database import parse_database_url, tortoise_config
+from divide_support.core.ids import to_global_id
 from divide_support.core.migrate import apply_migrations
 
 DAY_VIEW = """query DayView($venueId: ID!, $from: DateTime!, $to: DateTime!, $first: Int) {

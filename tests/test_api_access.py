@@ -13,11 +13,11 @@ from tortoise import connections
 
 from divide_support.accounts import service as accounts
 from divide_support.accounts.models import AuthToken, User
-from divide_support.api.ids import to_global_id
 from divide_support.api.schema import schema
 from divide_support.audit.models import AuditEntry
 from divide_support.core import timeutil
 from divide_support.core.actor import Role
+from divide_support.core.ids import to_global_id
 from divide_support.followups.models import FollowUp, FollowUpStatus
 from divide_support.people import service as people
 from divide_support.people.models import Resident, SupporterAffiliation

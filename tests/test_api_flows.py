@@ -11,7 +11,7 @@ import pytest
 from conftest import PASSWORD
 from factories import at
 
-from divide_support.api.ids import to_global_id
+from divide_support.core.ids import to_global_id
 from divide_support.people.models import Resident, Supporter
 from divide_support.scheduling.models import Registration, Session
 
@@ -372,7 +372,7 @@ async def test_register_until_full_then_waitlist_and_promotion(gql):
 
 
 def _pk(global_id: str) -> int:
-    from divide_support.api.ids import parse_global_id
+    from divide_support.core.ids import parse_global_id
 
     parsed = parse_global_id(global_id)
     assert parsed is not None

@@ -7,8 +7,8 @@ from __future__ import annotations
 import factories
 from factories import at
 
-from divide_support.api.ids import to_global_id
 from divide_support.core.actor import Role
+from divide_support.core.ids import to_global_id
 from divide_support.scheduling import service as scheduling
 
 PREVIEW = """query ($id: ID!, $capacity: Int) {

@@ -10,9 +10,9 @@ import factories
 import pytest
 from icalendar import Calendar
 
-from divide_support.api.ids import to_global_id
 from divide_support.calendar import service as calendar
 from divide_support.core.actor import Role
+from divide_support.core.ids import to_global_id
 from divide_support.people.models import Supporter
 from divide_support.scheduling import service as scheduling
 from divide_support.scheduling.models import Assignment, AssignmentRole, CourseTopic, Registration

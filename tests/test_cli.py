@@ -168,7 +168,7 @@ async def test_embedded_mode_serves_and_shares_the_database_with_another_command
 
 
 async def test_a_supporter_login_links_to_the_supporter_by_its_graphql_id(fresh_database, tmp_path):
-    from divide_support.api.ids import to_global_id
+    from divide_support.core.ids import to_global_id
 
     url, params = fresh_database
     assert (await run_cli("migrate", env=_env(url), cwd=tmp_path)).returncode == 0

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import factories
 
-from divide_support.api.ids import to_global_id
 from divide_support.core.actor import Role
+from divide_support.core.ids import to_global_id
 from divide_support.scheduling import service as scheduling
 from divide_support.seed import load_reference_data
 

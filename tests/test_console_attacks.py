@@ -14,8 +14,8 @@ import pytest
 from console_helpers import ConsoleClient, csrf_of
 from factories import at
 
-from divide_support.api.ids import to_global_id
 from divide_support.core.actor import Role
+from divide_support.core.ids import to_global_id
 from divide_support.people.models import Resident
 from divide_support.scheduling import service as scheduling
 from divide_support.scheduling.models import Registration, Session

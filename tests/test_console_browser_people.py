@@ -11,8 +11,8 @@ from datetime import date
 import factories
 from browser import run_in_browser
 
-from divide_support.api.ids import to_global_id
 from divide_support.core import timeutil
+from divide_support.core.ids import to_global_id
 from divide_support.followups import service as followups
 from divide_support.followups.models import FollowUp, FollowUpChannel, FollowUpOutcome, FollowUpStatus
 from divide_support.people import service as people

@@ -11,7 +11,7 @@ import factories
 from browser import run_in_browser
 from factories import at
 
-from divide_support.api.ids import to_global_id
+from divide_support.core.ids import to_global_id
 from divide_support.scheduling import service as scheduling
 
 

@@ -13,8 +13,8 @@ import factories
 from browser import run_in_browser
 from factories import at
 
-from divide_support.api.ids import to_global_id
 from divide_support.core import timeutil
+from divide_support.core.ids import to_global_id
 from divide_support.scheduling import service as scheduling
 from divide_support.scheduling.models import RegistrationSource, Session
 

@@ -11,8 +11,8 @@ import pytest
 from factories import supporter_login
 from sms_helpers import RecordingBackend, no_quiet_hours
 
-from divide_support.api.ids import to_global_id
 from divide_support.core import timeutil
+from divide_support.core.ids import to_global_id
 from divide_support.core.settings import Settings
 from divide_support.followups import service as followups
 from divide_support.followups.models import FollowUp, FollowUpChannel, FollowUpOutcome, FollowUpStatus

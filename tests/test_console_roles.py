@@ -14,9 +14,9 @@ from factories import at
 
 from divide_support.accounts import service as accounts
 from divide_support.accounts.models import AuthToken, LoginThrottle, User
-from divide_support.api.ids import to_global_id
 from divide_support.audit.models import AuditEntry
 from divide_support.core.actor import Role
+from divide_support.core.ids import to_global_id
 from divide_support.people.models import Supporter
 from divide_support.scheduling import service as scheduling
 from divide_support.scheduling.models import Venue

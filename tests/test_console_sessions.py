@@ -12,8 +12,8 @@ import factories
 import pytest
 from factories import at
 
-from divide_support.api.ids import to_global_id
 from divide_support.core import timeutil
+from divide_support.core.ids import to_global_id
 from divide_support.scheduling import service as scheduling
 from divide_support.scheduling.models import (
     Assignment,

@@ -10,9 +10,9 @@ import pytest
 from factories import at
 from helpers_scheduling import let_session_start, past_session, register_all, residents, waitlist
 
-from divide_support.api.ids import to_global_id
 from divide_support.audit.models import AuditEntry
 from divide_support.core.errors import DomainError
+from divide_support.core.ids import to_global_id
 from divide_support.followups.models import FollowUp, FollowUpPurpose
 from divide_support.messaging.models import Message
 from divide_support.people import service as people

@@ -19,9 +19,9 @@ from typing import Any
 import graphql
 import pytest
 
-from divide_support.api.ids import to_global_id
 from divide_support.api.schema import export_sdl
 from divide_support.core.actor import Role
+from divide_support.core.ids import to_global_id
 from divide_support.demo import load_demo
 
 SCHEMA = graphql.build_schema(export_sdl())

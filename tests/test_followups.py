@@ -21,9 +21,9 @@ from helpers_scheduling import (
 )
 
 from divide_support.accounts.models import Municipality
-from divide_support.api.ids import to_global_id
 from divide_support.audit.models import AuditEntry
 from divide_support.core.errors import DomainError
+from divide_support.core.ids import to_global_id
 from divide_support.followups import service as followups
 from divide_support.followups.models import (
     FollowUp,

@@ -36,9 +36,9 @@ from hypothesis_graphql import Mode, mutations, nodes, queries
 
 from divide_support.accounts import service as accounts
 from divide_support.accounts.models import AuthToken, User
-from divide_support.api.ids import to_global_id
 from divide_support.api.schema import export_sdl
 from divide_support.core.actor import Role
+from divide_support.core.ids import to_global_id
 from divide_support.demo import load_demo
 from divide_support.people.models import Supporter
 from divide_support.scheduling.models import Assignment

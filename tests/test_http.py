@@ -11,8 +11,8 @@ import logging
 
 import pytest
 
-from divide_support.api.ids import to_global_id
 from divide_support.core.actor import Role
+from divide_support.core.ids import to_global_id
 from divide_support.people import service as people
 from divide_support.people.models import Resident
 from divide_support.scheduling import service as scheduling

@@ -22,9 +22,9 @@ import pytest
 from fake_twilio import PUBLIC_BASE_URL
 from twilio.request_validator import RequestValidator
 
-from divide_support.api.ids import parse_global_id, to_global_id
 from divide_support.core.actor import Role
 from divide_support.core.errors import DomainError
+from divide_support.core.ids import parse_global_id, to_global_id
 from divide_support.core.settings import get_settings
 from divide_support.core.text import clean_text, excerpt, replace_refused
 from divide_support.messaging import service as messaging

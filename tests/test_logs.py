@@ -29,7 +29,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from divide_support.api.ids import parse_global_id
+from divide_support.core.ids import parse_global_id
 from divide_support.core.logging import JsonFormatter, SafeFormatter, mask_target
 
 SCRIPT = Path(sys.executable).with_name("divide-support")

@@ -14,9 +14,9 @@ from conftest import PASSWORD, database_url
 from factories import at
 
 from divide_support.accounts.models import AuthToken, LoginThrottle, User
-from divide_support.api.ids import to_global_id
 from divide_support.audit.models import AuditEntry
 from divide_support.core.actor import Role
+from divide_support.core.ids import to_global_id
 from divide_support.core.settings import get_settings
 from divide_support.messaging import service as messaging
 from divide_support.reports import service as reports

@@ -16,8 +16,8 @@ import pytest
 from factories import at
 from pg_wire import counting_statements
 
-from divide_support.api.ids import to_global_id
 from divide_support.audit.models import AuditEntry
+from divide_support.core.ids import to_global_id
 from divide_support.messaging.models import Message, MessageKind, MessageStatus
 from divide_support.scheduling import service as scheduling
 from divide_support.scheduling.models import AssignmentRole

@@ -20,9 +20,9 @@ import factories
 import pytest
 from conftest import TEST_REPORT_KEY
 
-from divide_support.api.ids import to_global_id
 from divide_support.core.actor import Role
 from divide_support.core.database import ConnectionParams
+from divide_support.core.ids import to_global_id
 from divide_support.core.migrate import apply_migrations
 from divide_support.people.models import Resident
 from divide_support.reports import cellkey

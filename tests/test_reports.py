@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 import factories
 import pytest
 
-from divide_support.api.ids import to_global_id
 from divide_support.core.actor import Role
 from divide_support.core.errors import DomainError
+from divide_support.core.ids import to_global_id
 from divide_support.followups import service as followups
 from divide_support.followups.models import FollowUp, FollowUpOutcome, FollowUpPurpose
 from divide_support.people import service as people

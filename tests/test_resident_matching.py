@@ -14,10 +14,10 @@ import pytest
 from conftest import GraphQLClient
 from factories import supporter_login
 
-from divide_support.api.ids import to_global_id
 from divide_support.audit.models import AuditEntry
 from divide_support.core.actor import Role
 from divide_support.core.errors import DomainError
+from divide_support.core.ids import to_global_id
 from divide_support.people import service as people
 from divide_support.people.models import Resident
 from divide_support.people.service import ResidentFields

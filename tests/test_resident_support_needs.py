@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import factories
 
-from divide_support.api.ids import to_global_id
 from divide_support.audit.models import AuditEntry
 from divide_support.core.actor import Role
+from divide_support.core.ids import to_global_id
 from divide_support.privacy import service as privacy
 from divide_support.scheduling import service as scheduling
 
@@ -35,7 +35,7 @@ async def test_the_supporters_of_their_session_read_it_and_the_read_is_audited(g
     mine = await factories.session(town.coordinator, factories.at(days=2, hour=10))
     await scheduling.assign_supporter(actor=town.coordinator, session_id=mine.id,
                                       supporter_id=me.id)
-    from divide_support.api.ids import parse_global_id
+    from divide_support.core.ids import parse_global_id
 
     await scheduling.register(actor=town.coordinator, session_id=mine.id,
                               resident_id=parse_global_id(resident_id)[1])
@@ -66,7 +66,7 @@ async def test_too_long_a_text_is_refused_at_its_field(gql, town):
 
 async def test_erasure_removes_it(gql, town):
     resident_id = await _resident_with_needs(gql)
-    from divide_support.api.ids import parse_global_id
+    from divide_support.core.ids import parse_global_id
     from divide_support.people.models import Resident
 
     pk = parse_global_id(resident_id)[1]

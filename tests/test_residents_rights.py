@@ -18,9 +18,9 @@ from factories import at
 from sms_helpers import RecordingBackend, no_quiet_hours
 
 from divide_support.accounts.models import Municipality
-from divide_support.api.ids import to_global_id
 from divide_support.audit.models import AuditEntry
 from divide_support.core.actor import Role
+from divide_support.core.ids import to_global_id
 from divide_support.core.settings import Settings
 from divide_support.followups import service as followups
 from divide_support.followups.models import FollowUp, FollowUpOutcome, FollowUpPurpose, FollowUpStatus

@@ -18,10 +18,10 @@ from conftest import GraphQLClient
 from factories import at
 
 from divide_support.accounts import service as accounts
-from divide_support.api.ids import to_global_id
 from divide_support.api.schema import schema
 from divide_support.audit.models import AuditEntry
 from divide_support.core.actor import Role
+from divide_support.core.ids import to_global_id
 from divide_support.followups import service as followups
 from divide_support.followups.models import FollowUpChannel
 from divide_support.messaging import service as messaging

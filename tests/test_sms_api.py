@@ -5,9 +5,9 @@ from __future__ import annotations
 import factories
 from sms_helpers import RecordingBackend, no_quiet_hours
 
-from divide_support.api.ids import to_global_id
 from divide_support.audit.models import AuditEntry
 from divide_support.core.actor import Role
+from divide_support.core.ids import to_global_id
 from divide_support.core.settings import Settings
 from divide_support.messaging.backends import Outcome
 from divide_support.messaging.dispatcher import Dispatcher

@@ -9,9 +9,9 @@ import strawberry
 from graphql import GraphQLError
 
 from divide_support.api.context import Info
-from divide_support.api.ids import parse_global_id
 from divide_support.audit import service as audit
 from divide_support.core.errors import DomainError
+from divide_support.core.ids import parse_global_id
 
 T = TypeVar("T")
 

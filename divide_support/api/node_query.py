@@ -12,7 +12,6 @@ from divide_support.api import loaders as L
 from divide_support.api.accounts.types import Municipality, User
 from divide_support.api.context import Info
 from divide_support.api.followups.types import FollowUp
-from divide_support.api.ids import parse_global_id
 from divide_support.api.messaging.types import Message
 from divide_support.api.node import Node
 from divide_support.api.people.types import Resident, Supporter
@@ -26,6 +25,7 @@ from divide_support.api.scheduling.types import (
     Visit,
 )
 from divide_support.core.actor import Actor, Role
+from divide_support.core.ids import parse_global_id
 from divide_support.core.permissions import may_read_supporters
 from divide_support.scheduling import service as scheduling
 

@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from divide_support.accounts import service as accounts
-from divide_support.api.ids import decode_id, to_global_id
 from divide_support.core.errors import DomainError
+from divide_support.core.ids import decode_id, to_global_id
 from divide_support.core.publicurl import public_base_url
 from divide_support.reports import render
 from divide_support.reports import service as reports

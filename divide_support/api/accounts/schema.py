@@ -9,11 +9,11 @@ from divide_support.api.accounts.types import User
 from divide_support.api.context import Info
 from divide_support.api.enums import Role
 from divide_support.api.errors import UserError, attempt, query_error
-from divide_support.api.ids import decode_id, decode_optional
 from divide_support.api.loaders import UserLoader, loader
 from divide_support.api.pagination import Connection, paginate_query
 from divide_support.api.permissions import actor_of
 from divide_support.core.errors import DomainError
+from divide_support.core.ids import decode_id, decode_optional
 
 
 @strawberry.input

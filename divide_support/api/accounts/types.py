@@ -7,9 +7,9 @@ import strawberry
 from divide_support.accounts import models
 from divide_support.api.context import Info
 from divide_support.api.enums import Role
-from divide_support.api.ids import to_global_id
 from divide_support.api.loaders import MunicipalityLoader, SupporterLoader, loader
 from divide_support.api.node import Node
+from divide_support.core.ids import to_global_id
 
 if TYPE_CHECKING:
     from divide_support.api.people.types import Supporter

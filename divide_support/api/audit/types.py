@@ -5,8 +5,8 @@ from datetime import datetime
 import strawberry
 from strawberry.scalars import JSON
 
-from divide_support.api.ids import to_global_id
 from divide_support.audit import models
+from divide_support.core.ids import to_global_id
 
 
 @strawberry.type(description="One append-only audit log entry (ADMIN only).")

@@ -8,9 +8,9 @@ from divide_support.api.context import Info
 from divide_support.api.enums import FollowUpChannel, FollowUpOutcome, FollowUpStatus
 from divide_support.api.errors import UserError, attempt
 from divide_support.api.followups.types import FollowUp
-from divide_support.api.ids import decode_id, decode_optional
 from divide_support.api.pagination import Connection, paginate_query
 from divide_support.api.permissions import actor_of, staff_of
+from divide_support.core.ids import decode_id, decode_optional
 from divide_support.followups import service as followups
 
 

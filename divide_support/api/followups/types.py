@@ -13,7 +13,6 @@ from divide_support.api.enums import (
     FollowUpPurpose,
     FollowUpStatus,
 )
-from divide_support.api.ids import to_global_id
 from divide_support.api.loaders import (
     RegistrationLoader,
     ResidentLoader,
@@ -25,6 +24,7 @@ from divide_support.api.node import Node
 from divide_support.api.people.types import Resident
 from divide_support.api.permissions import actor_of, may_read_pii
 from divide_support.api.scheduling.types import Registration, Visit
+from divide_support.core.ids import to_global_id
 from divide_support.followups import models
 
 

@@ -5,13 +5,13 @@ import strawberry
 from divide_support.api.context import Info
 from divide_support.api.enums import MessageKind, MessageStatus
 from divide_support.api.errors import UserError, attempt, raise_as_graphql
-from divide_support.api.ids import decode_filter_id, decode_id, decode_optional
 from divide_support.api.messaging.types import InboundMessage, Message, PhoneInstead, SmsUsage
 from divide_support.api.pagination import MAX_PAGE_SIZE, Connection, paginate_query
 from divide_support.api.people.schema import ResidentPayload
 from divide_support.api.people.types import Resident
 from divide_support.api.permissions import actor_of, staff_of
 from divide_support.core.errors import DomainError
+from divide_support.core.ids import decode_filter_id, decode_id, decode_optional
 from divide_support.messaging import service as messaging
 
 

@@ -9,7 +9,6 @@ from divide_support.api import personal_data
 from divide_support.api.accounts.types import Municipality
 from divide_support.api.context import Info
 from divide_support.api.enums import InboundAction, MessageKind, MessageStatus, SkipReason
-from divide_support.api.ids import to_global_id
 from divide_support.api.loaders import (
     MunicipalityLoader,
     RegistrationLoader,
@@ -18,6 +17,7 @@ from divide_support.api.loaders import (
 )
 from divide_support.api.node import Node
 from divide_support.api.permissions import actor_of, may_read_pii
+from divide_support.core.ids import to_global_id
 from divide_support.messaging import models
 from divide_support.messaging.service import SKIP_REASON_TEXT
 from divide_support.people.phones import format_national, mask

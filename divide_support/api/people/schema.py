@@ -7,10 +7,10 @@ import strawberry
 from divide_support.api.context import Info
 from divide_support.api.enums import ContactPreference, Device, SupporterAffiliation
 from divide_support.api.errors import UserError, attempt
-from divide_support.api.ids import decode_id
 from divide_support.api.pagination import Connection, paginate_query
 from divide_support.api.people.types import Resident, Supporter
 from divide_support.api.permissions import actor_of, staff_of
+from divide_support.core.ids import decode_id
 from divide_support.people import service as people
 
 

@@ -13,7 +13,6 @@ from divide_support.api.enums import (
     FollowUpStatus,
     SupporterAffiliation,
 )
-from divide_support.api.ids import to_global_id
 from divide_support.api.loaders import (
     AssignmentsBySupporterLoader,
     FollowUpsByResidentLoader,
@@ -25,6 +24,7 @@ from divide_support.api.loaders import (
 from divide_support.api.node import Node
 from divide_support.api.pagination import Connection, paginate_list
 from divide_support.api.permissions import actor_of, may_read_pii
+from divide_support.core.ids import to_global_id
 from divide_support.people import models
 from divide_support.people.phones import format_national
 

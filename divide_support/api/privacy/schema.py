@@ -5,10 +5,10 @@ from strawberry.scalars import JSON
 
 from divide_support.api.context import Info
 from divide_support.api.errors import attempt, raise_as_graphql
-from divide_support.api.ids import decode_id
 from divide_support.api.people.schema import ResidentPayload
 from divide_support.api.people.types import Resident
 from divide_support.api.permissions import actor_of
+from divide_support.core.ids import decode_id
 from divide_support.privacy import service as privacy
 
 

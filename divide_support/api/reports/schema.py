@@ -8,7 +8,6 @@ import strawberry
 from divide_support.api.context import Info
 from divide_support.api.enums import SessionKind
 from divide_support.api.errors import UserError, attempt, raise_as_graphql
-from divide_support.api.ids import decode_id
 from divide_support.api.permissions import actor_of
 from divide_support.api.reports.types import (
     ActivityReport,
@@ -17,6 +16,7 @@ from divide_support.api.reports.types import (
     TopicRow,
     activity_from,
 )
+from divide_support.core.ids import decode_id
 from divide_support.reports import service as reports
 from divide_support.reports.service import ReportFilter
 

@@ -7,9 +7,9 @@ import strawberry
 
 from divide_support.api.accounts.types import Municipality
 from divide_support.api.context import Info
-from divide_support.api.ids import to_global_id
 from divide_support.api.loaders import MunicipalityLoader, loader
 from divide_support.api.node import Node
+from divide_support.core.ids import to_global_id
 from divide_support.reports import models
 from divide_support.reports import service as reports
 from divide_support.reports.http import activity_url, report_url

@@ -19,7 +19,6 @@ from divide_support.api.enums import (
     VisitOutcome,
 )
 from divide_support.api.errors import UserError, attempt, bad_input
-from divide_support.api.ids import decode_filter_id, decode_id, decode_optional
 from divide_support.api.pagination import MAX_PAGE_SIZE, Connection, paginate_query
 from divide_support.api.permissions import actor_of
 from divide_support.api.scheduling.types import (
@@ -31,6 +30,7 @@ from divide_support.api.scheduling.types import (
     Visit,
 )
 from divide_support.core import timeutil
+from divide_support.core.ids import decode_filter_id, decode_id, decode_optional
 from divide_support.scheduling import service as scheduling
 from divide_support.scheduling.staffing import understaffed_session_ids
 

@@ -24,7 +24,6 @@ from divide_support.api.enums import (
     VisitOutcome,
 )
 from divide_support.api.errors import forbidden, raise_as_graphql
-from divide_support.api.ids import to_global_id
 from divide_support.api.loaders import (
     AssignmentsBySessionLoader,
     CourseLoader,
@@ -42,6 +41,7 @@ from divide_support.api.pagination import Connection, paginate_list, paginate_qu
 from divide_support.api.people.types import Resident, Supporter
 from divide_support.api.permissions import actor_of, may_read_pii, staff_of
 from divide_support.calendar import service as calendar
+from divide_support.core.ids import to_global_id
 from divide_support.core.permissions import may_read_session_counts, may_read_supporters
 from divide_support.messaging import service as messaging
 from divide_support.scheduling import models

@@ -1,4 +1,5 @@
-"""Opaque global IDs: base64("Type:pk"). A wrong type or a malformed ID is a miss."""
+"""Opaque global IDs: base64("Type:pk"). A wrong type or a malformed ID is a miss. In core:
+the API, the console and the file endpoints of the areas (reports/http.py) all speak them."""
 
 from __future__ import annotations
 

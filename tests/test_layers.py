@@ -1,0 +1,34 @@
+"""Areas depend one way, downwards: no area (nor core) imports the API or the console; only
+the entry points (app.py, cli.py, __main__.py) and those two layers themselves do."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import divide_support
+
+PACKAGE = Path(divide_support.__file__).parent
+UPPER = ("divide_support.api", "divide_support.web")
+ENTRY_POINTS = {"app.py", "cli.py", "__main__.py"}
+
+
+def _imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def test_no_area_imports_the_api_or_the_console():
+    wrong = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE)
+        if relative.parts[0] in ("api", "web") or str(relative) in ENTRY_POINTS:
+            continue
+        wrong += [f"{relative}: {name}" for name in sorted(_imports(path))
+                  if name.startswith(UPPER)]
+    assert wrong == []
