@@ -95,8 +95,15 @@ def _check_birth(birth_date: date | None, birth_year: int | None, tz: str) -> in
     return birth_year
 
 
+class _GivenFields:
+    """Fields of an update: UNSET ones are left as they are."""
+
+    def given(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not UNSET}
+
+
 @dataclass
-class ResidentFields:
+class ResidentFields(_GivenFields):
     family_name: Any = UNSET
     given_name: Any = UNSET
     kana: Any = UNSET
@@ -111,8 +118,6 @@ class ResidentFields:
     notes: Any = UNSET
     support_needs: Any = UNSET
 
-    def given(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not UNSET}
 
 
 def _clean_resident_fields(values: dict[str, Any], actor: Actor) -> dict[str, Any]:
@@ -342,7 +347,7 @@ async def get_resident(resident_id: int, actor: Actor) -> Resident:
 
 
 @dataclass
-class SupporterFields:
+class SupporterFields(_GivenFields):
     """What staff may set on a supporter; UNSET leaves a field as it is (updates)."""
 
     display_name: Any = UNSET
@@ -355,8 +360,6 @@ class SupporterFields:
     certified: Any = UNSET
     active: Any = UNSET
 
-    def given(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not UNSET}
 
 
 def _clean_supporter_fields(values: dict[str, Any]) -> dict[str, Any]:

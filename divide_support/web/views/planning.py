@@ -36,6 +36,18 @@ def _date(value: str | None, default: date) -> tuple[date, bool]:
         return default, False
 
 
+def _period(params: Any, today: date, errors: dict[str, str]) -> tuple[date, date]:
+    """The report's period from the page's fields (this fiscal year by default); a date that
+    cannot be read is said at its field and the default stands in."""
+    date_from, ok_from = _date(params.get("from"), _fiscal_year_start(today))
+    date_to, ok_to = _date(params.get("to"), today)
+    if not ok_from:
+        errors["from"] = "開始日は 2026-04-01 の形で入力してください。"
+    if not ok_to:
+        errors["to"] = "終了日は 2026-04-01 の形で入力してください。"
+    return date_from, date_to
+
+
 def _districts(raw: str) -> list[str] | None:
     parts = [part.strip() for part in raw.replace("、", ",").split(",")]
     return [part for part in parts if part] or None
@@ -52,12 +64,7 @@ async def participation(console: Console) -> Response:
     choices = await console.query("PlanningChoices")
     surveys = choices["surveys"]
     errors: dict[str, str] = {}
-    date_from, ok_from = _date(params.get("from"), _fiscal_year_start(today))
-    date_to, ok_to = _date(params.get("to"), today)
-    if not ok_from:
-        errors["from"] = "開始日は 2026-04-01 の形で入力してください。"
-    if not ok_to:
-        errors["to"] = "終了日は 2026-04-01 の形で入力してください。"
+    date_from, date_to = _period(params, today, errors)
     survey = next((s for s in surveys if s["id"] == params.get("survey")),
                   surveys[0] if surveys else None)
     metric = params.get("metric") or (survey["metrics"][0] if survey and survey["metrics"]
@@ -93,12 +100,7 @@ async def activity(console: Console) -> Response:
     params = console.request.query_params
     today = timeutil.local_date(timeutil.now(), console.timezone)
     errors: dict[str, str] = {}
-    date_from, ok_from = _date(params.get("from"), _fiscal_year_start(today))
-    date_to, ok_to = _date(params.get("to"), today)
-    if not ok_from:
-        errors["from"] = "開始日は 2026-04-01 の形で入力してください。"
-    if not ok_to:
-        errors["to"] = "終了日は 2026-04-01 の形で入力してください。"
+    date_from, date_to = _period(params, today, errors)
     values = {"from": date_from.isoformat(), "to": date_to.isoformat(),
               "venues": params.getlist("venues")}
     data = await console.query("PlanningActivity", {
