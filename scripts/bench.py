@@ -55,16 +55,7 @@ from divide_support.core.database import parse_database_url, tortoise_config
 from divide_support.core.ids import to_global_id
 from divide_support.core.migrate import apply_migrations
 
-DAY_VIEW = """query DayView($venueId: ID!, $from: DateTime!, $to: DateTime!, $first: Int) {
-  sessions(venueId: $venueId, from: $from, to: $to, first: $first) {
-    totalCount
-    edges { node {
-      id kind title startsAt endsAt status capacity seatsLeft waitlistLength
-      course { id title }  venue { id name }
-      assignments { role supporter { id displayName } }
-    } }
-  }
-}"""
+DAY_VIEW = (Path(__file__).resolve().parent.parent / "graphql" / "examples" / "10_day_view.graphql").read_text("utf-8")
 SEARCH = ("query Search($search: String!) { residents(search: $search, first: 20) { totalCount "
           "edges { node { id familyName givenName kana phone } } } }")
 REGISTER = ("mutation Register($s: ID!, $r: ID!) { register(input: {sessionId: $s, residentId: $r, "

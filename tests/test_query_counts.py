@@ -146,16 +146,7 @@ async def test_listing_messages_is_a_constant_number_of_queries(fifty_sessions, 
         f"{_explain(large_sql)}")
 
 
-DAY_VIEW = """query DayView($venueId: ID!, $from: DateTime!, $to: DateTime!, $first: Int) {
-  sessions(venueId: $venueId, from: $from, to: $to, first: $first) {
-    totalCount
-    edges { node {
-      id kind title startsAt endsAt status capacity seatsLeft waitlistLength
-      course { id title }  venue { id name }
-      assignments { role supporter { id displayName } }
-    } }
-  }
-}"""
+DAY_VIEW = (Path(__file__).resolve().parent.parent / "graphql" / "examples" / "10_day_view.graphql").read_text("utf-8")
 
 
 @pytest.fixture
