@@ -18,6 +18,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from divide_support.api.accounts.schema import AccountsMutation, AccountsQuery
 from divide_support.api.audit.schema import AuditQuery
+from divide_support.api.compiled import CompilingExecutionContext
 from divide_support.api.followups.schema import FollowUpsMutation, FollowUpsQuery
 from divide_support.api.input_guard import StringLiteralRule
 from divide_support.api.messaging.schema import MessagingMutation, MessagingQuery
@@ -50,9 +51,10 @@ class Schema(strawberry.Schema):
         return None
 
 
-def build_schema(*, introspection: bool = True) -> strawberry.Schema:
+def build_schema(*, introspection: bool = True, compiled: bool = True) -> strawberry.Schema:
     """`introspection=False`: `__schema` and `__type` are validation errors (`__typename`
-    still works)."""
+    still works). `compiled=False`: graphql-core completes every field itself (api/compiled.py;
+    the tests compare the two)."""
     settings = get_settings()
     # The limit rules are classes built once, here. Strawberry's QueryDepthLimiter and
     # MaxAliasesLimiter build new rule classes on every construction, and the validation
@@ -68,6 +70,7 @@ def build_schema(*, introspection: bool = True) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
+        execution_context_class=CompilingExecutionContext if compiled else None,
         extensions=[
             OperationMetrics,
             lambda: ParserCache(maxsize=256),
@@ -82,12 +85,21 @@ schema = build_schema()
 # A schema instance of its own rather than a rule chosen per request: the shared validation
 # cache is keyed by (schema, document, rules), so neither can answer for the other.
 schema_without_introspection = build_schema(introspection=False)
+_uncompiled: dict[bool, strawberry.Schema] = {}
 
 
 def schema_for_request() -> strawberry.Schema:
     """The schema requests run on: without introspection unless the settings allow it
-    (GRAPHQL_INTROSPECTION; by default only in the embedded mode)."""
-    return schema if get_settings().introspection_enabled else schema_without_introspection
+    (GRAPHQL_INTROSPECTION; by default only in the embedded mode), compiled unless
+    GRAPHQL_COMPILED=false."""
+    settings = get_settings()
+    introspection = settings.introspection_enabled
+    if not settings.graphql_compiled:
+        if introspection not in _uncompiled:
+            _uncompiled[introspection] = build_schema(introspection=introspection,
+                                                      compiled=False)
+        return _uncompiled[introspection]
+    return schema if introspection else schema_without_introspection
 
 
 SDL_PATH = Path(__file__).resolve().parents[2] / "graphql" / "schema.graphql"

@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     # Browser-facing HTTP (divide_support/web/). An unset switch follows the mode: on in the
     # embedded (developer) mode, off with DATABASE_URL.
     graphql_introspection: bool | None = None
+    # Plain object subtrees of a query completed by compiled code (api/compiled.py); false:
+    # graphql-core completes every field itself (same answers, slower; an escape hatch).
+    graphql_compiled: bool = True
     graphiql: bool | None = None
     # NoDecode: a comma-separated list, not JSON.
     cors_allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
