@@ -7,10 +7,12 @@ import base64
 import binascii
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 from divide_support.core.errors import NotFound
 
 
+@lru_cache(maxsize=65536)  # every listed object has one, and the same ones recur
 def to_global_id(type_name: str, pk: int) -> str:
     return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode().rstrip("=")
 

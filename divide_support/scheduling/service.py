@@ -51,6 +51,7 @@ from divide_support.scheduling.models import (
     Visit,
     VisitOutcome,
 )
+from divide_support.scheduling.pages import SessionQuery
 
 MAX_WEEKLY_REPEATS = 52
 MAX_SESSION_HOURS = 12
@@ -451,26 +452,12 @@ def sessions_query(
     kind: SessionKind | None = None,
     status: SessionStatus | None = None,
     session_ids: list[int] | None = None,
-):
-    query = Session.filter(municipality_id=actor.municipality_id)
-    if starts_from is not None:
-        query = query.filter(starts_at__gte=starts_from)
-    if starts_before is not None:
-        query = query.filter(starts_at__lt=starts_before)
-    if venue_id is not None:
-        query = query.filter(venue_id=venue_id)
-    if kind is not None:
-        query = query.filter(kind=kind)
-    if session_ids is not None:
-        query = query.filter(id__in=session_ids)
-    now = timeutil.now()
-    if status == SessionStatus.CANCELLED:
-        query = query.filter(status=SessionStatus.CANCELLED)
-    elif status == SessionStatus.COMPLETED:
-        query = query.filter(status=SessionStatus.SCHEDULED, ends_at__lte=now)
-    elif status == SessionStatus.SCHEDULED:
-        query = query.filter(status=SessionStatus.SCHEDULED, ends_at__gt=now)
-    return query.order_by("starts_at", "id")
+    exclude_ids: list[int] | None = None,
+) -> SessionQuery:
+    """The actor's municipality's sessions, filtered, soonest first (pages.SessionQuery)."""
+    return SessionQuery(actor.municipality_id, starts_from=starts_from,
+                        starts_before=starts_before, venue_id=venue_id, kind=kind,
+                        status=status, session_ids=session_ids, exclude_ids=exclude_ids)
 
 
 # --- supporters ----------------------------------------------------------------------------

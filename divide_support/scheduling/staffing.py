@@ -70,8 +70,14 @@ class SessionStaffing:
         return None if self.capacity is None else max(0, self.capacity - self.confirmed)
 
 
-# The rows of the sessions whose ids are $2 (of municipality $1); other queries join it.
-STAFFING_BY_IDS_SQL = _STAFFING_SQL.format(where="s.id = ANY($2::int[])", outer="true")
+def staffing_sql(where: str) -> str:
+    """The staffing rows of the sessions of municipality $1 that `where` (on `session s`)
+    selects; other queries join it."""
+    return _STAFFING_SQL.format(where=where, outer="true")
+
+
+# The rows of the sessions whose ids are $2 (of municipality $1).
+STAFFING_BY_IDS_SQL = staffing_sql("s.id = ANY($2::int[])")
 STAFFING_COLUMNS = ("capacity", "confirmed", "waitlisted", "assigned", "has_certified_lead",
                     "required", "understaffed")
 

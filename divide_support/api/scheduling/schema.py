@@ -19,7 +19,7 @@ from divide_support.api.enums import (
     VisitOutcome,
 )
 from divide_support.api.errors import UserError, attempt, bad_input
-from divide_support.api.pagination import MAX_PAGE_SIZE, Connection, paginate_query
+from divide_support.api.pagination import MAX_PAGE_SIZE, Connection
 from divide_support.api.permissions import actor_of
 from divide_support.api.scheduling.types import (
     Assignment,
@@ -228,11 +228,9 @@ class SchedulingQuery:
                 session_ids = ids
         query = scheduling.sessions_query(
             actor, starts_from=from_, starts_before=to, venue_id=venue_pk, kind=kind,
-            status=status, session_ids=session_ids)
-        if understaffed is False:
-            query = query.exclude(id__in=ids) if ids else query
-        return await Session.prefetch(
-            info, await paginate_query(query, first, after, Session.from_model))
+            status=status, session_ids=session_ids,
+            exclude_ids=ids if understaffed is False else None)
+        return await Session.page_of(info, query, first, after)
 
     @strawberry.field(description="Scheduled sessions of the coming weeks that lack supporters "
                       "(or a certified LEAD), soonest first, so staff can recruit in time; at "
@@ -250,7 +248,7 @@ class SchedulingQuery:
                                              now + timedelta(weeks=weeks))
         query = scheduling.sessions_query(actor, session_ids=ids,
                                           venue_id=decode_filter_id(venue_id, "Venue"))
-        rows = await (query.limit(first) if first is not None else query)
+        rows = await query.all(limit=first)
         return [Session.from_model(row) for row in rows]
 
 

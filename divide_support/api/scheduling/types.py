@@ -37,7 +37,12 @@ from divide_support.api.loaders import (
     loader,
 )
 from divide_support.api.node import Node
-from divide_support.api.pagination import Connection, paginate_list, paginate_query
+from divide_support.api.pagination import (
+    Connection,
+    build_connection,
+    page_window,
+    paginate_list,
+)
 from divide_support.api.people.types import Resident, Supporter
 from divide_support.api.permissions import actor_of, may_read_pii, staff_of
 from divide_support.calendar import service as calendar
@@ -46,7 +51,7 @@ from divide_support.core.permissions import may_read_session_counts, may_read_su
 from divide_support.messaging import service as messaging
 from divide_support.scheduling import models
 from divide_support.scheduling import service as scheduling
-from divide_support.scheduling.pages import SessionRelations, session_relations
+from divide_support.scheduling.pages import SessionQuery, SessionRelations
 from divide_support.scheduling.staffing import SessionStaffing
 
 _STAFFING_FIELDS = frozenset({"seatsTaken", "seatsLeft", "waitlistLength", "requiredSupporters",
@@ -63,8 +68,19 @@ def _names(selections: list[Any]) -> Iterator[tuple[str, list[Any]]]:
             yield from _names(selection.selections)
 
 
-def _node_fields(info: Info) -> set[str]:
+# by the ids of the field nodes (of the parser cache's documents; the entry holds the nodes,
+# so their ids are not reused while it lives): info.selected_fields rebuilds the whole
+# selection per request
+_NODE_FIELDS: dict[tuple[int, ...], tuple[Any, frozenset[str]]] = {}
+
+
+def _node_fields(info: Info) -> frozenset[str]:
     """The fields a connection's query selects on edges { node { ... } }."""
+    nodes = info._raw_info.field_nodes
+    key = tuple(map(id, nodes))
+    cached = _NODE_FIELDS.get(key)
+    if cached is not None:
+        return cached[1]
     wanted: set[str] = set()
     for field in info.selected_fields:
         for name, edges in _names(field.selections):
@@ -72,7 +88,10 @@ def _node_fields(info: Info) -> set[str]:
                 for inner, node in _names(edges):
                     if inner == "node":
                         wanted.update(name for name, _ in _names(node))
-    return wanted
+    if len(_NODE_FIELDS) > 1024:
+        _NODE_FIELDS.clear()
+    _NODE_FIELDS[key] = (nodes, frozenset(wanted))
+    return _NODE_FIELDS[key][1]
 
 
 @strawberry.type
@@ -103,8 +122,7 @@ class Venue(Node):
         actor = actor_of(info)
         query = scheduling.sessions_query(actor, starts_from=from_, starts_before=to,
                                           venue_id=self._pk)
-        return await Session.prefetch(
-            info, await paginate_query(query, first, after, Session.from_model))
+        return await Session.page_of(info, query, first, after)
 
     @strawberry.field(description="Public schedule feed (METHOD:PUBLISH) for this venue.")
     def calendar_url(self) -> str:
@@ -255,15 +273,17 @@ class Session(Node):
         return [Assignment.from_model(row) for row in rows]
 
     @classmethod
-    async def prefetch(cls, info: Info, page: Connection[Session]) -> Connection[Session]:
-        """What the query selects of a listed session's relations, for the whole page in one
-        statement (scheduling/pages.py) instead of one DataLoader batch per relation."""
+    async def page_of(cls, info: Info, query: SessionQuery, first: int | None,
+                      after: str | None) -> Connection[Session]:
+        """A page of `query`, with what the selection names of each session's relations read
+        in the same statement (scheduling/pages.py), instead of one DataLoader batch per
+        relation."""
         wanted = _node_fields(info)
-        if not page.edges or not wanted & _RELATED_FIELDS:
-            return page
-        related = await session_relations(
-            actor_of(info).municipality_id, [edge.node._model.id for edge in page.edges],
+        offset, limit = page_window(first, after)
+        rows, total, related = await query.page(
+            offset, limit, relations=bool(wanted & _RELATED_FIELDS),
             staffing=bool(wanted & _STAFFING_FIELDS), assignments="assignments" in wanted)
+        page = build_connection(rows, offset, total, cls.from_model)
         for edge in page.edges:
             edge.node._related = related.get(edge.node._model.id)
         return page
