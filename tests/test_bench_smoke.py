@@ -51,8 +51,12 @@ def test_bench_tiny_runs_every_scenario_and_its_checks_hold(tmp_path):
         assert entry["ratio"] > 0
         for side in ("app", "baseline"):
             assert all(entry[side][key] is not None for key in FIGURES)
+        # counted by PostgreSQL, resets and BEGIN/COMMIT included: at most 6 (issue 12)
+        assert entry["app"]["statements_per_request"] <= 6
+        assert entry["target_ratio"] in (0.35, 0.20)
     assert set(results["search"]) == {"kanji", "kana", "phone"}
     assert all(results["search"][k]["found"] > 0 for k in results["search"])
+    assert results["register"]["sent_statements_per_request"] <= 12
     for scenario in (results["register"], results["report"], results["console_home"],
                      *results["search"].values()):
         assert all(scenario[key] is not None for key in FIGURES)
