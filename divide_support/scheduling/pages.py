@@ -129,19 +129,27 @@ class SessionRelations:
     assignments: list[SimpleNamespace] | None
 
 
-def _row(value: Any) -> SimpleNamespace | None:
-    if value is None:
-        return None
-    return SimpleNamespace(**(json.loads(value) if isinstance(value, str) else value))
+class _Rows:
+    """One SimpleNamespace per row of a table in a page's document: a venue, course or
+    supporter that recurs (a venue's week) is one object, so what converts it does so once."""
 
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, Any], SimpleNamespace] = {}
 
-def _assignments(value: Any) -> list[SimpleNamespace]:
-    items = json.loads(value) if isinstance(value, str) else (value or [])
-    rows = []
-    for item in items:
-        item["supporter"] = SimpleNamespace(**item["supporter"])
-        rows.append(SimpleNamespace(**item))
-    return rows
+    def get(self, table: str, value: dict[str, Any] | None) -> SimpleNamespace | None:
+        if value is None:
+            return None
+        row = self._seen.get((table, value["id"]))
+        if row is None:
+            row = self._seen[table, value["id"]] = SimpleNamespace(**value)
+        return row
+
+    def assignments(self, items: list[dict[str, Any]] | None) -> list[SimpleNamespace]:
+        rows = []
+        for item in items or []:
+            item["supporter"] = self.get("supporter", item["supporter"])
+            rows.append(SimpleNamespace(**item))
+        return rows
 
 
 # the page's session ids as an array, so that the joins below use their indexes
@@ -181,10 +189,11 @@ def _relations_sql(*, staffing: bool, assignments: bool) -> tuple[list[str], str
 
 def _relations_of(document: Any, *, staffing: bool, assignments: bool
                   ) -> dict[int, SessionRelations]:
+    rows = _Rows()
     return {
         row["id"]: SessionRelations(
-            venue=_row(row["venue"]), course=_row(row["course"]),
+            venue=rows.get("venue", row["venue"]), course=rows.get("course", row["course"]),
             staffing=staffing_of(row, row["id"]) if staffing else None,
-            assignments=_assignments(row["assignments"]) if assignments else None)
+            assignments=rows.assignments(row["assignments"]) if assignments else None)
         for row in (json.loads(document) if isinstance(document, str) else document or [])
     }

@@ -94,6 +94,15 @@ def _node_fields(info: Info) -> frozenset[str]:
     return _NODE_FIELDS[key][1]
 
 
+def converted(row: Any, convert: Callable[[Any], Any]) -> Any:
+    """`convert(row)` once per row of a page (pages._Rows shares a recurring venue, course or
+    supporter between sessions): its GraphQL object is made once, not once per session."""
+    cached = row.__dict__.get("_graphql_object")
+    if cached is None:
+        cached = row._graphql_object = convert(row)
+    return cached
+
+
 @strawberry.type
 class Venue(Node):
     id: strawberry.ID
@@ -194,7 +203,7 @@ class Session(Node):
     def course(self, info: Info) -> Course | None:
         if self._related is not None:
             row = self._related.course
-            return Course.from_model(row) if row else None
+            return converted(row, Course.from_model) if row else None
         return self._load_course(info)
 
     async def _load_course(self, info: Info) -> Course | None:
@@ -206,7 +215,7 @@ class Session(Node):
     @strawberry.field
     def venue(self, info: Info) -> Venue:
         if self._related is not None and self._related.venue is not None:
-            return Venue.from_model(self._related.venue)
+            return converted(self._related.venue, Venue.from_model)
         return self._load_venue(info)
 
     async def _load_venue(self, info: Info) -> Venue:
@@ -332,7 +341,7 @@ class Assignment(Node):
         if not may_read_supporters(actor_of(info)):
             raise forbidden()
         if self._supporter is not None:
-            return Supporter.from_model(self._supporter)
+            return converted(self._supporter, Supporter.from_model)
         return self._load_supporter(info)
 
     async def _load_supporter(self, info: Info) -> Supporter:
