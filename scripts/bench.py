@@ -126,13 +126,20 @@ class Bench:
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {town.token}"}
         out: dict[str, Any] = {}
         for first in (20, 100):
-            weeks = 1  # a week, or as many as it takes to fill the page
-            while weeks < 52 and await conn.fetchval(
+            # a week from this Monday, or as many weeks as it takes to fill the page: ahead
+            # first, then back into the past (a venue's year ahead may hold fewer than 100)
+            weeks, back = 1, 0
+            while weeks + back < 52 and await conn.fetchval(
                     "SELECT count(*) FROM session WHERE venue_id = $1 AND starts_at >= $2 AND starts_at < $3",
-                    venue, monday, monday + timedelta(weeks=weeks)) < first:
-                weeks += 1
-            variables = {"venueId": to_global_id("Venue", venue), "from": monday.isoformat(),
-                         "to": (monday + timedelta(weeks=weeks)).isoformat(), "first": first}
+                    venue, monday - timedelta(weeks=back), monday + timedelta(weeks=weeks)) < first:
+                if weeks < 26:
+                    weeks += 1
+                else:
+                    back += 1
+            start = monday - timedelta(weeks=back)
+            weeks += back
+            variables = {"venueId": to_global_id("Venue", venue), "from": start.isoformat(),
+                         "to": (start + timedelta(weeks=weeks)).isoformat(), "first": first}
             body = graphql(DAY_VIEW, variables)
             ours = load.post(app.url + "/graphql", body, headers)
             theirs = load.post(baseline.url + "/graphql", body, headers)
