@@ -4,6 +4,8 @@ the entry points (app.py, cli.py, __main__.py) and those two layers themselves d
 from __future__ import annotations
 
 import ast
+import enum
+import importlib
 from pathlib import Path
 
 import divide_support
@@ -31,4 +33,20 @@ def test_no_area_imports_the_api_or_the_console():
             continue
         wrong += [f"{relative}: {name}" for name in sorted(_imports(path))
                   if name.startswith(UPPER)]
+    assert wrong == []
+
+
+def test_migrations_import_no_application_enum():
+    """A migration keeps the values it was written with: a later rename or move of an enum
+    in the code must never break an old migration."""
+    import divide_support.migrations
+
+    migrations = Path(divide_support.migrations.__path__[0])
+    wrong = []
+    for path in sorted(migrations.glob("0*.py")):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("divide_support"):
+                module = importlib.import_module(node.module)
+                wrong += [f"{path.name}: {node.module}.{alias.name}" for alias in node.names
+                          if isinstance(getattr(module, alias.name, None), enum.EnumMeta)]
     assert wrong == []
