@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import strawberry
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
@@ -88,9 +86,6 @@ def schema_for_request() -> strawberry.Schema:
     """The schema requests run on: without introspection unless the settings allow it
     (GRAPHQL_INTROSPECTION; by default only in the embedded mode)."""
     return schema if get_settings().introspection_enabled else schema_without_introspection
-
-
-SDL_PATH = Path(__file__).resolve().parents[2] / "graphql" / "schema.graphql"
 
 
 def export_sdl() -> str:

@@ -556,8 +556,8 @@ def reply_text(action: InboundAction, municipality: Municipality | None) -> str 
     know whose resident wrote: the reply waits for staff)."""
     if municipality is None:
         return None
-    name = municipality.name if municipality else "スマホ教室"
-    phone = f" {municipality.phone} " if municipality and municipality.phone else ""
+    name = municipality.name
+    phone = f" {municipality.phone} " if municipality.phone else ""
     if action == InboundAction.OPT_OUT:
         return f"【{name}】SMSの配信を停止しました。再開するときは「再開」と返信してください。"
     if action == InboundAction.OPT_IN:

@@ -120,7 +120,7 @@ class ResidentFields(_GivenFields):
 
 
 
-def _clean_resident_fields(values: dict[str, Any], actor: Actor) -> dict[str, Any]:
+def _clean_resident_fields(values: dict[str, Any]) -> dict[str, Any]:
     """Validate and normalise; raises the first problem found."""
     clean: dict[str, Any] = {}
     for key, label, limit in (("family_name", "姓", 50), ("given_name", "名", 50)):
@@ -222,7 +222,7 @@ async def create_resident(*, fields: ResidentFields, actor: Actor,
     values = fields.given()
     values.setdefault("family_name", "")
     values.setdefault("given_name", "")
-    clean = _clean_resident_fields(values, actor)
+    clean = _clean_resident_fields(values)
     year = _check_birth(clean.get("birth_date"), clean.get("birth_year"), actor.timezone)
     clean["birth_year"] = year
     _check_sms_choice(clean)
@@ -260,7 +260,7 @@ async def update_resident(*, resident_id: int, fields: ResidentFields, actor: Ac
         resident = await get_scoped(Resident, resident_id, actor, what="住民",
                                     field=["input", "residentId"], for_update=True)
         ensure_not_erased(resident)
-        clean = _clean_resident_fields(fields.given(), actor)
+        clean = _clean_resident_fields(fields.given())
         merged = {k: getattr(resident, k) for k in (
             "birth_date", "birth_year", "phone", "contact_preference")}
         merged.update(clean)
