@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -27,6 +28,17 @@ from divide_support.people.models import (
 )
 
 UNSET: Any = object()
+# What an area above does when a resident's SMS details change (messaging sends what it
+# skipped for that reason, if still in time). Registered when that area is imported, so
+# people, a lower area, imports none of them.
+_SMS_DETAILS_CHANGED: list[Callable[[Resident], Awaitable[object]]] = []
+
+
+def when_sms_details_change(hook: Callable[[Resident], Awaitable[object]]) -> None:
+    """Call `hook(resident)` inside the transaction that changed their consent, mobile
+    number or contact preference."""
+    if hook not in _SMS_DETAILS_CHANGED:
+        _SMS_DETAILS_CHANGED.append(hook)
 # Long enough for a few sentences a resident dictates at the counter.
 SUPPORT_NEEDS_MAX = 500
 
@@ -68,14 +80,22 @@ def _name_keys(family_name: str | None, given_name: str | None, kana: str | None
             "kana_given_key": name_key(given_part(kana))}
 
 
+def why_no_sms(resident: Resident) -> str | None:
+    """The one eligibility rule for SMS: no opt-out, a mobile number, consent, preference
+    SMS. Why this resident cannot get one (messaging's SkipReason of that name), or None."""
+    if resident.sms_opted_out:
+        return "OPTED_OUT"
+    if not resident.phone:
+        return "NO_MOBILE"
+    if not resident.sms_consent:
+        return "NO_CONSENT"
+    if resident.contact_preference != ContactPreference.SMS:
+        return "PREFERS_OTHER_CHANNEL"
+    return None
+
+
 def can_receive_sms(resident: Resident) -> bool:
-    """The one eligibility rule for SMS: consent, a mobile number, preference SMS, no opt-out."""
-    return (
-        resident.sms_consent
-        and bool(resident.phone)
-        and resident.contact_preference == ContactPreference.SMS
-        and not resident.sms_opted_out
-    )
+    return why_no_sms(resident) is None
 
 
 def _check_birth(birth_date: date | None, birth_year: int | None, tz: str) -> int | None:
@@ -278,9 +298,8 @@ async def update_resident(*, resident_id: int, fields: ResidentFields, actor: Ac
                 setattr(resident, key, value)
         await resident.save()
         if {"sms_consent", "phone", "contact_preference"} & clean.keys():
-            from divide_support.messaging.service import revive_for_resident
-
-            await revive_for_resident(resident)
+            for hook in _SMS_DETAILS_CHANGED:
+                await hook(resident)
         await audit.record(actor, "resident.update", "Resident", [resident.id],
                            {"fields": sorted(clean)})
     return resident

@@ -43,8 +43,7 @@ from divide_support.api.permissions import actor_of, may_read_pii, staff_of
 from divide_support.calendar import service as calendar
 from divide_support.core.ids import to_global_id
 from divide_support.core.permissions import may_read_session_counts, may_read_supporters
-from divide_support.messaging import service as messaging
-from divide_support.scheduling import models
+from divide_support.scheduling import models, notices
 from divide_support.scheduling import service as scheduling
 from divide_support.scheduling.pages import SessionRelations, session_relations
 from divide_support.scheduling.staffing import SessionStaffing
@@ -239,7 +238,7 @@ class Session(Node):
                       "waitlisted residents that capacity would seat. Nobody once it has started.")
     async def notice_preview(self, info: Info, capacity: int | None = None) -> NoticePreview:
         actor = staff_of(info)
-        preview = await raise_as_graphql(lambda: messaging.notice_preview(
+        preview = await raise_as_graphql(lambda: notices.notice_preview(
             actor=actor, session_id=self._model.id, capacity=capacity))
         return NoticePreview(by_sms=preview.by_sms, by_phone=preview.by_phone)
 
