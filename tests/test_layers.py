@@ -1,5 +1,6 @@
 """Areas depend one way, downwards: no area (nor core) imports the API or the console; only
-the entry points (app.py, cli.py, __main__.py) and those two layers themselves do."""
+the entry points (app.py, cli.py, __main__.py) and those two layers themselves do. The order
+of the layers is import-linter's contract in pyproject.toml (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -50,3 +51,13 @@ def test_migrations_import_no_application_enum():
                 wrong += [f"{path.name}: {node.module}.{alias.name}" for alias in node.names
                           if isinstance(getattr(module, alias.name, None), enum.EnumMeta)]
     assert wrong == []
+
+
+def test_layers_depend_one_way_downwards():
+    """import-linter's contracts in pyproject.toml: the console above the API above the areas,
+    the areas in their order (privacy, reports, calendar, scheduling, followups, messaging,
+    accounts, people, audit), core at the bottom."""
+    from importlinter.cli import lint_imports
+
+    config = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    assert lint_imports(config_filename=str(config), no_cache=True, no_logo=True) == 0
