@@ -58,17 +58,18 @@ async def readyz(request: Request) -> JSONResponse:
 
 @contextlib.asynccontextmanager
 async def _in_process_worker(enabled: bool) -> AsyncIterator[None]:
-    """Embedded mode runs one SMS dispatcher inside `serve` (production runs `worker`)."""
+    """Embedded mode runs the worker (SMS, housekeeping) inside `serve` (production runs `worker`)."""
     if not enabled:
         yield
         return
+    from divide_support import worker
     from divide_support.core.settings import get_settings
     from divide_support.messaging.backends import backend_from_settings
     from divide_support.messaging.dispatcher import Dispatcher
 
     backend = backend_from_settings(get_settings())
     stop = asyncio.Event()
-    task = asyncio.create_task(Dispatcher(backend).run_forever(stop))
+    task = asyncio.create_task(worker.run(Dispatcher(backend), stop))
     try:
         yield
     finally:

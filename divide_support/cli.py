@@ -236,6 +236,7 @@ def _sms_config_problem() -> str | None:
 async def cmd_worker(args: argparse.Namespace) -> int:
     import signal
 
+    from divide_support import worker
     from divide_support.messaging.backends import backend_from_settings
     from divide_support.messaging.dispatcher import Dispatcher
 
@@ -264,7 +265,7 @@ async def cmd_worker(args: argparse.Namespace) -> int:
                 print(f"claimed={stats.claimed} sent={stats.sent} retried={stats.retried} "
                       f"failed={stats.failed} unknown={stats.unknown} skipped={stats.skipped}")
             else:
-                await Dispatcher(backend).run_forever(stop)
+                await worker.run(Dispatcher(backend), stop)
         finally:
             await backend.close()
     return 0

@@ -57,6 +57,7 @@ from divide_support.scheduling.models import (
     VenueKind,
     VisitOutcome,
 )
+from divide_support.scheduling.staffing import ATTENDEES_PER_SUPPORTER
 from divide_support.seed import load_reference_data
 
 STATION_NAME = "駅前デジタルステーション"
@@ -65,8 +66,6 @@ VISIT_COUNT = 40
 DAYS_BACK = 14
 DAYS_AHEAD = 16
 ATTENDANCE_RATE = 0.85
-# national programme rule (see scheduling/staffing.py): 1 supporter per 4 attendees
-ATTENDEES_PER_SUPPORTER = 4
 
 
 # --- the city ------------------------------------------------------------------------------

@@ -1,14 +1,136 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 import functools
-from divide_support.core.actor import Role
-from divide_support.followups.models import FollowUpChannel, FollowUpOutcome, FollowUpPurpose, FollowUpStatus
-from divide_support.people.models import ContactPreference, Device, SupporterAffiliation
-from divide_support.scheduling.models import AssignmentRole, Attendance, CourseLevel, CourseTopic, RegistrationSource, RegistrationStatus, SessionKind, SessionStatus, VenueKind, VisitOutcome
 from json import dumps, loads
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.indexes import Index
+from enum import StrEnum
+
+# The enums' values when this migration was written, not the application's live enums: a
+# later rename or move in the code must never break an old migration.
+class Role(StrEnum):
+    ADMIN = "ADMIN"
+    COORDINATOR = "COORDINATOR"
+    SUPPORTER = "SUPPORTER"
+    PLANNER = "PLANNER"
+
+
+class FollowUpChannel(StrEnum):
+    PHONE_CALL = "PHONE_CALL"
+    SMS = "SMS"
+    VISIT = "VISIT"
+    POST = "POST"
+
+
+class FollowUpOutcome(StrEnum):
+    USES_INDEPENDENTLY = "USES_INDEPENDENTLY"
+    NEEDS_MORE_HELP = "NEEDS_MORE_HELP"
+    NOT_REACHED = "NOT_REACHED"
+    DECLINED = "DECLINED"
+
+
+class FollowUpPurpose(StrEnum):
+    AFTER_CLASS = "AFTER_CLASS"
+    AFTER_VISIT = "AFTER_VISIT"
+    SEAT_AVAILABLE = "SEAT_AVAILABLE"
+    MANUAL = "MANUAL"
+
+
+class FollowUpStatus(StrEnum):
+    OPEN = "OPEN"
+    DONE = "DONE"
+    CANCELLED = "CANCELLED"
+
+
+class ContactPreference(StrEnum):
+    SMS = "SMS"
+    PHONE_CALL = "PHONE_CALL"
+    POST = "POST"
+    NONE = "NONE"
+
+
+class Device(StrEnum):
+    IPHONE = "IPHONE"
+    ANDROID = "ANDROID"
+    FEATURE_PHONE = "FEATURE_PHONE"
+    TABLET = "TABLET"
+    NONE = "NONE"
+    OTHER = "OTHER"
+
+
+class SupporterAffiliation(StrEnum):
+    CARRIER_SHOP = "CARRIER_SHOP"
+    NPO = "NPO"
+    VOLUNTEER = "VOLUNTEER"
+    CITY_STAFF = "CITY_STAFF"
+    STUDENT = "STUDENT"
+    OTHER = "OTHER"
+
+
+class AssignmentRole(StrEnum):
+    LEAD = "LEAD"
+    ASSISTANT = "ASSISTANT"
+
+
+class Attendance(StrEnum):
+    ATTENDED = "ATTENDED"
+    NO_SHOW = "NO_SHOW"
+
+
+class CourseLevel(StrEnum):
+    BASIC = "BASIC"
+    APPLIED = "APPLIED"
+
+
+class CourseTopic(StrEnum):
+    DEVICE_BASICS = "DEVICE_BASICS"
+    MESSAGING_SNS = "MESSAGING_SNS"
+    CITY_ONLINE_SERVICES = "CITY_ONLINE_SERVICES"
+    MY_NUMBER_CARD = "MY_NUMBER_CARD"
+    SECURITY = "SECURITY"
+    CASHLESS = "CASHLESS"
+    OTHER = "OTHER"
+
+
+class RegistrationSource(StrEnum):
+    PHONE = "PHONE"
+    COUNTER = "COUNTER"
+    WALK_IN = "WALK_IN"
+    ONLINE = "ONLINE"
+    SUPPORTER = "SUPPORTER"
+
+
+class RegistrationStatus(StrEnum):
+    CONFIRMED = "CONFIRMED"
+    WAITLISTED = "WAITLISTED"
+    CANCELLED = "CANCELLED"
+
+
+class SessionKind(StrEnum):
+    CLASS = "CLASS"
+    HELP_SESSION = "HELP_SESSION"
+
+
+class SessionStatus(StrEnum):
+    SCHEDULED = "SCHEDULED"
+    CANCELLED = "CANCELLED"
+    COMPLETED = "COMPLETED"
+
+
+class VenueKind(StrEnum):
+    COMMUNITY_CENTRE = "COMMUNITY_CENTRE"
+    DIGITAL_STATION = "DIGITAL_STATION"
+    LIBRARY = "LIBRARY"
+    CITY_HALL = "CITY_HALL"
+    OTHER = "OTHER"
+
+
+class VisitOutcome(StrEnum):
+    RESOLVED = "RESOLVED"
+    PARTLY_RESOLVED = "PARTLY_RESOLVED"
+    NEEDS_FOLLOW_UP = "NEEDS_FOLLOW_UP"
+
 
 class Migration(migrations.Migration):
     initial = True

@@ -3,10 +3,49 @@
 
 from tortoise import migrations
 from tortoise.migrations import operations as ops
-from divide_support.messaging.models import InboundAction, MessageKind, MessageStatus, SkipReason
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.indexes import Index
+from enum import StrEnum
+
+# The enums' values when this migration was written, not the application's live enums: a
+# later rename or move in the code must never break an old migration.
+class InboundAction(StrEnum):
+    OPT_OUT = "OPT_OUT"
+    OPT_IN = "OPT_IN"
+    HELP = "HELP"
+    NONE = "NONE"
+
+
+class MessageKind(StrEnum):
+    CONFIRMATION = "CONFIRMATION"
+    REMINDER_DAY_BEFORE = "REMINDER_DAY_BEFORE"
+    REMINDER_SAME_DAY = "REMINDER_SAME_DAY"
+    WAITLIST_PROMOTED = "WAITLIST_PROMOTED"
+    SESSION_CHANGED = "SESSION_CHANGED"
+    SESSION_CANCELLED = "SESSION_CANCELLED"
+    FOLLOW_UP = "FOLLOW_UP"
+
+
+class MessageStatus(StrEnum):
+    PENDING = "PENDING"
+    SENDING = "SENDING"
+    UNKNOWN = "UNKNOWN"
+    SENT = "SENT"
+    DELIVERED = "DELIVERED"
+    UNDELIVERED = "UNDELIVERED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+    CANCELLED = "CANCELLED"
+
+
+class SkipReason(StrEnum):
+    NO_CONSENT = "NO_CONSENT"
+    NO_MOBILE = "NO_MOBILE"
+    PREFERS_OTHER_CHANNEL = "PREFERS_OTHER_CHANNEL"
+    OPTED_OUT = "OPTED_OUT"
+    TOO_LATE = "TOO_LATE"
+
 
 class AddFieldWithDatabaseDefault(ops.AddField):
     """AddField that gives the column a database default, so existing municipalities get

@@ -3,9 +3,18 @@ with METHOD:CANCEL."""
 
 from tortoise import migrations
 from tortoise.migrations import operations as ops
-from divide_support.scheduling.models import AssignmentRole
 from tortoise.fields.base import OnDelete
 from tortoise import fields
+from enum import StrEnum
+
+
+class AssignmentRole(StrEnum):
+    """The values when this migration was written: a migration never imports the live enum,
+    so renaming or moving it later cannot break an old migration."""
+
+    LEAD = "LEAD"
+    ASSISTANT = "ASSISTANT"
+
 
 class Migration(migrations.Migration):
     dependencies = [('divide_support', '0005_surveys')]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from divide_support.accounts import service as accounts
 from divide_support.core.actor import Actor, Role
@@ -10,6 +11,9 @@ from divide_support.people import service as people
 from divide_support.people.models import ContactPreference, Resident, Supporter, SupporterAffiliation
 from divide_support.scheduling import service as scheduling
 from divide_support.scheduling.models import Course, CourseTopic, Session, SessionKind, Venue, VenueKind
+
+# The zone of every test municipality (and of the demo's), defined once for the tests.
+TOKYO = ZoneInfo("Asia/Tokyo")
 
 _counter = {"n": 0}
 
@@ -96,9 +100,7 @@ def at(days: float = 0, hour: int | None = None, minutes: int = 0) -> datetime:
     """A time relative to now (UTC), optionally at a local (Tokyo) hour on that day."""
     moment = datetime.now(UTC) + timedelta(days=days)
     if hour is not None:
-        from zoneinfo import ZoneInfo
-
-        local = moment.astimezone(ZoneInfo("Asia/Tokyo")).replace(
+        local = moment.astimezone(TOKYO).replace(
             hour=hour, minute=minutes, second=0, microsecond=0)
         moment = local.astimezone(UTC)
     return moment

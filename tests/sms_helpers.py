@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
+
+from factories import TOKYO
 
 from divide_support.accounts.models import Municipality
 from divide_support.messaging.backends import Outcome, OutgoingSms, ProviderRecord, SendResult
 from divide_support.messaging.models import Message, MessageKind
-
-TOKYO = ZoneInfo("Asia/Tokyo")
 
 
 async def no_quiet_hours(municipality_id: int, per_second: float = 0) -> None:

@@ -4,18 +4,15 @@ record attendance and follow up. Everything goes through the ASGI app."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import factories
 import pytest
 from conftest import PASSWORD
-from factories import at
+from factories import TOKYO, at
 
 from divide_support.core.ids import to_global_id
 from divide_support.people.models import Resident, Supporter
 from divide_support.scheduling.models import Registration, Session
-
-TOKYO = ZoneInfo("Asia/Tokyo")
 
 LOGIN = """mutation ($email: String!, $password: String!) {
   login(input: {email: $email, password: $password}) {

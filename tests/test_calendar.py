@@ -4,10 +4,10 @@ Tokyo times with a VTIMEZONE, tokens that cannot be guessed, and the GraphQL lin
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import factories
 import pytest
+from factories import TOKYO
 from icalendar import Calendar
 
 from divide_support.calendar import service as calendar
@@ -16,8 +16,6 @@ from divide_support.core.ids import to_global_id
 from divide_support.people.models import Supporter
 from divide_support.scheduling import service as scheduling
 from divide_support.scheduling.models import Assignment, AssignmentRole, CourseTopic, Registration
-
-TOKYO = ZoneInfo("Asia/Tokyo")
 
 
 async def _seat(town, *, capacity: int = 10, starts: datetime | None = None):

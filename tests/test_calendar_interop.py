@@ -23,18 +23,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import factories
 import httpx
 import pytest
+from factories import TOKYO
 from node_tools import npm_folder
 
 from divide_support.core.actor import Role
 from divide_support.scheduling import service as scheduling
 from divide_support.scheduling.models import AssignmentRole, Session, SessionKind
 
-TOKYO = ZoneInfo("Asia/Tokyo")
 NINE_HOURS = timedelta(hours=9)
 KINDS = ("seat_request", "seat_tentative", "seat_cancel", "seat_cancel_session", "duty_request",
          "duty_cancel", "supporter_feed", "venue_feed", "municipality_feed")

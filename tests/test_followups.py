@@ -4,11 +4,10 @@ SMS, the check-in after a class or an unresolved visit, completing tasks, and th
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import factories
 import pytest
-from factories import at
+from factories import TOKYO, at
 from helpers_scheduling import (
     audit_entries,
     counts,
@@ -44,8 +43,6 @@ from divide_support.scheduling.models import (
     Visit,
     VisitOutcome,
 )
-
-TOKYO = ZoneInfo("Asia/Tokyo")
 
 
 def tokyo_today():

@@ -1,9 +1,14 @@
 """Areas depend one way, downwards: no area (nor core) imports the API or the console; only
-the entry points (app.py, cli.py, __main__.py) and those two layers themselves do."""
+the entry points (app.py, cli.py, __main__.py) and those two layers themselves do. The order
+of the layers is import-linter's contract in pyproject.toml (docs/architecture.md)."""
 
 from __future__ import annotations
 
 import ast
+import enum
+import importlib
+import subprocess
+import sys
 from pathlib import Path
 
 import divide_support
@@ -32,3 +37,33 @@ def test_no_area_imports_the_api_or_the_console():
         wrong += [f"{relative}: {name}" for name in sorted(_imports(path))
                   if name.startswith(UPPER)]
     assert wrong == []
+
+
+def test_migrations_import_no_application_enum():
+    """A migration keeps the values it was written with: a later rename or move of an enum
+    in the code must never break an old migration."""
+    import divide_support.migrations
+
+    migrations = Path(divide_support.migrations.__path__[0])
+    wrong = []
+    for path in sorted(migrations.glob("0*.py")):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("divide_support"):
+                module = importlib.import_module(node.module)
+                wrong += [f"{path.name}: {node.module}.{alias.name}" for alias in node.names
+                          if isinstance(getattr(module, alias.name, None), enum.EnumMeta)]
+    assert wrong == []
+
+
+def test_layers_depend_one_way_downwards():
+    """import-linter's contracts in pyproject.toml: the console above the API above the areas,
+    the areas in their order (privacy, reports, calendar, scheduling, followups, messaging,
+    accounts, people, audit), core at the bottom."""
+    config = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    # In a process of its own: import-linter's command configures logging (dictConfig), which
+    # would silence the loggers other tests listen to (the statement counter's).
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports; "
+         "sys.exit(lint_imports(config_filename=sys.argv[1], no_cache=True, no_logo=True))",
+         str(config)], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr

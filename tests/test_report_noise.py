@@ -13,12 +13,12 @@ import csv
 import hashlib
 import io
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import asyncpg
 import factories
 import pytest
 from conftest import TEST_REPORT_KEY
+from factories import TOKYO
 
 from divide_support.core.actor import Role
 from divide_support.core.database import ConnectionParams
@@ -41,7 +41,6 @@ from divide_support.scheduling.models import (
 )
 from divide_support.seed import load_reference_data
 
-TOKYO = ZoneInfo("Asia/Tokyo")
 METRIC = "internet_use.using"
 DISTRICTS = ["旭", "大神", "港", "花水", "松原"]
 BAND_OF_AGE = {55: "50～59歳", 65: "60～69歳", 75: "70～79歳", 85: "80歳以上"}

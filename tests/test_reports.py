@@ -9,10 +9,10 @@ import itertools
 import re
 import xml.etree.ElementTree as ET
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import factories
 import pytest
+from factories import TOKYO
 
 from divide_support.core.actor import Role
 from divide_support.core.errors import DomainError
@@ -35,7 +35,6 @@ from divide_support.scheduling.models import (
 )
 from divide_support.seed import load_reference_data
 
-TOKYO = ZoneInfo("Asia/Tokyo")
 HIRATSUKA = {  # band: (respondents, using %) from survey-baselines.md
     "16～19歳": (55, 98.2), "20～29歳": (117, 98.3), "30～39歳": (166, 97.6),
     "40～49歳": (267, 96.6), "50～59歳": (266, 95.1), "60～69歳": (298, 80.2),

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import factories
 import pytest
-from factories import at
+from factories import TOKYO, at
 from helpers_scheduling import (
     audit_entries,
     confirmed_ids,
@@ -41,8 +41,6 @@ from divide_support.scheduling.models import (
     SessionStatus,
     VenueKind,
 )
-
-TOKYO = ZoneInfo("Asia/Tokyo")
 
 
 async def _staffing(town, session_id: int) -> staffing.SessionStaffing:

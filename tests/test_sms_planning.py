@@ -17,6 +17,7 @@ from divide_support.messaging.segments import count_segments
 from divide_support.messaging.templates import MessageFacts, render
 from divide_support.people import service as people
 from divide_support.people.models import ContactPreference
+from divide_support.scheduling import notices
 from divide_support.scheduling import service as scheduling
 from divide_support.scheduling.models import Registration, RegistrationSource, RegistrationStatus
 
@@ -57,8 +58,8 @@ async def test_registering_plans_a_confirmation_now_and_two_reminders(town):
 async def test_planning_twice_adds_nothing(town):
     await no_quiet_hours(town.municipality.id)
     _, _, registration = await _seat(town, factories.at(days=5, hour=14))
-    await messaging.plan_registration(registration)
-    await messaging.plan_registration(registration)
+    await notices.plan_registration(registration)
+    await notices.plan_registration(registration)
     assert await Message.filter(registration_id=registration.id).count() == 3
 
 
@@ -148,7 +149,7 @@ async def test_people_sms_cannot_reach_get_skipped_rows_with_the_reason(
     assert len(planned) == 3
     assert {m.status for m in planned.values()} == {SKIPPED}
     assert {m.skip_reason for m in planned.values()} == {reason}
-    [(listed, why)] = await messaging.residents_to_phone(actor=town.coordinator,
+    [(listed, why)] = await notices.residents_to_phone(actor=town.coordinator,
                                                          session_id=session.id)
     assert listed.id == registration.id
     assert why == messaging.SKIP_REASON_TEXT[reason]
@@ -162,7 +163,7 @@ async def test_residents_to_phone_lists_only_those_sms_will_not_reach(town):
     for resident in (reachable, by_phone):
         await scheduling.register(actor=town.coordinator, session_id=session.id,
                                   resident_id=resident.id)
-    listed = await messaging.residents_to_phone(actor=town.coordinator, session_id=session.id)
+    listed = await notices.residents_to_phone(actor=town.coordinator, session_id=session.id)
     assert [registration.resident_id for registration, _ in listed] == [by_phone.id]
 
 

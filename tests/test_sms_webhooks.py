@@ -35,6 +35,7 @@ from divide_support.messaging.models import (
     MessageStatus,
 )
 from divide_support.people.models import Resident
+from divide_support.scheduling import notices
 from divide_support.scheduling import service as scheduling
 
 TOKEN = secrets.token_hex(16)
@@ -197,7 +198,7 @@ async def test_undelivered_callback_records_the_carrier_error(sms_town, client, 
     assert message.error_code == "30005"
     assert message.delivered_at is None
     # staff are told to phone this resident instead, with the reason
-    to_phone = await messaging.residents_to_phone(actor=sms_town.coordinator,
+    to_phone = await notices.residents_to_phone(actor=sms_town.coordinator,
                                                   session_id=message.session_id)
     assert [(reg.id, why) for reg, why in to_phone] == [
         (message.registration_id, "SMSが届きませんでした（30005）")]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import strawberry
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
@@ -100,9 +98,6 @@ def schema_for_request() -> strawberry.Schema:
                                                       compiled=False)
         return _uncompiled[introspection]
     return schema if introspection else schema_without_introspection
-
-
-SDL_PATH = Path(__file__).resolve().parents[2] / "graphql" / "schema.graphql"
 
 
 def export_sdl() -> str:

@@ -74,10 +74,6 @@ def venue_feed_url_for(venue_id: int) -> str:
     return f"{_base()}/calendar/venues/{venue_id}.ics"
 
 
-def municipality_feed_url() -> str:
-    return f"{_base()}/calendar/municipality.ics"
-
-
 def webcal(url: str) -> str:
     """The subscription form of a feed URL (calendar apps subscribe instead of importing)."""
     return re.sub(r"^https?://", "webcal://", url)

@@ -46,6 +46,3 @@ class Forbidden(DomainError):
             message_en="You are not allowed to do this.",
         )
 
-
-def invalid_input(field: Sequence[str], message: str, message_en: str) -> DomainError:
-    return DomainError("BAD_USER_INPUT", message, field, message_en=message_en)

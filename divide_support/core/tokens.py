@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import secrets
 
-CALENDAR_TOKEN_LENGTH = 32
-
 
 def new_calendar_token() -> str:
     """128 random bits as 32 hex characters: short enough for an SMS link."""

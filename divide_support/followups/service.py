@@ -15,6 +15,8 @@ from divide_support.core.errors import DomainError, NotFound
 from divide_support.core.permissions import require_staff
 from divide_support.core.tenancy import get_scoped
 from divide_support.core.text import NOTES_MAX, clean_text
+from divide_support.followups import notices
+from divide_support.followups.links import links
 from divide_support.followups.models import (
     FollowUp,
     FollowUpChannel,
@@ -24,7 +26,7 @@ from divide_support.followups.models import (
 )
 from divide_support.messaging import service as messaging
 from divide_support.people.models import ContactPreference, Resident
-from divide_support.people.service import ensure_not_erased
+from divide_support.people.service import can_receive_sms, ensure_not_erased
 
 VISIT_FOLLOW_UP_DAYS = 7
 
@@ -39,11 +41,8 @@ _CHANNEL_FOR_PREFERENCE = {
 
 def channel_for(resident: Resident) -> FollowUpChannel:
     channel = _CHANNEL_FOR_PREFERENCE[ContactPreference(resident.contact_preference)]
-    if channel == FollowUpChannel.SMS:
-        from divide_support.people.service import can_receive_sms
-
-        if not can_receive_sms(resident):
-            return FollowUpChannel.PHONE_CALL
+    if channel == FollowUpChannel.SMS and not can_receive_sms(resident):
+        return FollowUpChannel.PHONE_CALL
     return channel
 
 
@@ -69,7 +68,7 @@ async def create_automatic(
         channel=channel or channel_for(resident),
         notes=notes,
     )
-    await messaging.plan_follow_up(follow_up)
+    await notices.plan_follow_up(follow_up)
     await audit.record(actor, "followup.create", "FollowUp", [follow_up.id],
                        {"purpose": str(purpose)})
     return follow_up
@@ -100,26 +99,11 @@ async def schedule_follow_up(
     assigned_to_id: int | None = None,
     notes: str | None = None,
 ) -> FollowUp:
-    from divide_support.scheduling.models import Registration, Visit
-
     require_staff(actor)
     resident = await get_scoped(Resident, resident_id, actor, what="住民",
                                 field=["input", "residentId"])
     ensure_not_erased(resident)
-    if registration_id is not None:
-        registration = await get_scoped(Registration, registration_id, actor, what="申込",
-                                        field=["input", "registrationId"])
-        if registration.resident_id != resident.id:
-            raise DomainError("MISMATCH", "申込がこの住民のものではありません。",
-                              ["input", "registrationId"],
-                              message_en="The registration belongs to another resident.")
-    if visit_id is not None:
-        visit = await get_scoped(Visit, visit_id, actor, what="相談記録",
-                                 field=["input", "visitId"])
-        if visit.resident_id != resident.id:
-            raise DomainError("MISMATCH", "相談記録がこの住民のものではありません。",
-                              ["input", "visitId"],
-                              message_en="The visit belongs to another resident.")
+    await links().check(actor, resident.id, registration_id=registration_id, visit_id=visit_id)
     if assigned_to_id is not None:
         if not await User.filter(id=assigned_to_id, municipality_id=actor.municipality_id,
                                  active=True).exists():
@@ -140,7 +124,7 @@ async def schedule_follow_up(
             assigned_to_id=assigned_to_id,
             notes=clean_notes,
         )
-        await messaging.plan_follow_up(follow_up)
+        await notices.plan_follow_up(follow_up)
         await audit.record(actor, "followup.create", "FollowUp", [follow_up.id],
                            {"purpose": "MANUAL"})
     return follow_up
@@ -206,7 +190,7 @@ async def complete_follow_up(
                 registration_id=follow_up.registration_id, visit_id=follow_up.visit_id,
                 purpose=FollowUpPurpose.MANUAL, due_on=next_step.due_on,
                 channel=next_step.channel, assigned_to_id=follow_up.assigned_to_id)
-            await messaging.plan_follow_up(following)
+            await notices.plan_follow_up(following)
             await audit.record(actor, "followup.create", "FollowUp", [following.id],
                                {"purpose": "MANUAL", "after": follow_up.id})
     return follow_up

@@ -35,7 +35,7 @@ from divide_support.core import timeutil
 from divide_support.core.logging import log_scope
 from divide_support.core.metrics import Metric, OutboxState, outbox_families
 from divide_support.core.settings import Settings, get_settings
-from divide_support.messaging import service
+from divide_support.messaging import occasions, service
 from divide_support.messaging.backends import (
     Outcome,
     OutgoingSms,
@@ -291,7 +291,7 @@ class Dispatcher:
                 id__in={m.resident_id for m in messages}).using_db(conn)}
             municipalities = {m.id: m for m in await Municipality.filter(
                 id__in={m.municipality_id for m in messages}).using_db(conn)}
-            gone = await service.unwanted(list(messages))
+            gone = await occasions.unwanted(list(messages))
             sendable = []
             for message in messages:
                 resident = residents[message.resident_id]

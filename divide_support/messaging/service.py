@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -25,7 +26,7 @@ from divide_support.core.errors import DomainError
 from divide_support.core.permissions import require_role, require_staff
 from divide_support.core.tenancy import get_scoped
 from divide_support.core.text import replace_refused
-from divide_support.followups.models import FollowUp, FollowUpChannel, FollowUpStatus
+from divide_support.messaging import occasions
 from divide_support.messaging.models import (
     InboundAction,
     InboundMessage,
@@ -36,17 +37,8 @@ from divide_support.messaging.models import (
 )
 from divide_support.messaging.segments import count_segments
 from divide_support.messaging.templates import MessageFacts, render
-from divide_support.people.models import ContactPreference, Resident
-from divide_support.people.service import ensure_not_erased
-from divide_support.scheduling.models import (
-    Course,
-    Registration,
-    RegistrationStatus,
-    Session,
-    SessionKind,
-    SessionStatus,
-    Venue,
-)
+from divide_support.people.models import Resident
+from divide_support.people.service import ensure_not_erased, why_no_sms
 
 REMINDER_KINDS = (MessageKind.REMINDER_DAY_BEFORE, MessageKind.REMINDER_SAME_DAY)
 DAY_BEFORE_AT = time(10, 0)
@@ -54,8 +46,6 @@ SAME_DAY_LEAD = timedelta(hours=2)
 FOLLOW_UP_AT = time(10, 0)
 ELIGIBILITY_REASONS = (SkipReason.NO_CONSENT, SkipReason.NO_MOBILE,
                        SkipReason.PREFERS_OTHER_CHANNEL, SkipReason.OPTED_OUT)
-# What staff see as "not reached": they should phone these people.
-NOT_REACHED = (MessageStatus.SKIPPED, MessageStatus.FAILED, MessageStatus.UNDELIVERED)
 
 SKIP_REASON_TEXT = {
     SkipReason.NO_CONSENT: "SMSの同意がありません",
@@ -69,17 +59,10 @@ SKIP_REASON_TEXT = {
 # --- eligibility and timing ----------------------------------------------------------------
 
 def skip_reason_for(resident: Resident) -> SkipReason | None:
-    """Why this resident cannot get an SMS right now, or None. Read at planning and again
-    just before sending, so a later opt-out always wins."""
-    if resident.sms_opted_out:
-        return SkipReason.OPTED_OUT
-    if not resident.phone:
-        return SkipReason.NO_MOBILE
-    if not resident.sms_consent:
-        return SkipReason.NO_CONSENT
-    if resident.contact_preference != ContactPreference.SMS:
-        return SkipReason.PREFERS_OTHER_CHANNEL
-    return None
+    """Why this resident cannot get an SMS right now, or None (people's one rule). Read at
+    planning and again just before sending, so a later opt-out always wins."""
+    reason = why_no_sms(resident)
+    return SkipReason(reason) if reason is not None else None
 
 
 def quiet_hours(municipality: Municipality) -> tuple[time, time]:
@@ -107,58 +90,56 @@ def after_quiet_hours(moment: datetime, municipality: Municipality) -> datetime:
     return datetime.combine(day, end, tzinfo=tz).astimezone(moment.tzinfo or ZoneInfo("UTC"))
 
 
-def _at_local(day: date, at: time, tz: str) -> datetime:
+# --- planning ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Occasion:
+    """One message as the area it is about hands it down: to whom, which kind, the facts its
+    words need, when it is meant to go and when it becomes pointless, and the ids of what it
+    is about (handed back to that area's check in `occasions` at send time). `key` makes
+    planning twice a no-op."""
+
+    kind: MessageKind
+    key: str
+    resident: Resident
+    municipality: Municipality
+    facts: MessageFacts
+    moment: datetime
+    expires_at: datetime | None
+    session_id: int | None = None
+    session_sequence: int | None = None
+    registration_id: int | None = None
+    follow_up_id: int | None = None
+
+
+def at_local(day: date, at: time, tz: str) -> datetime:
     return datetime.combine(day, at, tzinfo=ZoneInfo(tz)).astimezone(ZoneInfo("UTC"))
 
 
-def reminder_moments(session: Session, tz: str) -> dict[MessageKind, tuple[datetime, datetime]]:
-    """When each reminder is meant to go out, and when it becomes pointless."""
-    session_day = timeutil.local_date(session.starts_at, tz)
+def reminder_moments(starts_at: datetime, tz: str) -> dict[MessageKind, tuple[datetime, datetime]]:
+    """When each reminder of something starting at `starts_at` is meant to go out, and when
+    it becomes pointless."""
+    session_day = timeutil.local_date(starts_at, tz)
     return {
         MessageKind.REMINDER_DAY_BEFORE: (
-            _at_local(session_day - timedelta(days=1), DAY_BEFORE_AT, tz),
+            at_local(session_day - timedelta(days=1), DAY_BEFORE_AT, tz),
             timeutil.start_of_local_day(session_day, tz),
         ),
-        MessageKind.REMINDER_SAME_DAY: (session.starts_at - SAME_DAY_LEAD, session.starts_at),
+        MessageKind.REMINDER_SAME_DAY: (starts_at - SAME_DAY_LEAD, starts_at),
     }
 
 
-# --- planning ------------------------------------------------------------------------------
-
-async def _surroundings(session: Session) -> tuple[Venue, Course | None, Municipality]:
-    """The session's venue, course (None for a drop-in) and municipality, in one statement."""
-    row = await Session.filter(id=session.id).select_related(
-        "venue", "course", "municipality").get()
-    return row.venue, row.course, row.municipality
+def follow_up_moment(due_on: date, tz: str) -> datetime:
+    """A follow-up message goes on its due date, 10:00 local."""
+    return at_local(due_on, FOLLOW_UP_AT, tz)
 
 
-def _facts(session: Session, venue: Venue, course: Course | None, resident: Resident,
-           municipality: Municipality, waitlist_position: int | None = None) -> MessageFacts:
-    return MessageFacts(
-        municipality_name=municipality.name, centre_phone=municipality.phone,
-        timezone=municipality.timezone, is_class=session.kind == SessionKind.CLASS,
-        title=session.title, venue_name=venue.name, starts_at=session.starts_at,
-        family_name=resident.family_name, given_name=resident.given_name,
-        course_topic=str(course.topic) if course else None,
-        waitlist_position=waitlist_position,
-    )
-
-
-def _planned(
-    *,
-    municipality: Municipality,
-    resident: Resident,
-    kind: MessageKind,
-    key: str,
-    moment: datetime,
-    expires_at: datetime | None,
-    body: str,
-    session: Session | None = None,
-    registration_id: int | None = None,
-    follow_up_id: int | None = None,
-) -> Message:
-    """The outbox row for one message (not yet saved: _save): when it may go, or why not."""
+def _planned(occasion: Occasion) -> Message:
+    """The outbox row for one message (not yet saved): when it may go, or why not."""
     now = timeutil.now()
+    kind, resident, municipality = occasion.kind, occasion.resident, occasion.municipality
+    moment, expires_at = occasion.moment, occasion.expires_at
+    body = render(kind, occasion.facts)
     send_after = after_quiet_hours(max(moment, now), municipality)
     status, reason = MessageStatus.PENDING, skip_reason_for(resident)
     if reason is not None:
@@ -168,58 +149,17 @@ def _planned(
     count = count_segments(body)
     return Message(
         municipality_id=municipality.id, resident_id=resident.id, kind=kind,
-        idempotency_key=key, session_id=session.id if session else None,
-        session_sequence=session.sequence if session else None,
-        registration_id=registration_id, follow_up_id=follow_up_id, to=resident.phone,
-        body=body, segments=count.segments, encoding=count.encoding, send_after=send_after,
+        idempotency_key=occasion.key, session_id=occasion.session_id,
+        session_sequence=occasion.session_sequence, registration_id=occasion.registration_id,
+        follow_up_id=occasion.follow_up_id, to=resident.phone, body=body,
+        segments=count.segments, encoding=count.encoding, send_after=send_after,
         expires_at=expires_at, status=status, skip_reason=reason,
     )
 
 
-async def _save(messages: list[Message]) -> None:
-    """One INSERT for all planned messages; one already planned (same idempotency key) stays
-    as it is."""
-    await insert_all(messages, ignore_conflicts=True)
-
-
-def _key(registration: Registration, kind: MessageKind, session: Session) -> str:
-    return f"reg:{registration.id}:{kind}:{session.sequence}"
-
-
-def _reminders(registration: Registration, session: Session, resident: Resident,
-               municipality: Municipality, facts: MessageFacts) -> list[Message]:
-    return [_planned(municipality=municipality, resident=resident, kind=kind,
-                     key=_key(registration, kind, session), moment=moment,
-                     expires_at=expires_at, body=render(kind, facts), session=session,
-                     registration_id=registration.id)
-            for kind, (moment, expires_at)
-            in reminder_moments(session, municipality.timezone).items()]
-
-
-async def plan_registration(registration: Registration, *, promoted: bool = False,
-                            resident: Resident | None = None) -> None:
-    """A new seat or waitlist place (or a promotion): confirmation now, reminders later.
-    Nothing for people entered at the door or from paper sheets: they are already there.
-    `resident` is the registration's, when the caller has just read it."""
-    session = await Session.filter(id=registration.session_id).select_related(
-        "venue", "course", "municipality").get()
-    now = timeutil.now()
-    if session.starts_at <= now:
-        return
-    if resident is None or resident.id != registration.resident_id:
-        resident = await Resident.get(id=registration.resident_id)
-    municipality = session.municipality
-    waiting = registration.status == RegistrationStatus.WAITLISTED
-    facts = _facts(session, session.venue, session.course, resident, municipality,
-                   registration.waitlist_position if waiting else None)
-    kind = MessageKind.WAITLIST_PROMOTED if promoted else MessageKind.CONFIRMATION
-    messages = [_planned(municipality=municipality, resident=resident, kind=kind,
-                         key=_key(registration, kind, session), moment=now,
-                         expires_at=session.starts_at, body=render(kind, facts),
-                         session=session, registration_id=registration.id)]
-    if not waiting:
-        messages += _reminders(registration, session, resident, municipality, facts)
-    await _save(messages)
+async def plan(occasions: Sequence[Occasion]) -> None:
+    """One INSERT for all these messages; one already planned (same key) stays as it is."""
+    await insert_all([_planned(occasion) for occasion in occasions], ignore_conflicts=True)
 
 
 async def _cancel_unsent(**filters: object) -> int:
@@ -234,120 +174,17 @@ async def _cancel_unsent(**filters: object) -> int:
         updated_at=timeutil.now())
 
 
-async def unwanted(messages: list[Message]) -> dict[int, str]:
-    """Messages whose occasion is gone, with why: the seat was given up, the session was
-    cancelled or moved since the message was planned, the follow-up was closed. Checked when
-    a message is claimed, revived or resent, whatever path brought it back to PENDING."""
-    registrations = {r.id: r for r in await Registration.filter(
-        id__in={m.registration_id for m in messages if m.registration_id})}
-    sessions = {s.id: s for s in await Session.filter(
-        id__in={m.session_id for m in messages if m.session_id})}
-    follow_ups = {f.id: f for f in await FollowUp.filter(
-        id__in={m.follow_up_id for m in messages if m.follow_up_id})}
-    reasons: dict[int, str] = {}
-    for message in messages:
-        kind = MessageKind(message.kind)
-        follow_up = follow_ups.get(message.follow_up_id) if message.follow_up_id else None
-        if follow_up is not None and follow_up.status != FollowUpStatus.OPEN:
-            reasons[message.id] = "follow-up closed"
-            continue
-        session = sessions.get(message.session_id) if message.session_id else None
-        if session is not None:
-            if message.session_sequence is not None and message.session_sequence != session.sequence:
-                reasons[message.id] = "session changed since planned"
-                continue
-            if session.status == SessionStatus.CANCELLED and kind != MessageKind.SESSION_CANCELLED:
-                reasons[message.id] = "session cancelled"
-                continue
-        registration = registrations.get(message.registration_id) \
-            if message.registration_id and kind != MessageKind.FOLLOW_UP else None
-        if registration is not None:
-            if registration.status == RegistrationStatus.CANCELLED \
-                    and kind != MessageKind.SESSION_CANCELLED:
-                reasons[message.id] = "registration cancelled"
-            elif kind in (*REMINDER_KINDS, MessageKind.WAITLIST_PROMOTED) \
-                    and registration.status != RegistrationStatus.CONFIRMED:
-                reasons[message.id] = "no seat"
-    return reasons
-
-
-async def _active_registrations(session: Session) -> list[Registration]:
-    return await Registration.filter(
-        session_id=session.id,
-        status__in=(RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED),
-    ).order_by("id")
-
-
-async def _notify_holders(session: Session, kind: MessageKind, *, replan_reminders: bool
-                          ) -> None:
-    """`kind` to everyone holding a seat or waitlist place; new reminders for the seats."""
-    if session.starts_at <= timeutil.now():
-        return
-    venue, course, municipality = await _surroundings(session)
-    holders = await _active_registrations(session)
-    residents = {r.id: r for r in await Resident.filter(
-        id__in={registration.resident_id for registration in holders})}
-    messages: list[Message] = []
-    for registration in holders:
-        resident = residents[registration.resident_id]
-        facts = _facts(session, venue, course, resident, municipality)
-        messages.append(_planned(
-            municipality=municipality, resident=resident, kind=kind,
-            key=_key(registration, kind, session), moment=timeutil.now(),
-            expires_at=session.starts_at, body=render(kind, facts), session=session,
-            registration_id=registration.id))
-        if replan_reminders and registration.status == RegistrationStatus.CONFIRMED:
-            messages += _reminders(registration, session, resident, municipality, facts)
-    await _save(messages)
-
-
-async def plan_session_changed(session: Session) -> None:
-    """The session moved (time or venue): tell everyone holding a seat or a waitlist place,
-    and re-plan the reminders for the new time. Old unsent messages would say the old time."""
-    await _cancel_unsent(session_id=session.id, session_sequence__lt=session.sequence)
-    await _notify_holders(session, MessageKind.SESSION_CHANGED, replan_reminders=True)
-
-
-async def plan_session_cancelled(session: Session) -> None:
-    await _cancel_unsent(session_id=session.id)
-    await _notify_holders(session, MessageKind.SESSION_CANCELLED, replan_reminders=False)
+async def cancel_for_session(session_id: int, *, before_sequence: int | None = None) -> int:
+    """The session was cancelled (everything unsent about it), or moved (what was planned
+    for a sequence before `before_sequence`: it would say the old time)."""
+    if before_sequence is None:
+        return await _cancel_unsent(session_id=session_id)
+    return await _cancel_unsent(session_id=session_id, session_sequence__lt=before_sequence)
 
 
 async def cancel_for_registration(registration_id: int) -> int:
     """The seat was given up: its unsent confirmation and reminders must not go out."""
     return await _cancel_unsent(registration_id=registration_id)
-
-
-async def plan_follow_up(follow_up: FollowUp) -> None:
-    """An open follow-up on the SMS channel: a message on its due date, 10:00 local."""
-    if follow_up.channel != FollowUpChannel.SMS or follow_up.status != FollowUpStatus.OPEN:
-        return
-    resident = await Resident.get(id=follow_up.resident_id)
-    municipality = await Municipality.get(id=follow_up.municipality_id)
-    session = None
-    if follow_up.registration_id is not None:
-        registration = await Registration.get(id=follow_up.registration_id)
-        session = await Session.get(id=registration.session_id)
-    elif follow_up.visit_id is not None:
-        from divide_support.scheduling.models import Visit
-
-        visit = await Visit.get(id=follow_up.visit_id)
-        session = await Session.get(id=visit.session_id)
-    if session is not None:
-        venue, course, _ = await _surroundings(session)
-        facts = _facts(session, venue, course, resident, municipality)
-    else:
-        facts = MessageFacts(
-            municipality_name=municipality.name, centre_phone=municipality.phone,
-            timezone=municipality.timezone, is_class=False, title="スマホ相談会",
-            venue_name="", starts_at=timeutil.now(), family_name=resident.family_name,
-            given_name=resident.given_name)
-    await _save([_planned(
-        municipality=municipality, resident=resident, kind=MessageKind.FOLLOW_UP,
-        key=f"followup:{follow_up.id}",
-        moment=_at_local(follow_up.due_on, FOLLOW_UP_AT, municipality.timezone),
-        expires_at=None, body=render(MessageKind.FOLLOW_UP, facts),
-        registration_id=follow_up.registration_id, follow_up_id=follow_up.id)])
 
 
 async def cancel_for_follow_up(follow_up_id: int) -> int:
@@ -367,7 +204,7 @@ async def revive_for_resident(resident: Resident) -> int:
         skip_reason__in=ELIGIBILITY_REASONS,
         kind__in=(*REMINDER_KINDS, MessageKind.FOLLOW_UP),
     ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)).select_for_update()
-    gone = await unwanted(list(rows))
+    gone = await occasions.unwanted(list(rows))
     for message in rows:
         if message.id in gone:
             continue
@@ -556,8 +393,8 @@ def reply_text(action: InboundAction, municipality: Municipality | None) -> str 
     know whose resident wrote: the reply waits for staff)."""
     if municipality is None:
         return None
-    name = municipality.name if municipality else "スマホ教室"
-    phone = f" {municipality.phone} " if municipality and municipality.phone else ""
+    name = municipality.name
+    phone = f" {municipality.phone} " if municipality.phone else ""
     if action == InboundAction.OPT_OUT:
         return f"【{name}】SMSの配信を停止しました。再開するときは「再開」と返信してください。"
     if action == InboundAction.OPT_IN:
@@ -611,99 +448,39 @@ def messages_query(
     return query.order_by("-send_after", "-id")
 
 
-async def residents_to_phone(*, actor: Actor, session_id: int) -> list[tuple[Registration, str]]:
-    """Everyone holding a seat or waitlist place whom SMS will not reach, with why:
-    staff phone these people instead."""
-    require_staff(actor)
-    session = await get_scoped(Session, session_id, actor, what="開催回", field=["sessionId"])
-    return await _phone_instead([session.id])
-
-
-async def residents_to_phone_soon(*, actor: Actor, days: int, venue_id: int | None = None
-                                  ) -> list[tuple[Registration, str]]:
-    """The same list for every scheduled session of the next `days` days (at one venue):
-    the counter's "whom to phone" list, soonest session first."""
-    require_staff(actor)
-    now = timeutil.now()
-    sessions = Session.filter(municipality_id=actor.municipality_id,
-                              status=SessionStatus.SCHEDULED, starts_at__gte=now,
-                              starts_at__lt=now + timedelta(days=days))
-    if venue_id is not None:
-        sessions = sessions.filter(venue_id=venue_id)
-    session_ids = await sessions.order_by("starts_at", "id").values_list("id", flat=True)
-    return await _phone_instead(list(session_ids))
-
-
-async def _phone_instead(session_ids: list[int]) -> list[tuple[Registration, str]]:
-    """Whom SMS will not reach among the seats and waitlist places of these sessions (in
-    their order): the reason it is skipped, or the provider's failure."""
-    if not session_ids:
-        return []
-    order = {session_id: index for index, session_id in enumerate(session_ids)}
-    registrations = sorted(await Registration.filter(
-        session_id__in=session_ids,
-        status__in=(RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED),
-    ).order_by("id"), key=lambda registration: order[registration.session_id])
-    reasons = await _phone_reasons(registrations)
-    return [(r, reasons[r.id]) for r in registrations if r.id in reasons]
-
-
-async def _phone_reasons(registrations: list[Registration]) -> dict[int, str]:
-    """For each of these seats whose holder SMS will not reach: why (the skip reason, or
-    the provider's failure for a message of that seat)."""
-    if not registrations:
+async def reasons_to_phone(seats: Sequence[tuple[int, int]]) -> dict[int, str]:
+    """For each (registration id, resident id) whose resident SMS will not reach: why (the
+    skip reason, or the provider's failure for a message about that registration). Staff
+    phone these people instead."""
+    if not seats:
         return {}
     residents = {r.id: r for r in await Resident.filter(
-        id__in=[reg.resident_id for reg in registrations])}
+        id__in=[resident_id for _, resident_id in seats])}
     failed = {}
     for message in await Message.filter(
-        registration_id__in=[reg.id for reg in registrations],
+        registration_id__in=[registration_id for registration_id, _ in seats],
         status__in=(MessageStatus.FAILED, MessageStatus.UNDELIVERED),
     ).order_by("id"):
         failed[message.registration_id] = message
     reasons: dict[int, str] = {}
-    for registration in registrations:
-        reason = skip_reason_for(residents[registration.resident_id])
+    for registration_id, resident_id in seats:
+        reason = skip_reason_for(residents[resident_id])
         if reason is not None:
-            reasons[registration.id] = SKIP_REASON_TEXT[reason]
-        elif registration.id in failed:
-            message = failed[registration.id]
-            reasons[registration.id] = f"SMSが届きませんでした（{message.error_code or '不明'}）"
+            reasons[registration_id] = SKIP_REASON_TEXT[reason]
+        elif registration_id in failed:
+            message = failed[registration_id]
+            reasons[registration_id] = f"SMSが届きませんでした（{message.error_code or '不明'}）"
     return reasons
 
 
-@dataclass(frozen=True)
-class NoticePreview:
-    """How many residents a change to a session would tell, by SMS and by a staff call."""
-
-    by_sms: int
-    by_phone: int
-
-
-async def notice_preview(*, actor: Actor, session_id: int, capacity: int | None = None
-                         ) -> NoticePreview:
-    """Before staff confirm a change, whom it tells. A change of time or venue, or a
-    cancellation, tells everyone holding a seat or waitlist place (plan_session_changed,
-    plan_session_cancelled); a new `capacity` alone tells only the waitlisted residents it
-    would seat (WAITLIST_PROMOTED). Those SMS will not reach (residentsToPhone's rule) are
-    the phone list. A session that has started tells nobody: people are at the door."""
-    require_staff(actor)
-    session = await get_scoped(Session, session_id, actor, what="開催回", field=["sessionId"])
-    if session.starts_at <= timeutil.now() or session.status == SessionStatus.CANCELLED:
-        return NoticePreview(by_sms=0, by_phone=0)
-    holders = await _active_registrations(session)
-    if capacity is not None:
-        confirmed = sum(1 for r in holders if r.status == RegistrationStatus.CONFIRMED)
-        waiting = sorted((r for r in holders if r.status == RegistrationStatus.WAITLISTED),
-                         key=lambda r: (r.waitlist_position or 0, r.id))
-        holders = waiting[:max(0, capacity - confirmed)]
-    by_phone = len(await _phone_reasons(holders))
-    return NoticePreview(by_sms=len(holders) - by_phone, by_phone=by_phone)
+SMS_USAGE_MAX_MONTHS = 60
 
 
 async def sms_usage(*, actor: Actor, months: int = 12) -> list[dict[str, object]]:
-    """Messages and segments handed to the provider per month (local time), newest first."""
+    """Messages and segments handed to the provider per month (local time), newest first:
+    the last `months` months, at least one and at most five years'."""
     require_role(actor, Role.ADMIN, Role.COORDINATOR, Role.PLANNER)
+    months = max(1, min(months, SMS_USAGE_MAX_MONTHS))
     from tortoise import connections
 
     rows = await connections.get("default").execute_query_dict(
@@ -734,7 +511,7 @@ async def resend(*, actor: Actor, message_id: int) -> Message:
                               "送信に失敗したメッセージだけ再送できます。",
                               ["input", "messageId"],
                               message_en="Only FAILED or UNDELIVERED messages can be resent.")
-        if await unwanted([message]):
+        if await occasions.unwanted([message]):
             raise DomainError("NOT_RESENDABLE",
                               "申込の取消や回の中止・変更があったため、このメッセージは再送できません。",
                               ["input", "messageId"],

@@ -11,7 +11,6 @@ from phonenumbers import PhoneNumberFormat, PhoneNumberType
 from divide_support.core.errors import DomainError
 
 _MOBILE_TYPES = {PhoneNumberType.MOBILE}
-_ANY_VALID_TYPES = None  # landline: any valid number
 
 
 def _invalid(field: Sequence[str], message: str, message_en: str) -> DomainError:

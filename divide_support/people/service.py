@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -27,6 +28,17 @@ from divide_support.people.models import (
 )
 
 UNSET: Any = object()
+# What an area above does when a resident's SMS details change (messaging sends what it
+# skipped for that reason, if still in time). Registered when that area is imported, so
+# people, a lower area, imports none of them.
+_SMS_DETAILS_CHANGED: list[Callable[[Resident], Awaitable[object]]] = []
+
+
+def when_sms_details_change(hook: Callable[[Resident], Awaitable[object]]) -> None:
+    """Call `hook(resident)` inside the transaction that changed their consent, mobile
+    number or contact preference."""
+    if hook not in _SMS_DETAILS_CHANGED:
+        _SMS_DETAILS_CHANGED.append(hook)
 # Long enough for a few sentences a resident dictates at the counter.
 SUPPORT_NEEDS_MAX = 500
 
@@ -68,14 +80,22 @@ def _name_keys(family_name: str | None, given_name: str | None, kana: str | None
             "kana_given_key": name_key(given_part(kana))}
 
 
+def why_no_sms(resident: Resident) -> str | None:
+    """The one eligibility rule for SMS: no opt-out, a mobile number, consent, preference
+    SMS. Why this resident cannot get one (messaging's SkipReason of that name), or None."""
+    if resident.sms_opted_out:
+        return "OPTED_OUT"
+    if not resident.phone:
+        return "NO_MOBILE"
+    if not resident.sms_consent:
+        return "NO_CONSENT"
+    if resident.contact_preference != ContactPreference.SMS:
+        return "PREFERS_OTHER_CHANNEL"
+    return None
+
+
 def can_receive_sms(resident: Resident) -> bool:
-    """The one eligibility rule for SMS: consent, a mobile number, preference SMS, no opt-out."""
-    return (
-        resident.sms_consent
-        and bool(resident.phone)
-        and resident.contact_preference == ContactPreference.SMS
-        and not resident.sms_opted_out
-    )
+    return why_no_sms(resident) is None
 
 
 def _check_birth(birth_date: date | None, birth_year: int | None, tz: str) -> int | None:
@@ -120,7 +140,7 @@ class ResidentFields(_GivenFields):
 
 
 
-def _clean_resident_fields(values: dict[str, Any], actor: Actor) -> dict[str, Any]:
+def _clean_resident_fields(values: dict[str, Any]) -> dict[str, Any]:
     """Validate and normalise; raises the first problem found."""
     clean: dict[str, Any] = {}
     for key, label, limit in (("family_name", "姓", 50), ("given_name", "名", 50)):
@@ -222,7 +242,7 @@ async def create_resident(*, fields: ResidentFields, actor: Actor,
     values = fields.given()
     values.setdefault("family_name", "")
     values.setdefault("given_name", "")
-    clean = _clean_resident_fields(values, actor)
+    clean = _clean_resident_fields(values)
     year = _check_birth(clean.get("birth_date"), clean.get("birth_year"), actor.timezone)
     clean["birth_year"] = year
     _check_sms_choice(clean)
@@ -260,7 +280,7 @@ async def update_resident(*, resident_id: int, fields: ResidentFields, actor: Ac
         resident = await get_scoped(Resident, resident_id, actor, what="住民",
                                     field=["input", "residentId"], for_update=True)
         ensure_not_erased(resident)
-        clean = _clean_resident_fields(fields.given(), actor)
+        clean = _clean_resident_fields(fields.given())
         merged = {k: getattr(resident, k) for k in (
             "birth_date", "birth_year", "phone", "contact_preference")}
         merged.update(clean)
@@ -278,9 +298,8 @@ async def update_resident(*, resident_id: int, fields: ResidentFields, actor: Ac
                 setattr(resident, key, value)
         await resident.save()
         if {"sms_consent", "phone", "contact_preference"} & clean.keys():
-            from divide_support.messaging.service import revive_for_resident
-
-            await revive_for_resident(resident)
+            for hook in _SMS_DETAILS_CHANGED:
+                await hook(resident)
         await audit.record(actor, "resident.update", "Resident", [resident.id],
                            {"fields": sorted(clean)})
     return resident

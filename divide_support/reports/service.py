@@ -95,16 +95,21 @@ async def read_survey(text: str) -> SurveyDocument:
     return await asyncio.to_thread(parse_survey, text)
 
 
-async def import_survey(*, actor: Actor, document_text: str) -> Survey:
-    """ADMIN: load a survey of their own municipality (the same shape as the seeds)."""
-    require_role(actor, Role.ADMIN)
-    document = await read_survey(document_text)
+async def _municipality_of(document: SurveyDocument, field: list[str]) -> Municipality:
+    """The registered municipality a survey document names (UNKNOWN_MUNICIPALITY if none)."""
     municipality = await Municipality.get_or_none(code=document.municipality_code)
     if municipality is None:
         raise DomainError("UNKNOWN_MUNICIPALITY",
                           f"municipality: 団体コード {document.municipality_code} の自治体は登録されていません。",
-                          ["input", "document"],
-                          message_en=f"Unknown municipality {document.municipality_code}.")
+                          field, message_en=f"Unknown municipality {document.municipality_code}.")
+    return municipality
+
+
+async def import_survey(*, actor: Actor, document_text: str) -> Survey:
+    """ADMIN: load a survey of their own municipality (the same shape as the seeds)."""
+    require_role(actor, Role.ADMIN)
+    document = await read_survey(document_text)
+    municipality = await _municipality_of(document, ["input", "document"])
     if municipality.id != actor.municipality_id:
         raise DomainError("FORBIDDEN", "ほかの自治体の調査は取り込めません。", ["input", "document"],
                           message_en="The survey belongs to another municipality.")
@@ -116,11 +121,7 @@ async def import_survey(*, actor: Actor, document_text: str) -> Survey:
 async def import_survey_file(text: str) -> Survey:
     """The CLI: any municipality (operators run it), same checks otherwise."""
     document = await read_survey(text)
-    municipality = await Municipality.get_or_none(code=document.municipality_code)
-    if municipality is None:
-        raise DomainError("UNKNOWN_MUNICIPALITY",
-                          f"municipality: 団体コード {document.municipality_code} の自治体は登録されていません。",
-                          ["document"], message_en=f"Unknown municipality {document.municipality_code}.")
+    municipality = await _municipality_of(document, ["document"])
     return await save_survey(document, municipality)
 
 

@@ -56,6 +56,10 @@ class RegistrationStatus(StrEnum):
     CANCELLED = "CANCELLED"
 
 
+# Holding a seat or a waitlist place: an "active" registration (one per resident and session).
+ACTIVE_STATUSES = (RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED)
+
+
 class RegistrationSource(StrEnum):
     PHONE = "PHONE"
     COUNTER = "COUNTER"

@@ -32,7 +32,9 @@ from divide_support.followups.models import FollowUpChannel, FollowUpPurpose
 from divide_support.messaging import service as messaging
 from divide_support.people.models import Device, Resident, Supporter
 from divide_support.people.service import can_receive_sms, ensure_not_erased
+from divide_support.scheduling import notices
 from divide_support.scheduling.models import (
+    ACTIVE_STATUSES,
     Assignment,
     AssignmentRole,
     Attendance,
@@ -52,10 +54,10 @@ from divide_support.scheduling.models import (
     VisitOutcome,
 )
 from divide_support.scheduling.pages import SessionQuery
+from divide_support.scheduling.staffing import understaffed_session_ids
 
 MAX_WEEKLY_REPEATS = 52
 MAX_SESSION_HOURS = 12
-ACTIVE_STATUSES = (RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED)
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -319,18 +321,24 @@ async def schedule_sessions(
     return sessions
 
 
+async def _booked_elsewhere(supporter_id: int, starts_at: datetime, ends_at: datetime,
+                            session_id: int) -> bool:
+    """The one overlap rule: the supporter has a duty at another scheduled session that
+    overlaps [starts_at, ends_at) (SUPPORTER_DOUBLE_BOOKED)."""
+    return await Assignment.filter(
+        supporter_id=supporter_id,
+        session__status=SessionStatus.SCHEDULED,
+        session__starts_at__lt=ends_at,
+        session__ends_at__gt=starts_at,
+    ).exclude(session_id=session_id).exists()
+
+
 async def _check_supporters_free(
     session: Session, starts_at: datetime, ends_at: datetime, supporter_ids: list[int]
 ) -> None:
     for supporter_id in sorted(supporter_ids):
         await Supporter.filter(id=supporter_id).select_for_update().first()
-        clash = await Assignment.filter(
-            supporter_id=supporter_id,
-            session__status=SessionStatus.SCHEDULED,
-            session__starts_at__lt=ends_at,
-            session__ends_at__gt=starts_at,
-        ).exclude(session_id=session.id).exists()
-        if clash:
+        if await _booked_elsewhere(supporter_id, starts_at, ends_at, session.id):
             raise DomainError(
                 "SUPPORTER_DOUBLE_BOOKED",
                 "担当の支援員がこの時間帯に別の回を担当しています。",
@@ -416,7 +424,7 @@ async def reschedule_session(
             return session
         await session.save()
         if time_changed or venue_changed:
-            await messaging.plan_session_changed(session)
+            await notices.plan_session_changed(session)
         promoted = await _fill_free_seats(session, actor)
         await audit.record(actor, "session.reschedule", "Session", [session.id],
                            {"changes": changes, "promotedRegistrations": promoted})
@@ -437,7 +445,7 @@ async def cancel_session(*, actor: Actor, session_id: int, reason: str | None = 
         session.sequence += 1
         session.cancel_reason = clean_text(reason, "reason", "中止理由", NOTES_MAX, multiline=True)
         await session.save()
-        await messaging.plan_session_cancelled(session)
+        await notices.plan_session_cancelled(session)
         await audit.record(actor, "session.cancel", "Session", [session.id],
                            {"reason": session.cancel_reason})
     return session
@@ -458,6 +466,39 @@ def sessions_query(
     return SessionQuery(actor.municipality_id, starts_from=starts_from,
                         starts_before=starts_before, venue_id=venue_id, kind=kind,
                         status=status, session_ids=session_ids, exclude_ids=exclude_ids)
+
+
+async def find_sessions(actor: Actor, *, starts_from: datetime | None = None,
+                        starts_before: datetime | None = None, understaffed: bool | None = None,
+                        **filters: Any) -> SessionQuery:
+    """sessions_query (`filters`: venue_id, kind, status), and with `understaffed` only the
+    sessions short of supporters (or of a certified LEAD) in that time range, or only those
+    that are not."""
+    ids = None
+    if understaffed is not None:
+        ids = await understaffed_session_ids(actor.municipality_id, starts_from, starts_before)
+    return sessions_query(actor, starts_from=starts_from, starts_before=starts_before,
+                          session_ids=ids if understaffed else None,
+                          exclude_ids=ids if understaffed is False else None, **filters)
+
+
+MAX_UNDERSTAFFED_WEEKS = 26
+
+
+async def understaffed_sessions(*, actor: Actor, weeks: int = 4, venue_id: int | None = None,
+                                limit: int | None = None, max_limit: int) -> list[Session]:
+    """Scheduled sessions of the coming `weeks` that lack supporters, soonest first (the
+    `limit` soonest, at most `max_limit`, the API's page size)."""
+    if not 1 <= weeks <= MAX_UNDERSTAFFED_WEEKS:
+        raise DomainError("BAD_USER_INPUT", f"weeks は1〜{MAX_UNDERSTAFFED_WEEKS}で指定してください。",
+                          ["weeks"], message_en=f"weeks must be 1 to {MAX_UNDERSTAFFED_WEEKS}.")
+    if limit is not None and not 1 <= limit <= max_limit:
+        raise DomainError("BAD_USER_INPUT", f"first は1〜{max_limit}で指定してください。",
+                          ["first"], message_en=f"first must be 1 to {max_limit}.")
+    now = timeutil.now()
+    ids = await understaffed_session_ids(actor.municipality_id, now, now + timedelta(weeks=weeks))
+    query = sessions_query(actor, session_ids=ids, venue_id=venue_id)
+    return await query.all(limit=limit)
 
 
 # --- supporters ----------------------------------------------------------------------------
@@ -493,13 +534,7 @@ async def assign_supporter(
             raise DomainError("ALREADY_ASSIGNED", "この支援員は既にこの回の担当です。",
                               ["input", "supporterId"],
                               message_en="This supporter is already assigned here.")
-        clash = await Assignment.filter(
-            supporter_id=supporter.id,
-            session__status=SessionStatus.SCHEDULED,
-            session__starts_at__lt=session.ends_at,
-            session__ends_at__gt=session.starts_at,
-        ).exists()
-        if clash:
+        if await _booked_elsewhere(supporter.id, session.starts_at, session.ends_at, session.id):
             raise DomainError("SUPPORTER_DOUBLE_BOOKED",
                               "この支援員は同じ時間帯に別の回を担当しています。",
                               ["input", "supporterId"],
@@ -563,7 +598,7 @@ async def _promote(registration: Registration, actor: Actor) -> None:
     registration.promoted_at = timeutil.now()
     await registration.save(update_fields=["status", "waitlist_position", "promoted_at"])
     resident = await Resident.get(id=registration.resident_id)
-    await messaging.plan_registration(registration, promoted=True, resident=resident)
+    await notices.plan_registration(registration, promoted=True, resident=resident)
     session = await Session.get(id=registration.session_id)
     # Once the session runs, a call "you have a seat" comes too late: they are at the door.
     if not can_receive_sms(resident) and session.starts_at > timeutil.now():
@@ -686,7 +721,7 @@ async def register(
             waitlist_position=position,
             source=source,
         )
-        await messaging.plan_registration(registration, resident=resident)
+        await notices.plan_registration(registration, resident=resident)
         await audit.record(actor, "registration.create", "Registration", [registration.id],
                            {"sessionId": session.id, "residentId": resident.id,
                             "status": str(registration.status), "source": str(source)})

@@ -13,6 +13,7 @@ from divide_support.api.permissions import actor_of, staff_of
 from divide_support.core.errors import DomainError
 from divide_support.core.ids import decode_filter_id, decode_id, decode_optional
 from divide_support.messaging import service as messaging
+from divide_support.scheduling import notices
 
 
 @strawberry.input
@@ -71,7 +72,7 @@ class MessagingQuery:
         actor = staff_of(info)
         try:
             pk = decode_id(session_id, "Session", ["sessionId"], "開催回")
-            rows = await messaging.residents_to_phone(actor=actor, session_id=pk)
+            rows = await notices.residents_to_phone(actor=actor, session_id=pk)
         except DomainError:
             return []
         return [PhoneInstead(reason=reason, _registration=registration)
@@ -84,7 +85,7 @@ class MessagingQuery:
                                       venue_id: strawberry.ID | None = None,
                                       first: int | None = None) -> list[PhoneInstead]:
         actor = staff_of(info)
-        rows = await raise_as_graphql(lambda: messaging.residents_to_phone_soon(
+        rows = await raise_as_graphql(lambda: notices.residents_to_phone_soon(
             actor=actor, days=max(1, min(days, 14)),
             venue_id=decode_filter_id(venue_id, "Venue")))
         if first is not None:  # the soonest sessions' people first; a list page shows a few
@@ -96,7 +97,7 @@ class MessagingQuery:
                       "for the SMS budget (Japanese SMS are billed per 70-character segment).")
     async def sms_usage(self, info: Info, months: int = 12) -> list[SmsUsage]:
         actor = actor_of(info)
-        rows = await messaging.sms_usage(actor=actor, months=max(1, min(months, 60)))
+        rows = await messaging.sms_usage(actor=actor, months=months)
         return [SmsUsage(month=r["month"], messages=r["messages"], segments=r["segments"],
                          _municipality_id=actor.municipality_id) for r in rows]
 

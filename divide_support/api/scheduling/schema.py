@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated
 
 import strawberry
@@ -18,7 +18,7 @@ from divide_support.api.enums import (
     VenueKind,
     VisitOutcome,
 )
-from divide_support.api.errors import UserError, attempt, bad_input
+from divide_support.api.errors import UserError, attempt, raise_as_graphql
 from divide_support.api.pagination import MAX_PAGE_SIZE, Connection
 from divide_support.api.permissions import actor_of
 from divide_support.api.scheduling.types import (
@@ -29,12 +29,8 @@ from divide_support.api.scheduling.types import (
     Venue,
     Visit,
 )
-from divide_support.core import timeutil
 from divide_support.core.ids import decode_filter_id, decode_id, decode_optional
 from divide_support.scheduling import service as scheduling
-from divide_support.scheduling.staffing import understaffed_session_ids
-
-MAX_UNDERSTAFFED_WEEKS = 26
 
 
 @strawberry.input
@@ -220,16 +216,9 @@ class SchedulingQuery:
         understaffed: bool | None = None, first: int | None = None, after: str | None = None,
     ) -> Connection[Session]:
         actor = actor_of(info)
-        venue_pk = decode_filter_id(venue_id, "Venue")
-        session_ids = None
-        if understaffed is not None:
-            ids = await understaffed_session_ids(actor.municipality_id, from_, to)
-            if understaffed:
-                session_ids = ids
-        query = scheduling.sessions_query(
-            actor, starts_from=from_, starts_before=to, venue_id=venue_pk, kind=kind,
-            status=status, session_ids=session_ids,
-            exclude_ids=ids if understaffed is False else None)
+        query = await scheduling.find_sessions(
+            actor, starts_from=from_, starts_before=to, venue_id=decode_filter_id(venue_id, "Venue"),
+            kind=kind, status=status, understaffed=understaffed)
         return await Session.page_of(info, query, first, after)
 
     @strawberry.field(description="Scheduled sessions of the coming weeks that lack supporters "
@@ -239,16 +228,9 @@ class SchedulingQuery:
                                     venue_id: strawberry.ID | None = None,
                                     first: int | None = None) -> list[Session]:
         actor = actor_of(info)
-        if not 1 <= weeks <= MAX_UNDERSTAFFED_WEEKS:
-            raise bad_input(f"weeks は1〜{MAX_UNDERSTAFFED_WEEKS}で指定してください。")
-        if first is not None and not 1 <= first <= MAX_PAGE_SIZE:
-            raise bad_input(f"first は1〜{MAX_PAGE_SIZE}で指定してください。")
-        now = timeutil.now()
-        ids = await understaffed_session_ids(actor.municipality_id, now,
-                                             now + timedelta(weeks=weeks))
-        query = scheduling.sessions_query(actor, session_ids=ids,
-                                          venue_id=decode_filter_id(venue_id, "Venue"))
-        rows = await query.all(limit=first)
+        rows = await raise_as_graphql(lambda: scheduling.understaffed_sessions(
+            actor=actor, weeks=weeks, venue_id=decode_filter_id(venue_id, "Venue"), limit=first,
+            max_limit=MAX_PAGE_SIZE))
         return [Session.from_model(row) for row in rows]
 
 

@@ -48,8 +48,7 @@ from divide_support.api.permissions import actor_of, may_read_pii, staff_of
 from divide_support.calendar import service as calendar
 from divide_support.core.ids import to_global_id
 from divide_support.core.permissions import may_read_session_counts, may_read_supporters
-from divide_support.messaging import service as messaging
-from divide_support.scheduling import models
+from divide_support.scheduling import models, notices
 from divide_support.scheduling import service as scheduling
 from divide_support.scheduling.pages import SessionQuery, SessionRelations
 from divide_support.scheduling.staffing import SessionStaffing
@@ -195,7 +194,7 @@ class Session(Node):
     def status(self) -> SessionStatus:
         return SessionStatus(scheduling.effective_status(self._model))
 
-    # The resolvers below answer from _related when the list read it (prefetch), without
+    # The resolvers below answer from _related when the list read it (Session.page_of), without
     # awaiting anything, and fall back to the request's DataLoaders otherwise: a plain function
     # may return an awaitable, which graphql-core then awaits.
 
@@ -266,7 +265,7 @@ class Session(Node):
                       "waitlisted residents that capacity would seat. Nobody once it has started.")
     async def notice_preview(self, info: Info, capacity: int | None = None) -> NoticePreview:
         actor = staff_of(info)
-        preview = await raise_as_graphql(lambda: messaging.notice_preview(
+        preview = await raise_as_graphql(lambda: notices.notice_preview(
             actor=actor, session_id=self._model.id, capacity=capacity))
         return NoticePreview(by_sms=preview.by_sms, by_phone=preview.by_phone)
 
@@ -328,7 +327,7 @@ class Assignment(Node):
     id: strawberry.ID
     role: AssignmentRole
     _model: strawberry.Private[models.Assignment]
-    # the supporter's row when the list read it with the assignment (Session.prefetch)
+    # the supporter's row when the list read it with the assignment (Session.page_of)
     _supporter: strawberry.Private[Any] = None
 
     @classmethod

@@ -23,16 +23,6 @@ from divide_support.messaging.backends import Outcome, OutgoingSms, ProviderReco
 
 log = logging.getLogger(__name__)
 
-# Refused for good: retrying cannot help. 21610 also means the resident unsubscribed.
-PERMANENT_ERROR_CODES = {
-    "21211",  # invalid 'To' number
-    "21408",  # region not enabled
-    "21610",  # recipient replied STOP
-    "21612",  # cannot route to this number
-    "21614",  # not a mobile number
-    "21606",  # 'From' cannot send to this number
-    "30003", "30004", "30005", "30006",  # unreachable, blocked, unknown, landline
-}
 # Twilio keeps a message queued at most this long (its own upper bound).
 MAX_VALIDITY_SECONDS = 36_000
 
