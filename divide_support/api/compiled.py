@@ -64,14 +64,13 @@ class _NotCompilable(Exception):
 class ObjectPlan:
     """A compiled object subtree: `complete(source, infos, pending)` returns its answer."""
 
-    __slots__ = ("complete", "dead", "info_fields", "source")
+    __slots__ = ("complete", "dead", "info_fields")
 
     def __init__(self, complete: Callable[..., dict[str, Any]],
                  info_fields: list[tuple[GraphQLObjectType, str, GraphQLField, list[FieldNode],
-                                         StrawberryField]], source: str) -> None:
+                                         StrawberryField]]) -> None:
         self.complete = complete
         self.info_fields = info_fields  # what each infos[i] is built from, per request
-        self.source = source  # the generated code, for reading and for tests
         self.dead = False  # set once it met an awaitable: DataLoader territory, do not retry
 
 
@@ -85,7 +84,6 @@ class PlanCache:
         self._plans: OrderedDict[tuple[int, ...], tuple[ObjectPlan | None, Any]] = OrderedDict()
         self._lock = Lock()
         self.hits = 0
-        self.compiled = 0
         self.gave_up = 0
 
     def get(self, key: tuple[int, ...]) -> ObjectPlan | bool | None:
@@ -101,10 +99,6 @@ class PlanCache:
             self._plans[key] = (plan, nodes)
             while len(self._plans) > self.maxsize:
                 self._plans.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._plans.clear()
 
 
 plans = PlanCache()
@@ -176,7 +170,7 @@ class Compiler:
         entry = self._object(object_type, field_nodes)
         source = "\n\n".join(self.functions)
         exec(compile(source, f"<compiled {object_type.name}>", "exec"), self.namespace)
-        return ObjectPlan(self.namespace[entry], self.info_fields, source)
+        return ObjectPlan(self.namespace[entry], self.info_fields)
 
     def _object(self, object_type: GraphQLObjectType, field_nodes: list[FieldNode]) -> str:
         details = [FieldDetails(node, None) for node in field_nodes]
@@ -321,8 +315,6 @@ class CompilingExecutionContext(StrawberryGraphQLCoreExecutionContext):
                                 self.operation).compile(return_type, nodes)
             except _NotCompilable:
                 plan = None
-        if plan is not None:
-            plans.compiled += 1
         plans.put(key, plan, nodes)
         return plan
 

@@ -19,20 +19,18 @@ class FollowUpLinks:
 
     async def check(self, actor: Actor, resident_id: int, *, registration_id: int | None,
                     visit_id: int | None) -> None:
-        if registration_id is not None:
-            registration = await get_scoped(Registration, registration_id, actor, what="申込",
-                                            field=["input", "registrationId"])
-            if registration.resident_id != resident_id:
-                raise DomainError("MISMATCH", "申込がこの住民のものではありません。",
-                                  ["input", "registrationId"],
-                                  message_en="The registration belongs to another resident.")
-        if visit_id is not None:
-            visit = await get_scoped(Visit, visit_id, actor, what="相談記録",
-                                     field=["input", "visitId"])
-            if visit.resident_id != resident_id:
-                raise DomainError("MISMATCH", "相談記録がこの住民のものではありません。",
-                                  ["input", "visitId"],
-                                  message_en="The visit belongs to another resident.")
+        for model, object_id, what, field, message, message_en in (
+                (Registration, registration_id, "申込", "registrationId",
+                 "申込がこの住民のものではありません。",
+                 "The registration belongs to another resident."),
+                (Visit, visit_id, "相談記録", "visitId",
+                 "相談記録がこの住民のものではありません。",
+                 "The visit belongs to another resident.")):
+            if object_id is None:
+                continue
+            row = await get_scoped(model, object_id, actor, what=what, field=["input", field])
+            if row.resident_id != resident_id:
+                raise DomainError("MISMATCH", message, ["input", field], message_en=message_en)
 
     async def facts(self, *, registration_id: int | None, visit_id: int | None,
                     resident: Resident, municipality: Municipality) -> MessageFacts | None:
