@@ -14,6 +14,7 @@ import logging
 import re
 from typing import Any
 
+import orjson
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -75,10 +76,19 @@ def _negotiate(accept: str | None) -> str | None:
     return None
 
 
+def encode_json(payload: dict[str, Any]) -> bytes:
+    """Compact UTF-8 JSON, as json.dumps(ensure_ascii=False, separators=(",", ":")) writes
+    it, by orjson (several times faster on a page of sessions, issue 12). What orjson refuses
+    (an integer past 64 bits) goes the slow way, so nothing new fails."""
+    try:
+        return orjson.dumps(payload)
+    except TypeError:
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def _json(payload: dict[str, Any], status: int, media: str, request_id: str,
           headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    return Response(body, status_code=status,
+    return Response(encode_json(payload), status_code=status,
                     media_type=f"{media}; charset=utf-8", headers=headers)
 
 
