@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from enum import Enum
+from typing import Any, TypeVar
+
 import strawberry
 
 from divide_support.core.actor import Role as _Role
@@ -43,3 +46,18 @@ MessageStatus = strawberry.enum(
 SkipReason = strawberry.enum(m.SkipReason, name="SkipReason",
                              description="Why a message was not sent (status SKIPPED).")
 InboundAction = strawberry.enum(m.InboundAction, name="InboundAction")
+
+_E = TypeVar("_E", bound=Enum)
+_MEMBERS: dict[type[Enum], dict[Any, Enum]] = {}
+
+
+def as_member(enum_type: type[_E], value: Any) -> _E:
+    """`enum_type(value)` in one dict lookup: a row's stored string (or the member itself) to
+    the member. EnumType.__call__ costs ten times as much, and one page of the day view
+    converts a few hundred values (issue 12). Anything else goes through enum_type(value),
+    with its ValueError."""
+    table = _MEMBERS.get(enum_type)
+    if table is None:
+        table = _MEMBERS[enum_type] = {member.value: member for member in enum_type}
+    member = table.get(value)
+    return member if member is not None else enum_type(value)  # type: ignore[return-value]

@@ -6,7 +6,7 @@ import strawberry
 
 from divide_support.accounts import models
 from divide_support.api.context import Info
-from divide_support.api.enums import Role
+from divide_support.api.enums import Role, as_member
 from divide_support.api.loaders import MunicipalityLoader, SupporterLoader, loader
 from divide_support.api.node import Node
 from divide_support.core.ids import to_global_id
@@ -41,7 +41,7 @@ class User(Node):
     @classmethod
     def from_model(cls, m: models.User) -> User:
         return cls(id=strawberry.ID(to_global_id("User", m.id)), email=m.email,
-                   display_name=m.display_name, role=Role(m.role), active=m.active,
+                   display_name=m.display_name, role=as_member(Role, m.role), active=m.active,
                    _municipality_id=m.municipality_id, _supporter_id=m.supporter_id)
 
     @strawberry.field

@@ -12,6 +12,7 @@ from divide_support.api.enums import (
     FollowUpOutcome,
     FollowUpPurpose,
     FollowUpStatus,
+    as_member,
 )
 from divide_support.api.loaders import (
     RegistrationLoader,
@@ -41,9 +42,9 @@ class FollowUp(Node):
     @classmethod
     def from_model(cls, m: models.FollowUp) -> FollowUp:
         return cls(id=strawberry.ID(to_global_id("FollowUp", m.id)), due_on=m.due_on,
-                   channel=FollowUpChannel(m.channel), status=FollowUpStatus(m.status),
-                   purpose=FollowUpPurpose(m.purpose),
-                   outcome=FollowUpOutcome(m.outcome) if m.outcome else None, _model=m)
+                   channel=as_member(FollowUpChannel, m.channel), status=as_member(FollowUpStatus, m.status),
+                   purpose=as_member(FollowUpPurpose, m.purpose),
+                   outcome=as_member(FollowUpOutcome, m.outcome) if m.outcome else None, _model=m)
 
     @strawberry.field(description="Staff notes: ADMIN and COORDINATOR only; reading them is "
                       "written to the audit log.")

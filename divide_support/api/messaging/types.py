@@ -8,7 +8,13 @@ import strawberry
 from divide_support.api import personal_data
 from divide_support.api.accounts.types import Municipality
 from divide_support.api.context import Info
-from divide_support.api.enums import InboundAction, MessageKind, MessageStatus, SkipReason
+from divide_support.api.enums import (
+    InboundAction,
+    MessageKind,
+    MessageStatus,
+    SkipReason,
+    as_member,
+)
 from divide_support.api.loaders import (
     MunicipalityLoader,
     RegistrationLoader,
@@ -46,11 +52,11 @@ class Message(Node):
 
     @classmethod
     def from_model(cls, m: models.Message) -> Message:
-        return cls(id=strawberry.ID(to_global_id("Message", m.id)), kind=MessageKind(m.kind),
+        return cls(id=strawberry.ID(to_global_id("Message", m.id)), kind=as_member(MessageKind, m.kind),
                    body=m.body, segments=m.segments, encoding=m.encoding,
-                   status=MessageStatus(m.status), provider_id=m.provider_id,
+                   status=as_member(MessageStatus, m.status), provider_id=m.provider_id,
                    error_code=m.error_code, attempts=m.attempts,
-                   skip_reason=SkipReason(m.skip_reason) if m.skip_reason else None, _model=m)
+                   skip_reason=as_member(SkipReason, m.skip_reason) if m.skip_reason else None, _model=m)
 
     @strawberry.field(description="Masked for roles that may not read phone numbers.")
     def to(self, info: Info) -> str:
@@ -109,7 +115,7 @@ class InboundMessage:
     @classmethod
     def from_model(cls, m: models.InboundMessage) -> InboundMessage:
         return cls(id=strawberry.ID(to_global_id("InboundMessage", m.id)), body=m.body,
-                   action=InboundAction(m.action), needs_review=m.needs_review, _model=m)
+                   action=as_member(InboundAction, m.action), needs_review=m.needs_review, _model=m)
 
     @strawberry.field
     def received_at(self, info: Info) -> datetime:

@@ -12,6 +12,7 @@ from divide_support.api.enums import (
     Device,
     FollowUpStatus,
     SupporterAffiliation,
+    as_member,
 )
 from divide_support.api.loaders import (
     AssignmentsBySupporterLoader,
@@ -53,7 +54,7 @@ class Supporter(Node):
     @classmethod
     def from_model(cls, m: models.Supporter) -> Supporter:
         return cls(id=strawberry.ID(to_global_id("Supporter", m.id)), display_name=m.display_name,
-                   kana=m.kana, affiliation=SupporterAffiliation(m.affiliation),
+                   kana=m.kana, affiliation=as_member(SupporterAffiliation, m.affiliation),
                    organisation=m.organisation, skills=list(m.skills or []),
                    certified=m.certified, active=m.active, _model=m)
 
@@ -113,9 +114,9 @@ class Resident(Node):
         return cls(
             id=strawberry.ID(to_global_id("Resident", m.id)), family_name=m.family_name,
             given_name=m.given_name, kana=m.kana,
-            contact_preference=ContactPreference(m.contact_preference),
+            contact_preference=as_member(ContactPreference, m.contact_preference),
             sms_consent=m.sms_consent, sms_opted_out=m.sms_opted_out,
-            device=Device(m.device) if m.device else None, district=m.district, _model=m,
+            device=as_member(Device, m.device) if m.device else None, district=m.district, _model=m,
         )
 
     def _pii(self, info: Info, field_name: str, value: object) -> object:

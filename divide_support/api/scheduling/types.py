@@ -22,6 +22,7 @@ from divide_support.api.enums import (
     SessionStatus,
     VenueKind,
     VisitOutcome,
+    as_member,
 )
 from divide_support.api.errors import forbidden, raise_as_graphql
 from divide_support.api.loaders import (
@@ -94,8 +95,9 @@ def _node_fields(info: Info) -> frozenset[str]:
 
 
 def converted(row: Any, convert: Callable[[Any], Any]) -> Any:
-    """`convert(row)` once per row of a page (pages._Rows shares a recurring venue, course or
-    supporter between sessions): its GraphQL object is made once, not once per session."""
+    """`convert(row)` once per row of a page (pages.py reads a recurring venue, course or
+    supporter once, and the sessions share it): its GraphQL object is made once, not once per
+    session."""
     cached = row.__dict__.get("_graphql_object")
     if cached is None:
         cached = row._graphql_object = convert(row)
@@ -117,7 +119,7 @@ class Venue(Node):
     @classmethod
     def from_model(cls, m: models.Venue) -> Venue:
         return cls(id=strawberry.ID(to_global_id("Venue", m.id)), name=m.name,
-                   kind=VenueKind(m.kind), address=m.address, capacity=m.capacity,
+                   kind=as_member(VenueKind, m.kind), address=m.address, capacity=m.capacity,
                    has_wifi=m.has_wifi, loaner_devices=m.loaner_devices,
                    accessibility_notes=m.accessibility_notes, _pk=m.id)
 
@@ -150,9 +152,9 @@ class Course(Node):
     @classmethod
     def from_model(cls, m: models.Course) -> Course:
         return cls(id=strawberry.ID(to_global_id("Course", m.id)), title=m.title,
-                   topic=CourseTopic(m.topic), level=CourseLevel(m.level),
+                   topic=as_member(CourseTopic, m.topic), level=as_member(CourseLevel, m.level),
                    description=m.description,
-                   target_device=Device(m.target_device) if m.target_device else None,
+                   target_device=as_member(Device, m.target_device) if m.target_device else None,
                    duration_minutes=m.duration_minutes)
 
 
@@ -178,7 +180,7 @@ class Session(Node):
 
     @classmethod
     def from_model(cls, m: models.Session) -> Session:
-        return cls(id=strawberry.ID(to_global_id("Session", m.id)), kind=SessionKind(m.kind),
+        return cls(id=strawberry.ID(to_global_id("Session", m.id)), kind=as_member(SessionKind, m.kind),
                    title=m.title, capacity=m.capacity,
                    sequence=m.sequence, cancel_reason=m.cancel_reason, _model=m)
 
@@ -192,7 +194,7 @@ class Session(Node):
 
     @strawberry.field
     def status(self) -> SessionStatus:
-        return SessionStatus(scheduling.effective_status(self._model))
+        return scheduling.effective_status(self._model)
 
     # The resolvers below answer from _related when the list read it (Session.page_of), without
     # awaiting anything, and fall back to the request's DataLoaders otherwise: a plain function
@@ -333,7 +335,7 @@ class Assignment(Node):
     @classmethod
     def from_model(cls, m: models.Assignment, supporter: Any = None) -> Assignment:
         return cls(id=strawberry.ID(to_global_id("Assignment", m.id)),
-                   role=AssignmentRole(m.role), _model=m, _supporter=supporter)
+                   role=as_member(AssignmentRole, m.role), _model=m, _supporter=supporter)
 
     @strawberry.field(description="Not for PLANNER (aggregates only).")
     def supporter(self, info: Info) -> Supporter:
@@ -373,9 +375,9 @@ class Registration(Node):
     @classmethod
     def from_model(cls, m: models.Registration) -> Registration:
         return cls(id=strawberry.ID(to_global_id("Registration", m.id)),
-                   status=RegistrationStatus(m.status), waitlist_position=m.waitlist_position,
-                   source=RegistrationSource(m.source),
-                   attendance=Attendance(m.attendance) if m.attendance else None, _model=m)
+                   status=as_member(RegistrationStatus, m.status), waitlist_position=m.waitlist_position,
+                   source=as_member(RegistrationSource, m.source),
+                   attendance=as_member(Attendance, m.attendance) if m.attendance else None, _model=m)
 
     @strawberry.field
     def checked_in_at(self, info: Info) -> datetime | None:
@@ -416,7 +418,7 @@ class Visit(Node):
     @classmethod
     def from_model(cls, m: models.Visit) -> Visit:
         return cls(id=strawberry.ID(to_global_id("Visit", m.id)), age_at_visit=m.age_at_visit,
-                   topic=CourseTopic(m.topic), outcome=VisitOutcome(m.outcome), _model=m)
+                   topic=as_member(CourseTopic, m.topic), outcome=as_member(VisitOutcome, m.outcome), _model=m)
 
     @strawberry.field(description="Staff notes: ADMIN and COORDINATOR only; reading them is "
                       "written to the audit log.")
