@@ -137,6 +137,8 @@ def _awaitable(value: Any) -> bool:
 
 
 _PLAIN = frozenset({str, int, bool, float, list, dict, tuple, type(None)})
+# the service's own scalars (api/scalars.py), whose serialize is a plain function of the value
+_CUSTOM_SCALARS = frozenset({"DateTime", "Date"})
 # graphql-core's coercion, where the value is already what it would return
 _SAME_WHEN = {"String": "v.__class__ is str", "ID": "v.__class__ is str",
               "Boolean": "v.__class__ is bool",
@@ -153,7 +155,8 @@ class Compiler:
         self.fragments = fragments
         self.variable_values = variable_values
         self.operation = operation
-        self.namespace: dict[str, Any] = {"GiveUp": GiveUp, "_awaitable": _awaitable}
+        self.namespace: dict[str, Any] = {"GiveUp": GiveUp, "_awaitable": _awaitable,
+                                          "_PLAIN": _PLAIN, "Undefined": Undefined}
         self.functions: list[str] = []
         self.info_fields: list[tuple[Any, ...]] = []
         self._names = 0
@@ -219,8 +222,10 @@ class Compiler:
             if resolver.info_parameter is not None:
                 self.info_fields.append((object_type, key, field_def, nodes, field))
                 args.append(f"{resolver.info_parameter.name}=infos[{len(self.info_fields) - 1}]")
+            # _awaitable(v), written out: it runs once per resolved field
             lines = [f"v = {func}({', '.join(args)})",
-                     "if _awaitable(v):", "    pending.append(v)", "    raise GiveUp"]
+                     "if v.__class__ not in _PLAIN and hasattr(v, '__await__'):",
+                     "    pending.append(v)", "    raise GiveUp"]
         return lines + self._complete(field_def.type, nodes, f"answer[{key!r}]")
 
     def _complete(self, return_type: GraphQLOutputType, nodes: list[FieldNode], target: str
@@ -246,6 +251,11 @@ class Compiler:
         if is_leaf_type(return_type):
             coerce = self._name("coerce_", _coercer(return_type.coerce_output_value))
             same = _SAME_WHEN.get(return_type.name)
+            if return_type.name in _CUSTOM_SCALARS:
+                # their coercion (DateTime's isoformat) called directly, without _coercer's frame
+                function = self._name("serialize_", return_type.coerce_output_value)
+                return [f"{target} = {function}(v)",
+                        f"if {target} is None or {target} is Undefined:", "    raise GiveUp"]
             wrapped = getattr(return_type, "wrapped_cls", None)  # a strawberry enum
             if same is None and isinstance(wrapped, type) and issubclass(wrapped, Enum):
                 # its coerce_output_value, looked up once: the first name with the value
@@ -262,7 +272,14 @@ class Compiler:
             lines = []
             if return_type.is_type_of is not None:
                 check = self._name("is_type_of_", return_type.is_type_of)
-                lines += [f"if not {check}(v, None):", "    raise GiveUp"]
+                definition = (return_type.extensions or {}).get(DEFINITION_BACKREF)
+                origin = getattr(definition, "origin", None)
+                if isinstance(origin, type):  # an instance of the type itself passes at once
+                    cls = self._name("type_", origin)
+                    lines += [f"if v.__class__ is not {cls} and not {check}(v, None):",
+                              "    raise GiveUp"]
+                else:
+                    lines += [f"if not {check}(v, None):", "    raise GiveUp"]
             inner = self._object(return_type, nodes)
             return [*lines, f"{target} = {inner}(v, infos, pending)"]
         raise _NotCompilable  # interfaces and unions: graphql-core resolves the runtime type
