@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -78,6 +79,19 @@ async def _in_process_worker(enabled: bool) -> AsyncIterator[None]:
         await backend.close()
 
 
+def _settle_garbage_collector() -> None:
+    """For a serving process, once it has started: what start-up built (modules, the schema,
+    the ORM's models) lives as long as the process, so gc.freeze() keeps it out of every
+    collection; a larger first generation collects requests' short-lived objects less often.
+    Together they save about a thirtieth of the day view's CPU (docs/performance.md)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_FIRST_GENERATION, *gc.get_threshold()[1:])
+
+
+GC_FIRST_GENERATION = 5000  # CPython's default is 700
+
+
 def create_app(connection: ConnectionParams | None = None, *, init_orm: bool = True,
                run_worker: bool = False) -> Starlette:
     """`init_orm=False` when the caller (tests, the CLI) has initialised Tortoise already;
@@ -93,6 +107,7 @@ def create_app(connection: ConnectionParams | None = None, *, init_orm: bool = T
         # RegisterTortoise (not a bare Tortoise.init) so every request sees the ORM context.
         async with RegisterTortoise(app, config=tortoise_config(params)), \
                 _in_process_worker(run_worker):
+            _settle_garbage_collector()
             yield
 
     routes = [
