@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
+from zoneinfo import ZoneInfo
 
 import factories
 from sms_helpers import RecordingBackend, no_quiet_hours, quiet_hours_around_now
@@ -240,7 +241,7 @@ async def test_monthly_usage_counts_messages_and_segments_sent(town, other_town)
         await _registered(place, 2)
     await Dispatcher(RecordingBackend(), _settings()).run_once()
     usage = await messaging.sms_usage(actor=town.planner)
-    this_month = datetime.now(UTC).astimezone(messaging.ZoneInfo("Asia/Tokyo")).strftime("%Y-%m")
+    this_month = datetime.now(UTC).astimezone(ZoneInfo("Asia/Tokyo")).strftime("%Y-%m")
     segments = sum(await Message.filter(municipality_id=town.municipality.id,
                                         status=MessageStatus.SENT).values_list("segments",
                                                                                flat=True))

@@ -3,7 +3,7 @@ A lower layer: the areas a message is about hand it down (messaging.service.Occa
 answer whether it still applies (messaging.occasions). Importing the package has people tell
 messaging when a resident's SMS details change."""
 
-from divide_support.messaging import service as _service
+from divide_support.messaging.planning import revive_for_resident
 from divide_support.people.service import when_sms_details_change
 
-when_sms_details_change(_service.revive_for_resident)
+when_sms_details_change(revive_for_resident)

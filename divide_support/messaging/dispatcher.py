@@ -35,7 +35,7 @@ from divide_support.core import timeutil
 from divide_support.core.logging import log_scope
 from divide_support.core.metrics import Metric, OutboxState, outbox_families
 from divide_support.core.settings import Settings, get_settings
-from divide_support.messaging import occasions, service
+from divide_support.messaging import consent, eligibility, occasions, timing
 from divide_support.messaging.backends import (
     Outcome,
     OutgoingSms,
@@ -198,7 +198,7 @@ async def _advance(message: Message, provider_status: str | None, *,
     _clear_claim(message)
     await message.save()
     if error_code == UNSUBSCRIBED and message.to:
-        await service.opt_out_by_phone(message.municipality_id, message.to, True,
+        await consent.opt_out_by_phone(message.municipality_id, message.to, True,
                                        "provider-21610")
     return True
 
@@ -303,7 +303,7 @@ class Dispatcher:
                     await message.save(using_db=conn)
                     stats.skipped += 1
                     continue
-                reason = service.skip_reason_for(resident)
+                reason = eligibility.skip_reason_for(resident)
                 if reason is None and message.expires_at is not None and message.expires_at <= now:
                     reason = SkipReason.TOO_LATE
                 if reason is not None:
@@ -312,9 +312,9 @@ class Dispatcher:
                     await message.save(using_db=conn)
                     stats.skipped += 1
                     continue
-                if service.in_quiet_hours(now, municipality):
+                if timing.in_quiet_hours(now, municipality):
                     message.status = MessageStatus.PENDING
-                    message.send_after = service.after_quiet_hours(now, municipality)
+                    message.send_after = timing.after_quiet_hours(now, municipality)
                     _clear_claim(message)
                     await message.save(using_db=conn)
                     stats.deferred += 1
@@ -466,7 +466,7 @@ class Dispatcher:
             _clear_claim(message)
             await message.save()
             if result.outcome == Outcome.PERMANENT and result.error_code == UNSUBSCRIBED and message.to:
-                await service.opt_out_by_phone(message.municipality_id, message.to, True,
+                await consent.opt_out_by_phone(message.municipality_id, message.to, True,
                                                "provider-21610")
 
     async def resolve_unknown(self, limit: int = 20) -> int:

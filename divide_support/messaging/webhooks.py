@@ -20,7 +20,7 @@ from divide_support.core.errors import DomainError
 from divide_support.core.publicurl import public_base_url
 from divide_support.core.settings import get_settings
 from divide_support.core.text import replace_refused
-from divide_support.messaging import service
+from divide_support.messaging import replies
 from divide_support.messaging.dispatcher import apply_status_callback
 from divide_support.people import phones
 
@@ -93,10 +93,10 @@ async def twilio_inbound(request: Request) -> Response:
         from_number = raw_from[:20]
     twiml = MessagingResponse()
     if sid:
-        inbound, municipality = await service.receive_reply(
+        inbound, municipality = await replies.receive_reply(
             provider_id=sid, from_number=from_number, body=params.get("Body", ""),
             municipality_code=request.query_params.get("municipality"))
-        answer = service.reply_text(inbound.action, municipality)
+        answer = replies.reply_text(inbound.action, municipality)
         if answer:
             twiml.message(answer)
     return Response(str(twiml), media_type="application/xml")
