@@ -15,8 +15,9 @@ from divide_support.core.errors import DomainError
 from divide_support.core.ids import decode_id, to_global_id
 from divide_support.core.publicurl import public_base_url
 from divide_support.reports import render
-from divide_support.reports import service as reports
-from divide_support.reports.service import ReportFilter
+from divide_support.reports._common import ReportFilter
+from divide_support.reports.activity import activity_report
+from divide_support.reports.participation import Report, participation_report
 
 
 def report_url(extension: str, survey_id: int, metric: str, report_filter: ReportFilter) -> str:
@@ -50,7 +51,7 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
                         status_code=status)
 
 
-async def _report(request: Request) -> reports.Report | Response:
+async def _report(request: Request) -> Report | Response:
     actor = await accounts.authenticate_request(request.headers.get("authorization"),
                                                  request.cookies)
     if actor is None:
@@ -73,7 +74,7 @@ async def _report(request: Request) -> reports.Report | Response:
             course_ids=[decode_id(c, "Course", ["courseIds"], "講座")
                         for c in _list(request, "courseIds") or []] or None,
             kinds=kinds, districts=_list(request, "districts"))
-        return await reports.participation_report(
+        return await participation_report(
             actor=actor, survey_id=survey_id, metric=query.get("metric", ""),
             report_filter=report_filter)
     except DomainError as error:
@@ -101,8 +102,8 @@ async def activity_csv(request: Request) -> Response:
     try:
         venue_ids = [decode_id(v, "Venue", ["venueIds"], "会場")
                      for v in _list(request, "venueIds") or []] or None
-        rows, total = await reports.activity_report(actor=actor, date_from=date_from,
-                                                    date_to=date_to, venue_ids=venue_ids)
+        rows, total = await activity_report(actor=actor, date_from=date_from,
+                                            date_to=date_to, venue_ids=venue_ids)
     except DomainError as error:
         status = 403 if error.code == "FORBIDDEN" else 404 if error.code == "NOT_FOUND" else 400
         return _error(status, error.code, error.message)

@@ -7,7 +7,8 @@ import io
 from xml.sax.saxutils import escape, quoteattr
 
 from divide_support.core.spreadsheet import safe_cell
-from divide_support.reports.service import ActivityRow, Report, Row
+from divide_support.reports.activity import ActivityRow
+from divide_support.reports.participation import Report, Row
 
 CSV_HEADERS = ["年齢区分", "最小年齢", "最大年齢", "調査回答者数", "参加者数（実人数）", "申込数", "出席数",
                "欠席数", "欠席率", "相談件数", "フォローアップ完了", "自分で使えるようになった",
