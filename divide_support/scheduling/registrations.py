@@ -299,6 +299,19 @@ def registrations_query(
     return query.order_by("created_at", "id")
 
 
+def registrations_in_order(registrations: list[Registration],
+                           status: RegistrationStatus | None = None) -> list[Registration]:
+    """A session's registrations (as read, oldest first) as its list shows them: only those
+    with `status` when one is asked for, and the waitlist in its FIFO order (position, then
+    id), the order registrations_query gives it."""
+    if status is None:
+        return registrations
+    chosen = [r for r in registrations if r.status == status]
+    if status == RegistrationStatus.WAITLISTED:
+        chosen.sort(key=lambda r: (r.waitlist_position or 0, r.id))
+    return chosen
+
+
 async def may_see_attendees(actor: Actor, session_id: int) -> bool:
     """Staff see everyone; a supporter sees attendees of sessions they help at."""
     return actor.is_staff or await is_assigned(actor, session_id)

@@ -26,6 +26,7 @@ from divide_support.scheduling.registrations import (
     may_see_attendees,
     record_attendance,
     register,
+    registrations_in_order,
     registrations_query,
 )
 from divide_support.scheduling.rights import erase_for_resident, upcoming_registrations
@@ -48,7 +49,7 @@ __all__ = [
     "cancel_registration", "cancel_registration_promoting", "cancel_session", "courses_query",
     "create_course", "create_venue", "effective_status", "erase_for_resident", "find_sessions",
     "is_assigned", "may_see_attendees", "record_attendance", "record_visit", "register",
-    "registrations_query", "reschedule_session", "schedule_sessions", "sessions_query",
-    "unassign_supporter", "understaffed_sessions", "upcoming_registrations", "update_venue",
-    "venues_query",
+    "registrations_in_order", "registrations_query", "reschedule_session", "schedule_sessions",
+    "sessions_query", "unassign_supporter", "understaffed_sessions", "upcoming_registrations",
+    "update_venue", "venues_query",
 ]

@@ -307,11 +307,8 @@ class Session(Node):
         if not await scheduling.may_see_attendees(actor, self._model.id):
             raise forbidden()
         rows = await loader(info.context, RegistrationsBySessionLoader).load(self._model.id)
-        if status is not None:
-            rows = [r for r in rows if r.status == status]
-            if status == RegistrationStatus.WAITLISTED:
-                rows.sort(key=lambda r: (r.waitlist_position or 0, r.id))
-        return paginate_list(rows, first, after, Registration.from_model)
+        return paginate_list(scheduling.registrations_in_order(rows, status), first, after,
+                             Registration.from_model)
 
     @strawberry.field
     async def visits(
