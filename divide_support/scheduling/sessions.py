@@ -57,7 +57,7 @@ async def schedule_sessions(
     title: str | None = None,
     capacity: int | None = None,
     required_supporters: int | None = None,
-    repeat_weekly: int = 0,
+    repeat_weekly: int | None = 0,
 ) -> list[Session]:
     """One session, or a weekly series keeping the local wall-clock time."""
     require_staff(actor)

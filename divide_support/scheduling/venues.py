@@ -61,7 +61,7 @@ async def create_venue(
     address: str | None = None,
     capacity: int | None = None,
     has_wifi: bool = False,
-    loaner_devices: int = 0,
+    loaner_devices: int | None = 0,
     accessibility_notes: str | None = None,
 ) -> Venue:
     require_staff(actor)

@@ -242,7 +242,7 @@ class SchedulingMutation:
         row, errors = await attempt(info, lambda: scheduling.create_venue(
             actor=actor, name=input.name, kind=input.kind, address=input.address,
             capacity=input.capacity, has_wifi=bool(input.has_wifi),
-            loaner_devices=input.loaner_devices or 0,
+            loaner_devices=input.loaner_devices,
             accessibility_notes=input.accessibility_notes))
         return VenuePayload(venue=Venue.from_model(row) if row else None, errors=errors)
 
@@ -283,7 +283,7 @@ class SchedulingMutation:
                                           "講座"),
                 starts_at=input.starts_at, ends_at=input.ends_at, title=input.title,
                 capacity=input.capacity, required_supporters=input.required_supporters,
-                repeat_weekly=input.repeat_weekly or 0)
+                repeat_weekly=input.repeat_weekly)
 
         rows, errors = await attempt(info, run)
         return SchedulePayload(sessions=[Session.from_model(r) for r in rows or []],
