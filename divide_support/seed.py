@@ -28,6 +28,8 @@ from divide_support.accounts.models import Municipality
 from divide_support.core.errors import DomainError
 from divide_support.people import phones
 from divide_support.people.models import Device
+from divide_support.reports.service import load_seed_surveys, seed_documents
+from divide_support.reports.surveys import parse_survey
 from divide_support.scheduling.models import Course, CourseLevel, CourseTopic
 from divide_support.scheduling.service import MAX_SESSION_HOURS
 
@@ -291,9 +293,6 @@ async def load_reference_data() -> dict[str, int]:
     and surveys the files describe (all of them now present), e.g. {"municipalities": 4,
     "courses": 48, "surveys": 2}.
     """
-    from divide_support.reports.service import load_seed_surveys, seed_documents
-    from divide_support.reports.surveys import parse_survey
-
     municipalities = municipality_seeds()
     courses = course_seeds()
     for name, text in seed_documents():  # a broken survey file stops the load before it starts

@@ -7,7 +7,9 @@ a seat given up is session.sequence + 1, above every REQUEST that went out for i
 
 from __future__ import annotations
 
+import hashlib
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -24,7 +26,7 @@ from divide_support.core.permissions import require_staff
 from divide_support.core.publicurl import public_base_url
 from divide_support.core.tenancy import get_scoped
 from divide_support.core.tokens import new_calendar_token
-from divide_support.people.models import Supporter
+from divide_support.people.models import Resident, Supporter
 from divide_support.scheduling.models import (
     Assignment,
     AssignmentRole,
@@ -153,8 +155,6 @@ async def registration_file(token: str) -> CalendarFile | None:
         return None
     session = await Session.get(id=registration.session_id)
     municipality = await Municipality.get(id=session.municipality_id)
-    from divide_support.people.models import Resident
-
     resident = await Resident.get(id=registration.resident_id)
     seat_given_up = registration.status == RegistrationStatus.CANCELLED
     waiting = registration.status == RegistrationStatus.WAITLISTED
@@ -277,9 +277,6 @@ async def municipality_feed(actor: Actor) -> CalendarFile:
 
 def _uuid_from(token: str) -> str:
     """A stable urn:uuid for a person in a file, derived from (not revealing) their token."""
-    import hashlib
-    import uuid
-
     return str(uuid.UUID(bytes=hashlib.sha256(token.encode()).digest()[:16], version=4))
 
 

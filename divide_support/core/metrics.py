@@ -50,6 +50,7 @@ from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route
+from tortoise import connections
 
 from divide_support.core.settings import Settings, get_settings
 
@@ -202,8 +203,6 @@ def observe_graphql_operation(name: str | None, operation_type: str, *, ok: bool
 
 def pool_families() -> list[Metric]:
     """The asyncpg pool behind Tortoise's default connection (none yet: zeros)."""
-    from tortoise import connections
-
     pool = None
     with contextlib.suppress(Exception):  # Tortoise not initialised in this process
         pool = getattr(connections.get("default"), "_pool", None)

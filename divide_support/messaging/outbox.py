@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from tortoise import connections
+
 from divide_support.core.actor import Actor, Role
 from divide_support.core.permissions import require_role, require_staff
 from divide_support.messaging.eligibility import SKIP_REASON_TEXT, skip_reason_for
@@ -65,8 +67,6 @@ async def sms_usage(*, actor: Actor, months: int = 12) -> list[dict[str, object]
     the last `months` months, at least one and at most five years'."""
     require_role(actor, Role.ADMIN, Role.COORDINATOR, Role.PLANNER)
     months = max(1, min(months, SMS_USAGE_MAX_MONTHS))
-    from tortoise import connections
-
     rows = await connections.get("default").execute_query_dict(
         """
         SELECT to_char(date_trunc('month', sent_at AT TIME ZONE $2), 'YYYY-MM') AS month,

@@ -16,6 +16,7 @@ from divide_support.reports._common import ReportFilter, _age_on, _check_period,
 from divide_support.reports.cellkey import record_key
 from divide_support.reports.models import Survey, SurveyBand, SurveyValue
 from divide_support.reports.suppression import suppress_columns
+from divide_support.scheduling.models import CourseTopic
 
 TOPIC_FOR_WISH = {
     "device_operation": "DEVICE_BASICS",
@@ -104,8 +105,6 @@ async def topic_report(*, actor: Actor, survey_id: int, date_from: date, date_to
     records = await connections.get("default").execute_query_dict(TOPIC_SQL, [
         survey.id, actor.municipality_id, actor.timezone, date_from, date_to, perturbed])
     counts = {(r["position"], r["topic"]): r for r in records}
-    from divide_support.scheduling.models import CourseTopic
-
     rows: list[TopicRow] = []
     for band in bands:
         in_band: list[TopicRow] = []
