@@ -212,7 +212,7 @@ async def test_create_venue_course_and_weekly_series(gql):
     data = await coordinator.data(SCHEDULE, {"input": {
         "kind": "CLASS", "venueId": venue["venue"]["id"], "courseId": course["course"]["id"],
         "startsAt": starts.isoformat(), "endsAt": (starts + timedelta(minutes=90)).isoformat(),
-        "capacity": 12, "repeatWeekly": 3}})
+        "capacity": 12, "repeatWeekly": 3, "keepClosedDays": True}})
     payload = data["scheduleSession"]
     assert payload["errors"] == []
     sessions = payload["sessions"]
@@ -553,7 +553,8 @@ async def _many_sessions(gql, count: int) -> None:
         starts = at(days=1, hour=hour)
         data = await gql.data(SCHEDULE, {"input": {
             "kind": "HELP_SESSION", "venueId": venue_id, "startsAt": _iso(starts),
-            "endsAt": _iso(starts + timedelta(hours=1)), "repeatWeekly": batch - 1}})
+            "endsAt": _iso(starts + timedelta(hours=1)), "repeatWeekly": batch - 1,
+            "keepClosedDays": True}})
         assert data["scheduleSession"]["errors"] == []
         count -= batch
         hour += 1

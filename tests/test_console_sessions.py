@@ -78,7 +78,7 @@ async def _schedule_form(staff, town, **values):
     day = (timeutil.today("Asia/Tokyo") + timedelta(days=7)).isoformat()
     form = {"kind": "CLASS", "courseId": gid("Course", course), "venueId": gid("Venue", venue),
             "date": day, "startsAt": "10:00", "endsAt": "12:00", "capacity": "12",
-            "repeatWeekly": "3", **values}
+            "repeatWeekly": "3", "keepClosedDays": "1", **values}
     return await staff.post("/sessions/new", form)
 
 

@@ -350,7 +350,8 @@ async def test_a_weekly_series_keeps_the_local_wall_clock_time(town):
 
     sessions = await scheduling.schedule_sessions(
         actor=town.coordinator, kind=SessionKind.CLASS, venue_id=venue.id, course_id=course.id,
-        starts_at=starts, ends_at=starts + timedelta(minutes=90), capacity=12, repeat_weekly=3)
+        starts_at=starts, ends_at=starts + timedelta(minutes=90), capacity=12, repeat_weekly=3,
+        keep_closed_days=True)
 
     assert len(sessions) == 4
     stored = await Session.filter(id__in=[s.id for s in sessions]).order_by("starts_at")
@@ -374,7 +375,8 @@ async def test_a_weekly_series_keeps_the_wall_clock_time_across_a_daylight_savin
 
     sessions = await scheduling.schedule_sessions(
         actor=berlin, kind=SessionKind.CLASS, venue_id=venue.id, course_id=course.id,
-        starts_at=starts, ends_at=starts + timedelta(hours=2), repeat_weekly=3)
+        starts_at=starts, ends_at=starts + timedelta(hours=2), repeat_weekly=3,
+        keep_closed_days=True)
 
     local = [s.starts_at.astimezone(zone) for s in sessions]
     assert {(t.hour, t.minute) for t in local} == {(10, 0)}

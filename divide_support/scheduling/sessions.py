@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tortoise.transactions import in_transaction
 
 from divide_support.audit import service as audit
 from divide_support.core import timeutil
 from divide_support.core.actor import Actor
+from divide_support.core.closures import closed_day_reason
 from divide_support.core.errors import DomainError
 from divide_support.core.permissions import require_staff
 from divide_support.core.tenancy import get_scoped
@@ -46,7 +49,26 @@ def _check_time_range(starts_at: datetime, ends_at: datetime, field: str = "ends
                           message_en=f"A session lasts at most {MAX_SESSION_HOURS} hours.")
 
 
-async def schedule_sessions(
+@dataclass(frozen=True)
+class SkippedDate:
+    """A date of a weekly series left out: a national holiday or the year-end closure."""
+
+    day: date
+    reason: str  # the holiday's name (元日, 振替休日, ...) or 年末年始
+
+
+@dataclass(frozen=True)
+class ScheduledSeries:
+    sessions: list[Session]
+    skipped: list[SkippedDate]
+
+
+async def schedule_sessions(**kwargs: Any) -> list[Session]:
+    """schedule_series, for callers that need only the sessions (seeding, tests)."""
+    return (await schedule_series(**kwargs)).sessions
+
+
+async def schedule_series(
     *,
     actor: Actor,
     kind: SessionKind,
@@ -58,8 +80,12 @@ async def schedule_sessions(
     capacity: int | None = None,
     required_supporters: int | None = None,
     repeat_weekly: int | None = 0,
-) -> list[Session]:
-    """One session, or a weekly series keeping the local wall-clock time."""
+    keep_closed_days: bool = False,
+) -> ScheduledSeries:
+    """One session, or a weekly series keeping the local wall-clock time. A series leaves
+    out national holidays and the year-end closure (core.closures), unless
+    `keep_closed_days`, and says which dates it left out; a single session is scheduled on
+    the day staff chose, whatever day it is."""
     require_staff(actor)
     starts_at = timeutil.ensure_aware(starts_at, actor.timezone)
     ends_at = timeutil.ensure_aware(ends_at, actor.timezone)
@@ -86,26 +112,55 @@ async def schedule_sessions(
                           f"定員が会場の収容人数（{venue.capacity}人）を超えています。",
                           ["input", "capacity"],
                           message_en=f"Capacity exceeds the venue's {venue.capacity} places.")
+    times, skipped = _series_times(starts_at, ends_at, repeat_weekly, actor.timezone,
+                                   keep_closed_days=keep_closed_days)
+    if not times:
+        raise DomainError("ALL_DATES_CLOSED",
+                          "指定した日はすべて祝日か年末年始です。別の日を選ぶか、祝日も開催する"
+                          "を選んでください。", ["input", "startsAt"],
+                          message_en="Every date of the series is a holiday or in the "
+                                     "year-end closure.")
     series_id = uuid.uuid4() if repeat_weekly else None
     sessions: list[Session] = []
     async with in_transaction():
-        for week in range(repeat_weekly + 1):
+        for session_start, session_end in times:
             session = await Session.create(
                 municipality_id=actor.municipality_id,
                 kind=kind,
                 course_id=course.id if course else None,
                 venue_id=venue.id,
                 title=clean_title,
-                starts_at=timeutil.add_weeks_local(starts_at, week, actor.timezone),
-                ends_at=timeutil.add_weeks_local(ends_at, week, actor.timezone),
+                starts_at=session_start,
+                ends_at=session_end,
                 capacity=capacity,
                 required_supporters_explicit=required_supporters,
                 series_id=series_id,
             )
             sessions.append(session)
+        details: dict[str, Any] = {"repeatWeekly": repeat_weekly}
+        if skipped:
+            details["skipped"] = [item.day.isoformat() for item in skipped]
         await audit.record(actor, "session.schedule", "Session", [s.id for s in sessions],
-                           {"repeatWeekly": repeat_weekly})
-    return sessions
+                           details)
+    return ScheduledSeries(sessions, skipped)
+
+
+def _series_times(starts_at: datetime, ends_at: datetime, repeat_weekly: int, timezone: str, *,
+                  keep_closed_days: bool) -> tuple[list[tuple[datetime, datetime]],
+                                                   list[SkippedDate]]:
+    """The start and end of each week's session (the same local wall-clock time), and the
+    dates a series leaves out."""
+    zone = ZoneInfo(timezone)
+    times, skipped = [], []
+    for week in range(repeat_weekly + 1):
+        start = timeutil.add_weeks_local(starts_at, week, timezone)
+        day = start.astimezone(zone).date()
+        reason = closed_day_reason(day) if repeat_weekly and not keep_closed_days else None
+        if reason:
+            skipped.append(SkippedDate(day, reason))
+            continue
+        times.append((start, timeutil.add_weeks_local(ends_at, week, timezone)))
+    return times, skipped
 
 
 async def reschedule_session(

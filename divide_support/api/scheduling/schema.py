@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
 import strawberry
@@ -94,12 +94,25 @@ class ScheduleSessionInput:
     required_supporters: int | None = None
     repeat_weekly: int | None = strawberry.field(
         default=None, description="Repeat weekly this many more times (0 = single session).")
+    keep_closed_days: bool | None = strawberry.field(
+        default=None, description="A weekly series leaves out national holidays (祝日, "
+        "substitute holidays included) and the year-end closure (12/29-1/3) unless this is "
+        "true. A single session is scheduled on the day given, whatever day it is.")
+
+
+@strawberry.type(description="A date a weekly series left out.")
+class SkippedDate:
+    date: date
+    reason: str = strawberry.field(description="The holiday's name (元日, 振替休日, ...) or "
+                                   "年末年始 (the year-end closure).")
 
 
 @strawberry.type
 class SchedulePayload:
     sessions: list[Session]
     errors: list[UserError]
+    skipped_dates: list[SkippedDate] = strawberry.field(
+        default_factory=list, description="The dates of the series left out, soonest first.")
 
 
 @strawberry.input
@@ -276,18 +289,23 @@ class SchedulingMutation:
         actor = actor_of(info)
 
         async def run():
-            return await scheduling.schedule_sessions(
+            return await scheduling.schedule_series(
                 actor=actor, kind=input.kind,
                 venue_id=decode_id(input.venue_id, "Venue", ["input", "venueId"], "会場"),
                 course_id=decode_optional(input.course_id, "Course", ["input", "courseId"],
                                           "講座"),
                 starts_at=input.starts_at, ends_at=input.ends_at, title=input.title,
                 capacity=input.capacity, required_supporters=input.required_supporters,
-                repeat_weekly=input.repeat_weekly)
+                repeat_weekly=input.repeat_weekly,
+                keep_closed_days=bool(input.keep_closed_days))
 
-        rows, errors = await attempt(info, run)
-        return SchedulePayload(sessions=[Session.from_model(r) for r in rows or []],
-                               errors=errors)
+        series, errors = await attempt(info, run)
+        if series is None:
+            return SchedulePayload(sessions=[], errors=errors)
+        return SchedulePayload(
+            sessions=[Session.from_model(r) for r in series.sessions], errors=errors,
+            skipped_dates=[SkippedDate(date=item.day, reason=item.reason)
+                           for item in series.skipped])
 
     @strawberry.mutation
     async def reschedule_session(self, info: Info,

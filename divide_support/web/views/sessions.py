@@ -180,14 +180,28 @@ async def session_create(console: Console) -> Response:
         "kind": values.get("kind") if values.get("kind") in dict(KINDS) else "CLASS",
         "venueId": values.get("venueId", ""), "courseId": values.get("courseId") or None,
         "title": values.get("title") or None, "startsAt": times[0], "endsAt": times[1],
-        "capacity": numbers["capacity"], "repeatWeekly": numbers["repeatWeekly"] or 0}})
+        "capacity": numbers["capacity"], "repeatWeekly": numbers["repeatWeekly"] or 0,
+        "keepClosedDays": values.get("keepClosedDays") == "1"}})
     payload = result.data.get("scheduleSession") or {}
     if not payload.get("sessions"):
         errors, general = _placed(payload, SCHEDULE_FIELDS, result.errors)
         return await _schedule_form(console, values, errors, general, 400)
     created = payload["sessions"]
+    skipped = ",".join(item["date"] for item in payload.get("skippedDates") or [])
     return redirect(_with(f"/sessions/{created[0]['id']}", done="scheduled",
-                          count=str(len(created))))
+                          count=str(len(created)), skipped=skipped))
+
+
+def _skipped_dates(value: str) -> list[date]:
+    """The dates a series left out, from the redirect's query: ISO dates only, at most a
+    year's worth; anything else is ignored (the URL never puts words of its own on the page)."""
+    days = []
+    for part in value.split(",")[:53]:
+        try:
+            days.append(date.fromisoformat(part))
+        except ValueError:
+            continue
+    return days
 
 
 # --- one session ----------------------------------------------------------------------------
@@ -225,6 +239,11 @@ async def _session_page(console: Console, session_id: str, *, section: str = "",
     if done == "scheduled" and count.isascii() and count.isdigit() \
             and len(count) <= 3 and int(count) > 1:
         notice = f"{int(count)}回分を登録しました（毎週同じ曜日・時刻）。この画面は1回目です。"
+    skipped = _skipped_dates(params.get("skipped", "")) if done == "scheduled" else []
+    if skipped:
+        notice += ("祝日・年末年始のため、次の日は登録していません："
+                   + "、".join(f"{d.month}月{d.day}日({timeutil.WEEKDAYS_JA[d.weekday()]})"
+                              for d in skipped) + "。")
     errors, general = dict(errors or {}), list(general or [])
     shown = {r["id"] for r in [*confirmed, *waitlist, *residents]} | {
         a["id"] for a in session["assignments"]}
