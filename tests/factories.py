@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from divide_support.accounts import service as accounts
 from divide_support.core.actor import Actor, Role
+from divide_support.core.closures import closed_day_reason
 from divide_support.people import service as people
 from divide_support.people.models import ContactPreference, Resident, Supporter, SupporterAffiliation
 from divide_support.scheduling import service as scheduling
@@ -94,6 +95,15 @@ async def supporter_login(town, email: str = "sato@example.jp", name: str = "佐
                                supporter_id=person.id)
     token = (await accounts.login(email=email, password=PASSWORD)).token
     return person, token
+
+
+def ordinary_weeks_from(first: date, weeks: int) -> date:
+    """The first day on or after `first` whose `weeks` weekly dates are none of them a
+    holiday or in the year-end closure: for tests of a weekly series that are not about
+    closed days, whatever day they run on."""
+    while any(closed_day_reason(first + timedelta(weeks=w)) for w in range(weeks)):
+        first += timedelta(days=1)
+    return first
 
 
 def at(days: float = 0, hour: int | None = None, minutes: int = 0) -> datetime:

@@ -31,7 +31,7 @@ async def test_schedule_register_waitlist_promote_and_attendance(console_server,
     guest = await factories.resident(actor, "高橋", "直美", kana="タカハシ ナオミ")
     await scheduling.register(actor=actor, session_id=running.id, resident_id=guest.id,
                               source=RegistrationSource.WALK_IN)
-    day = (timeutil.today("Asia/Tokyo") + timedelta(days=7)).isoformat()
+    day = factories.ordinary_weeks_from(timeutil.today("Asia/Tokyo") + timedelta(days=7), 4).isoformat()
     running_page = f"/sessions/{to_global_id('Session', running.id)}"
 
     def shown(browser, words: str) -> str:
