@@ -85,3 +85,15 @@ async def audit_entries(action: str, object_id: int | None = None) -> list[Audit
     if object_id is None:
         return entries
     return [e for e in entries if object_id in (e.object_ids or [])]
+
+
+async def assert_audited_once(action: str, object_id: int, actor_email: str, municipality_id: int,
+                              object_type: str | None = None) -> AuditEntry:
+    """Exactly one audit row of `action` names `object_id`, written by `actor_email` in
+    `municipality_id` (of `object_type`, when given): what every area's audit test asserts."""
+    entries = await audit_entries(action, object_id)
+    assert [(e.actor_email, e.municipality_id) for e in entries] == [
+        (actor_email, municipality_id)], (action, object_id)
+    if object_type is not None:
+        assert entries[0].object_type == object_type, (action, object_id)
+    return entries[0]

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import factories
 import pytest
-from helpers_scheduling import audit_entries, counts, reload
+from helpers_scheduling import assert_audited_once, audit_entries, counts, reload
 
 from divide_support.audit.models import AuditEntry
 from divide_support.core.errors import DomainError
@@ -290,7 +290,6 @@ async def test_people_changes_are_audited_with_the_actor_and_object(town):
         ("supporter.create", supporter.id, town.admin.email),
         ("supporter.deactivate", supporter.id, town.admin.email),
     ]:
-        entries = await audit_entries(action, object_id)
-        assert [(e.actor_email, e.object_type) for e in entries] == [
-            (email, "Resident" if action.startswith("resident") else "Supporter")], action
+        await assert_audited_once(action, object_id, email, town.municipality.id,
+                                  "Resident" if action.startswith("resident") else "Supporter")
     assert not (await reload(supporter)).active

@@ -122,6 +122,12 @@ def test_answers_are_written_as_json_dumps_wrote_them(payload):
                                               separators=(",", ":")).encode()
 
 
+def test_a_tiny_float_is_the_same_number_in_another_notation():
+    payload = {"data": {"share": 1e-05, "other": 2.5e-07}}
+    assert encode_json(payload) == b'{"data":{"share":0.00001,"other":2.5e-7}}'
+    assert json.loads(encode_json(payload)) == payload
+
+
 async def test_a_huge_integer_variable_is_a_graphql_error_not_unreadable_json(gql):
     response = await gql().client.post(
         "/graphql", content='{"query": "query ($n: Int) { sessions(first: $n) { totalCount } }",'

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -14,6 +14,7 @@ from divide_support.core.errors import DomainError
 from divide_support.core.ids import parse_global_id
 
 T = TypeVar("T")
+P = TypeVar("P")
 
 # Codes a GraphQL error may carry; anything else is masked as INTERNAL.
 PUBLIC_CODES = frozenset(
@@ -57,6 +58,16 @@ async def attempt(info: Info, action: Callable[[], Awaitable[T]]) -> tuple[T | N
                                {"mutation": info.field_name, "code": error.code,
                                 "field": error.field, "objects": _objects_named(info)})
         return None, [to_user_error(error, info.context.language)]
+
+
+async def mutate(info: Info, payload: Callable[..., P], action: Callable[[], Awaitable[Any]],
+                 **shape: Callable[[Any], Any]) -> P:
+    """A mutation's whole answer: `action` (its one service call) through attempt(), and the
+    payload with the result shaped (`venue=Venue.from_model`; null when refused) and the
+    errors. Resolvers only check who asks and call this."""
+    result, errors = await attempt(info, action)
+    return payload(errors=errors, **{name: None if result is None else convert(result)
+                                     for name, convert in shape.items()})
 
 
 def _objects_named(info: Info) -> list[str]:

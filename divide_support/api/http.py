@@ -78,8 +78,10 @@ def _negotiate(accept: str | None) -> str | None:
 
 def encode_json(payload: dict[str, Any]) -> bytes:
     """Compact UTF-8 JSON, as json.dumps(ensure_ascii=False, separators=(",", ":")) writes
-    it, by orjson (several times faster on a page of sessions, issue 12). What orjson refuses
-    (an integer past 64 bits) goes the slow way, so nothing new fails."""
+    it, by orjson (several times faster on a page of sessions, issue 12): the same bytes,
+    except that a float may be written in another notation of the same number (0.00001 for
+    1e-05). What orjson refuses (an integer past 64 bits) goes the slow way, so nothing new
+    fails."""
     try:
         return orjson.dumps(payload)
     except TypeError:

@@ -140,9 +140,11 @@ async def create_course(
     duration_minutes: int,
     description: str | None = None,
     target_device: Device | None = None,
-    level: CourseLevel = CourseLevel.BASIC,
+    level: CourseLevel | None = None,
 ) -> Course:
+    """A course of the municipality's programme; BASIC (基本的な講座) unless told."""
     require_staff(actor)
+    level = level or CourseLevel.BASIC
     clean_title = required_text(title, "title", "講座名", 200)
     clean_description = clean_text(description, "description", "説明", NOTES_MAX, multiline=True)
     if not 15 <= duration_minutes <= MAX_SESSION_HOURS * 60:

@@ -8,7 +8,7 @@ from divide_support.accounts import service as accounts
 from divide_support.api.accounts.types import User
 from divide_support.api.context import Info
 from divide_support.api.enums import Role
-from divide_support.api.errors import UserError, attempt, query_error
+from divide_support.api.errors import UserError, attempt, mutate, query_error
 from divide_support.api.loaders import UserLoader, loader
 from divide_support.api.pagination import Connection, paginate_query
 from divide_support.api.permissions import actor_of
@@ -177,8 +177,7 @@ class AccountsMutation:
                 actor=actor, user_id=decode_id(input.user_id, "User", ["input", "userId"],
                                                "ユーザー"), active=input.active)
 
-        row, errors = await attempt(info, run)
-        return UserPayload(user=User.from_model(row) if row else None, errors=errors)
+        return await mutate(info, UserPayload, run, user=User.from_model)
 
     @strawberry.mutation(description="ADMIN: a login for someone of their municipality. A "
                          "SUPPORTER login names its supporter. Without a password one is "
@@ -226,10 +225,9 @@ class AccountsMutation:
     async def change_password(self, info: Info, input: ChangePasswordInput) -> UserPayload:
         actor = actor_of(info)
         token = info.context.token or ""
-        row, errors = await attempt(info, lambda: accounts.change_password(
+        return await mutate(info, UserPayload, lambda: accounts.change_password(
             actor=actor, current_password=input.current_password,
-            new_password=input.new_password, token=token))
-        return UserPayload(user=User.from_model(row) if row else None, errors=errors)
+            new_password=input.new_password, token=token), user=User.from_model)
 
     @strawberry.mutation(description="ADMIN: let a user of their municipality locked out after "
                          "failed logins try again now (the e-mail's login counters are "

@@ -6,7 +6,7 @@ import strawberry
 
 from divide_support.api.context import Info
 from divide_support.api.enums import FollowUpChannel, FollowUpOutcome, FollowUpStatus
-from divide_support.api.errors import UserError, attempt
+from divide_support.api.errors import UserError, mutate
 from divide_support.api.followups.types import FollowUp
 from divide_support.api.pagination import Connection, paginate_query
 from divide_support.api.permissions import actor_of, staff_of
@@ -76,9 +76,7 @@ class FollowUpsMutation:
                                                ["input", "assignedToId"], "担当者"),
                 due_on=input.due_on, channel=input.channel, notes=input.notes)
 
-        row, errors = await attempt(info, run)
-        return FollowUpPayload(follow_up=FollowUp.from_model(row) if row else None,
-                               errors=errors)
+        return await mutate(info, FollowUpPayload, run, follow_up=FollowUp.from_model)
 
     @strawberry.mutation
     async def complete_follow_up(self, info: Info, input: CompleteFollowUpInput
@@ -93,6 +91,4 @@ class FollowUpsMutation:
                 outcome=input.outcome, notes=input.notes, next_due_on=input.next_due_on,
                 next_channel=input.next_channel)
 
-        row, errors = await attempt(info, run)
-        return FollowUpPayload(follow_up=FollowUp.from_model(row) if row else None,
-                               errors=errors)
+        return await mutate(info, FollowUpPayload, run, follow_up=FollowUp.from_model)

@@ -4,7 +4,7 @@ import strawberry
 
 from divide_support.api.context import Info
 from divide_support.api.enums import MessageKind, MessageStatus
-from divide_support.api.errors import UserError, attempt, raise_as_graphql
+from divide_support.api.errors import UserError, mutate, raise_as_graphql
 from divide_support.api.messaging.types import InboundMessage, Message, PhoneInstead, SmsUsage
 from divide_support.api.pagination import MAX_PAGE_SIZE, Connection, paginate_query
 from divide_support.api.people.schema import ResidentPayload
@@ -121,8 +121,7 @@ class MessagingMutation:
             return await messaging.resend(actor=actor, message_id=decode_id(
                 input.message_id, "Message", ["input", "messageId"], "メッセージ"))
 
-        row, errors = await attempt(info, run)
-        return MessagePayload(message=Message.from_model(row) if row else None, errors=errors)
+        return await mutate(info, MessagePayload, run, message=Message.from_model)
 
     @strawberry.mutation(description="Record whether the resident agreed to receive SMS.")
     async def set_sms_consent(self, info: Info, input: SetSmsConsentInput) -> ResidentPayload:
@@ -133,8 +132,7 @@ class MessagingMutation:
                                                    resident_id=decode_id(
                 input.resident_id, "Resident", ["input", "residentId"], "住民"))
 
-        row, errors = await attempt(info, run)
-        return ResidentPayload(resident=Resident.from_model(row) if row else None, errors=errors)
+        return await mutate(info, ResidentPayload, run, resident=Resident.from_model)
 
     @strawberry.mutation(description="Stop (or restart) all SMS to a resident, e.g. after a "
                          "phone call or a reply asking to stop.")
@@ -149,8 +147,7 @@ class MessagingMutation:
                 inbound_message_id=decode_optional(input.reply_id, "InboundMessage",
                                                    ["input", "replyId"], "返信"))
 
-        row, errors = await attempt(info, run)
-        return ResidentPayload(resident=Resident.from_model(row) if row else None, errors=errors)
+        return await mutate(info, ResidentPayload, run, resident=Resident.from_model)
 
     @strawberry.mutation(description="Mark a reply as read by staff.")
     async def mark_reply_reviewed(self, info: Info, input: MarkReplyReviewedInput
@@ -161,5 +158,4 @@ class MessagingMutation:
             return await messaging.mark_reply_reviewed(actor=actor, inbound_id=decode_id(
                 input.reply_id, "InboundMessage", ["input", "replyId"], "返信"))
 
-        row, errors = await attempt(info, run)
-        return ReplyPayload(reply=InboundMessage.from_model(row) if row else None, errors=errors)
+        return await mutate(info, ReplyPayload, run, reply=InboundMessage.from_model)

@@ -6,7 +6,7 @@ import strawberry
 
 from divide_support.api.context import Info
 from divide_support.api.enums import ContactPreference, Device, SupporterAffiliation
-from divide_support.api.errors import UserError, attempt
+from divide_support.api.errors import UserError, attempt, mutate
 from divide_support.api.pagination import Connection, paginate_query
 from divide_support.api.people.types import Resident, Supporter
 from divide_support.api.permissions import actor_of, staff_of
@@ -166,18 +166,15 @@ class PeopleMutation:
             return await people.update_resident(resident_id=resident_id,
                                                 fields=_resident_fields(input), actor=actor)
 
-        row, errors = await attempt(info, run)
-        return ResidentPayload(resident=Resident.from_model(row) if row else None, errors=errors)
+        return await mutate(info, ResidentPayload, run, resident=Resident.from_model)
 
     @strawberry.mutation
     async def create_supporter(self, info: Info, input: CreateSupporterInput) -> SupporterPayload:
         actor = actor_of(info)
-        row, errors = await attempt(info, lambda: people.create_supporter(
+        return await mutate(info, SupporterPayload, lambda: people.create_supporter(
             actor=actor, display_name=input.display_name, affiliation=input.affiliation,
             kana=input.kana, organisation=input.organisation, phone=input.phone,
-            email=input.email, skills=input.skills, certified=bool(input.certified)))
-        return SupporterPayload(supporter=Supporter.from_model(row) if row else None,
-                                errors=errors)
+            email=input.email, skills=input.skills, certified=bool(input.certified)), supporter=Supporter.from_model)
 
     @strawberry.mutation(description="Staff: change a supporter's details, certification "
                          "(certified) or whether they are active (inactive supporters keep "
@@ -194,9 +191,7 @@ class PeopleMutation:
                 input.supporter_id, "Supporter", ["input", "supporterId"], "支援員"),
                 fields=fields, actor=actor)
 
-        row, errors = await attempt(info, run)
-        return SupporterPayload(supporter=Supporter.from_model(row) if row else None,
-                                errors=errors)
+        return await mutate(info, SupporterPayload, run, supporter=Supporter.from_model)
 
     @strawberry.mutation(description="New personal feed and duty links for the supporter; the old "
                          "ones stop working at once. The supporter themself or staff.")
@@ -210,6 +205,4 @@ class PeopleMutation:
             return await calendar.rotate_feed_token(actor=actor, supporter_id=decode_id(
                 input.supporter_id, "Supporter", ["input", "supporterId"], "支援員"))
 
-        row, errors = await attempt(info, run)
-        return SupporterPayload(supporter=Supporter.from_model(row) if row else None,
-                                errors=errors)
+        return await mutate(info, SupporterPayload, run, supporter=Supporter.from_model)

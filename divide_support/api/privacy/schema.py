@@ -4,7 +4,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from divide_support.api.context import Info
-from divide_support.api.errors import attempt, raise_as_graphql
+from divide_support.api.errors import mutate, raise_as_graphql
 from divide_support.api.people.schema import ResidentPayload
 from divide_support.api.people.types import Resident
 from divide_support.api.permissions import actor_of
@@ -43,5 +43,4 @@ class PrivacyMutation:
             return await privacy.erase_resident(actor=actor, resident_id=decode_id(
                 input.resident_id, "Resident", ["input", "residentId"], "住民"))
 
-        row, errors = await attempt(info, run)
-        return ResidentPayload(resident=Resident.from_model(row) if row else None, errors=errors)
+        return await mutate(info, ResidentPayload, run, resident=Resident.from_model)

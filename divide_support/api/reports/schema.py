@@ -7,7 +7,7 @@ import strawberry
 
 from divide_support.api.context import Info
 from divide_support.api.enums import SessionKind
-from divide_support.api.errors import UserError, attempt, raise_as_graphql
+from divide_support.api.errors import UserError, mutate, raise_as_graphql
 from divide_support.api.permissions import actor_of
 from divide_support.api.reports.types import (
     ActivityReport,
@@ -115,6 +115,5 @@ class ReportsMutation:
                          "the shape of seeds/surveys). Nothing is half-imported.")
     async def import_survey(self, info: Info, input: ImportSurveyInput) -> SurveyPayload:
         actor = actor_of(info)
-        row, errors = await attempt(info, lambda: reports.import_survey(
-            actor=actor, document_text=input.document))
-        return SurveyPayload(survey=Survey.from_model(row) if row else None, errors=errors)
+        return await mutate(info, SurveyPayload, lambda: reports.import_survey(
+            actor=actor, document_text=input.document), survey=Survey.from_model)

@@ -18,7 +18,7 @@ from divide_support.api.enums import (
     VenueKind,
     VisitOutcome,
 )
-from divide_support.api.errors import UserError, attempt, raise_as_graphql
+from divide_support.api.errors import UserError, attempt, mutate, raise_as_graphql
 from divide_support.api.pagination import MAX_PAGE_SIZE, Connection
 from divide_support.api.permissions import actor_of
 from divide_support.api.scheduling.types import (
@@ -252,12 +252,11 @@ class SchedulingMutation:
     @strawberry.mutation
     async def create_venue(self, info: Info, input: CreateVenueInput) -> VenuePayload:
         actor = actor_of(info)
-        row, errors = await attempt(info, lambda: scheduling.create_venue(
+        return await mutate(info, VenuePayload, lambda: scheduling.create_venue(
             actor=actor, name=input.name, kind=input.kind, address=input.address,
             capacity=input.capacity, has_wifi=bool(input.has_wifi),
             loaner_devices=input.loaner_devices,
-            accessibility_notes=input.accessibility_notes))
-        return VenuePayload(venue=Venue.from_model(row) if row else None, errors=errors)
+            accessibility_notes=input.accessibility_notes), venue=Venue.from_model)
 
     @strawberry.mutation(description="Staff: change a venue's details. Its capacity (収容人数) "
                          "cannot go below that of a coming session there.")
@@ -271,18 +270,16 @@ class SchedulingMutation:
                 actor=actor, venue_id=decode_id(input.venue_id, "Venue", ["input", "venueId"],
                                                 "会場"), **given)
 
-        row, errors = await attempt(info, run)
-        return VenuePayload(venue=Venue.from_model(row) if row else None, errors=errors)
+        return await mutate(info, VenuePayload, run, venue=Venue.from_model)
 
     @strawberry.mutation
     async def create_course(self, info: Info, input: CreateCourseInput) -> CoursePayload:
         actor = actor_of(info)
-        row, errors = await attempt(info, lambda: scheduling.create_course(
+        return await mutate(info, CoursePayload, lambda: scheduling.create_course(
             actor=actor, title=input.title, topic=input.topic,
             duration_minutes=input.duration_minutes, description=input.description,
             target_device=input.target_device,
-            level=input.level or scheduling.CourseLevel.BASIC))
-        return CoursePayload(course=Course.from_model(row) if row else None, errors=errors)
+            level=input.level), course=Course.from_model)
 
     @strawberry.mutation
     async def schedule_session(self, info: Info, input: ScheduleSessionInput) -> SchedulePayload:
@@ -319,8 +316,7 @@ class SchedulingMutation:
                 venue_id=decode_optional(input.venue_id, "Venue", ["input", "venueId"], "会場"),
                 capacity=input.capacity)
 
-        row, errors = await attempt(info, run)
-        return SessionPayload(session=Session.from_model(row) if row else None, errors=errors)
+        return await mutate(info, SessionPayload, run, session=Session.from_model)
 
     @strawberry.mutation
     async def cancel_session(self, info: Info, input: CancelSessionInput) -> SessionPayload:
@@ -330,8 +326,7 @@ class SchedulingMutation:
             return await scheduling.cancel_session(
                 actor=actor, session_id=_session_id(input.session_id), reason=input.reason)
 
-        row, errors = await attempt(info, run)
-        return SessionPayload(session=Session.from_model(row) if row else None, errors=errors)
+        return await mutate(info, SessionPayload, run, session=Session.from_model)
 
     @strawberry.mutation
     async def assign_supporter(self, info: Info, input: AssignSupporterInput
@@ -345,9 +340,7 @@ class SchedulingMutation:
                                        ["input", "supporterId"], "支援員"),
                 role=input.role)
 
-        row, errors = await attempt(info, run)
-        return AssignmentPayload(assignment=Assignment.from_model(row) if row else None,
-                                 errors=errors)
+        return await mutate(info, AssignmentPayload, run, assignment=Assignment.from_model)
 
     @strawberry.mutation
     async def unassign_supporter(self, info: Info, input: UnassignSupporterInput
@@ -359,9 +352,7 @@ class SchedulingMutation:
                 actor=actor, assignment_id=decode_id(input.assignment_id, "Assignment",
                                                      ["input", "assignmentId"], "担当"))
 
-        row, errors = await attempt(info, run)
-        return AssignmentPayload(assignment=Assignment.from_model(row) if row else None,
-                                 errors=errors)
+        return await mutate(info, AssignmentPayload, run, assignment=Assignment.from_model)
 
     @strawberry.mutation
     async def register(self, info: Info, input: RegisterInput) -> RegistrationPayload:
@@ -374,9 +365,7 @@ class SchedulingMutation:
                                       "住民"),
                 source=input.source)
 
-        row, errors = await attempt(info, run)
-        return RegistrationPayload(registration=Registration.from_model(row) if row else None,
-                                   errors=errors)
+        return await mutate(info, RegistrationPayload, run, registration=Registration.from_model)
 
     @strawberry.mutation
     async def cancel_registration(self, info: Info, input: CancelRegistrationInput
@@ -404,9 +393,7 @@ class SchedulingMutation:
                 actor=actor, registration_id=_registration_id(input.registration_id),
                 attendance=input.attendance)
 
-        row, errors = await attempt(info, run)
-        return RegistrationPayload(registration=Registration.from_model(row) if row else None,
-                                   errors=errors)
+        return await mutate(info, RegistrationPayload, run, registration=Registration.from_model)
 
     @strawberry.mutation
     async def record_visit(self, info: Info, input: RecordVisitInput) -> VisitPayload:
@@ -424,5 +411,4 @@ class SchedulingMutation:
                 notes=input.notes)
             return await scheduling.record_visit(actor=actor, data=data)
 
-        row, errors = await attempt(info, run)
-        return VisitPayload(visit=Visit.from_model(row) if row else None, errors=errors)
+        return await mutate(info, VisitPayload, run, visit=Visit.from_model)
