@@ -39,6 +39,27 @@ def test_no_area_imports_the_api_or_the_console():
     assert wrong == []
 
 
+
+def test_an_areas_modules_never_import_its_facade():
+    """scheduling, messaging and reports keep service.py as a façade over the modules beside
+    it (docs/architecture.md): those modules import each other, never the façade, so the
+    façade can import them all without a cycle."""
+    wrong = []
+    for area in ("scheduling", "messaging", "reports"):
+        facade = f"divide_support.{area}.service"
+        for path in sorted((PACKAGE / area).rglob("*.py")):
+            if path == PACKAGE / area / "service.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+                names = set()
+                if isinstance(node, ast.Import):
+                    names = {alias.name for alias in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    names = {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+                if facade in names:
+                    wrong.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    assert wrong == []
+
 def test_migrations_import_no_application_enum():
     """A migration keeps the values it was written with: a later rename or move of an enum
     in the code must never break an old migration."""
