@@ -168,6 +168,21 @@ async def test_a_supporter_sees_their_duties_with_attendees_but_no_phone_numbers
     assert (await console.get("/admin/users")).status_code == 403
 
 
+async def test_a_supporters_duty_lists_the_seats_then_the_waitlist_in_its_order(console, town):
+    me, _ = await factories.supporter_login(town)
+    full = await factories.session(town.coordinator, at(days=2, hour=10), capacity=1)
+    await scheduling.assign_supporter(actor=town.coordinator, session_id=full.id,
+                                      supporter_id=me.id)
+    for given in ("一番", "二番", "三番"):  # one seat, then two waiting in this order
+        resident = await factories.resident(town.coordinator, "順番", given)
+        await scheduling.register(actor=town.coordinator, session_id=full.id,
+                                  resident_id=resident.id)
+    await console.login("sato@example.jp")
+    await console.get("/duties")
+    text = console.text()
+    assert text.index("順番 一番 様") < text.index("順番 二番 様") < text.index("順番 三番 様")
+
+
 # --- administration ------------------------------------------------------------------------
 
 

@@ -29,12 +29,9 @@ def webcal(url: str | None) -> str:
 
 
 def attendees(session: dict) -> list[dict]:
-    """Those holding a seat, then the waitlist in order; cancelled seats are nobody's duty."""
-    rows = [edge["node"] for edge in session["registrations"]["edges"]]
-    confirmed = [r for r in rows if r["status"] == "CONFIRMED"]
-    waiting = sorted((r for r in rows if r["status"] == "WAITLISTED"),
-                     key=lambda r: r["waitlistPosition"] or 0)
-    return confirmed + waiting
+    """Those holding a seat, then the waitlist in the API's order (registrations_in_order);
+    cancelled seats are nobody's duty."""
+    return [edge["node"] for part in ("confirmed", "waitlist") for edge in session[part]["edges"]]
 
 
 @page(SUPPORTER)
