@@ -42,10 +42,15 @@ def start_of_local_day(day: date, tz: str) -> datetime:
     return datetime.combine(day, time.min, tzinfo=ZoneInfo(tz)).astimezone(UTC)
 
 
+def format_day(day: date) -> str:
+    """e.g. 12月3日(水) — how days are worded to people."""
+    return f"{day.month}月{day.day}日({WEEKDAYS_JA[day.weekday()]})"
+
+
 def format_local(value: datetime, tz: str) -> str:
     """e.g. 12月3日(水)10:00 — how times are worded to people."""
     local = value.astimezone(ZoneInfo(tz))
-    return f"{local.month}月{local.day}日({WEEKDAYS_JA[local.weekday()]}){local:%H:%M}"
+    return f"{format_day(local.date())}{local:%H:%M}"
 
 
 def age_on(birth_date: date | None, birth_year: int | None, on: date) -> int | None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from divide_support.core.timeutil import WEEKDAYS_JA
+from divide_support.core.timeutil import format_local
 from divide_support.messaging.models import MessageKind
 from divide_support.messaging.segments import count_segments, max_units
 
@@ -46,8 +46,7 @@ class MessageFacts:
 
 
 def when(value: datetime, tz: str) -> str:
-    local = value.astimezone(ZoneInfo(tz))
-    return f"{local.month}月{local.day}日({WEEKDAYS_JA[local.weekday()]}){local:%H:%M}"
+    return format_local(value, tz)
 
 
 def clock(value: datetime, tz: str) -> str:

@@ -64,8 +64,7 @@ def _values(form: FormData) -> dict[str, str]:
 def _span(values: dict[str, str]) -> str:
     """12月3日(木) 10:00〜12:00 for the form's date and times (already checked)."""
     day = date.fromisoformat(values["date"])
-    return (f"{day.month}月{day.day}日({timeutil.WEEKDAYS_JA[day.weekday()]}) "
-            f"{values['startsAt']}〜{values['endsAt']}")
+    return f"{timeutil.format_day(day)} {values['startsAt']}〜{values['endsAt']}"
 
 
 def _int_or_none(value: str) -> int | str | None:
@@ -242,8 +241,7 @@ async def _session_page(console: Console, session_id: str, *, section: str = "",
     skipped = _skipped_dates(params.get("skipped", "")) if done == "scheduled" else []
     if skipped:
         notice += ("祝日・年末年始のため、次の日は登録していません："
-                   + "、".join(f"{d.month}月{d.day}日({timeutil.WEEKDAYS_JA[d.weekday()]})"
-                              for d in skipped) + "。")
+                   + "、".join(timeutil.format_day(d) for d in skipped) + "。")
     errors, general = dict(errors or {}), list(general or [])
     shown = {r["id"] for r in [*confirmed, *waitlist, *residents]} | {
         a["id"] for a in session["assignments"]}
