@@ -10,17 +10,16 @@ The dates are fixed (2027-2029) so that the holidays are known: 2027-01-11 is æˆ
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import factories
 import pytest
+from factories import TOKYO
 from helpers_scheduling import audit_entries
 
 from divide_support.core.closures import closed_day_reason
 from divide_support.core.ids import to_global_id
 from divide_support.scheduling.models import Session
 
-TOKYO = ZoneInfo("Asia/Tokyo")
 SCHEDULE = """mutation ($input: ScheduleSessionInput!) {
   scheduleSession(input: $input) {
     sessions { id startsAt endsAt }

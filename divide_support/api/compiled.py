@@ -137,8 +137,6 @@ def _awaitable(value: Any) -> bool:
 
 
 _PLAIN = frozenset({str, int, bool, float, list, dict, tuple, type(None)})
-# the service's own scalars (api/scalars.py), whose serialize is a plain function of the value
-_CUSTOM_SCALARS = frozenset({"DateTime", "Date"})
 # graphql-core's coercion, where the value is already what it would return
 _SAME_WHEN = {"String": "v.__class__ is str", "ID": "v.__class__ is str",
               "Boolean": "v.__class__ is bool",
@@ -251,11 +249,6 @@ class Compiler:
         if is_leaf_type(return_type):
             coerce = self._name("coerce_", _coercer(return_type.coerce_output_value))
             same = _SAME_WHEN.get(return_type.name)
-            if return_type.name in _CUSTOM_SCALARS:
-                # their coercion (DateTime's isoformat) called directly, without _coercer's frame
-                function = self._name("serialize_", return_type.coerce_output_value)
-                return [f"{target} = {function}(v)",
-                        f"if {target} is None or {target} is Undefined:", "    raise GiveUp"]
             wrapped = getattr(return_type, "wrapped_cls", None)  # a strawberry enum
             if same is None and isinstance(wrapped, type) and issubclass(wrapped, Enum):
                 # its coerce_output_value, looked up once: the first name with the value
@@ -265,8 +258,10 @@ class Compiler:
                                          if value.value == member.value)
                 cls, table = self._name("enum_", wrapped), self._name("names_", names)
                 return [f"{target} = {table}[v] if v.__class__ is {cls} else {coerce}(v)"]
-            if same is None:
-                return [f"{target} = {coerce}(v)"]
+            if same is None:  # the scalar's coercion (DateTime's isoformat) called directly
+                function = self._name("serialize_", return_type.coerce_output_value)
+                return [f"{target} = {function}(v)",
+                        f"if {target} is None or {target} is Undefined:", "    raise GiveUp"]
             return [f"{target} = v if {same} else {coerce}(v)"]
         if is_object_type(return_type):
             lines = []
