@@ -30,6 +30,7 @@ from divide_support.core.requestctx import RequestContextMiddleware
 from divide_support.core.settings import get_settings
 from divide_support.messaging.dispatcher import outbox_metrics
 from divide_support.messaging.webhooks import twilio_inbound, twilio_status
+from divide_support.paper.http import schedule_pdf, slip_pdf
 from divide_support.reports.http import activity_csv, participation_csv, participation_svg
 from divide_support.web.assets import static_files
 from divide_support.web.graphiql import graphql_or_graphiql
@@ -123,6 +124,8 @@ def create_app(connection: ConnectionParams | None = None, *, init_orm: bool = T
         Route("/reports/participation.csv", participation_csv, methods=["GET"]),
         Route("/reports/participation.svg", participation_svg, methods=["GET"]),
         Route("/reports/activity.csv", activity_csv, methods=["GET"]),
+        Route("/paper/schedule.pdf", schedule_pdf, methods=["GET"]),
+        Route("/paper/slip.pdf", slip_pdf, methods=["GET"]),
         Route("/webhooks/twilio/status", twilio_status, methods=["POST"]),
         Route("/webhooks/twilio/inbound", twilio_inbound, methods=["POST"]),
         Mount("/static", app=static_files(), name="static"),

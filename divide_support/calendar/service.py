@@ -87,11 +87,11 @@ def organizer_for(municipality: Municipality) -> Organizer:
     return Organizer(name=f"{municipality.name} スマホ教室", phone=municipality.phone)
 
 
-def _programme(session: Session) -> str:
+def programme(session: Session) -> str:
     return "スマホ教室" if session.kind == SessionKind.CLASS else "スマホ相談会"
 
 
-def _bring(course: Course | None) -> str:
+def what_to_bring(course: Course | None) -> str:
     if course is not None and course.topic == CourseTopic.MY_NUMBER_CARD:
         return "スマートフォン、充電器、マイナンバーカード（暗証番号もご確認ください）"
     return "スマートフォン、充電器"
@@ -109,7 +109,7 @@ def _location(venue: Venue) -> str:
 
 def _description(session: Session, venue: Venue, course: Course | None,
                  municipality: Municipality, lines: list[str]) -> str:
-    contact = f"{municipality.name} {_programme(session)}"
+    contact = f"{municipality.name} {programme(session)}"
     if municipality.phone:
         contact += f" 電話 {municipality.phone}"
     text = [f"「{session.title}」", f"日時: {_span(session, municipality.timezone)}",
@@ -129,9 +129,9 @@ async def _session_facts(session: Session, *, uid: str, sequence: int | None = N
     if session.status == SessionStatus.CANCELLED:
         extra.insert(0, "この回は中止になりました。")
     elif not extra:
-        extra.append(f"持ち物: {_bring(course)}")
+        extra.append(f"持ち物: {what_to_bring(course)}")
     return EventFacts(
-        uid=uid, summary=f"{session.title}（{municipality.name}{_programme(session)}）",
+        uid=uid, summary=f"{session.title}（{municipality.name}{programme(session)}）",
         starts_at=session.starts_at, ends_at=session.ends_at, timezone=municipality.timezone,
         location=_location(venue),
         description=_description(session, venue, course, municipality, extra),
@@ -159,7 +159,7 @@ async def registration_file(token: str) -> CalendarFile | None:
     seat_given_up = registration.status == RegistrationStatus.CANCELLED
     waiting = registration.status == RegistrationStatus.WAITLISTED
     course = await Course.get(id=session.course_id) if session.course_id else None
-    lines = [f"持ち物: {_bring(course)}"]
+    lines = [f"持ち物: {what_to_bring(course)}"]
     if waiting:
         lines.insert(0, f"キャンセル待ち（{registration.waitlist_position}番目）です。"
                         "席が空いたらお知らせします。")
@@ -196,7 +196,7 @@ async def assignment_file(token: str) -> CalendarFile | None:
     municipality = await Municipality.get(id=session.municipality_id)
     supporter = await Supporter.get(id=duty.supporter_id)
     lines = [f"担当: {ROLE_TEXT[AssignmentRole(duty.role)]}",
-             f"受講者の持ち物: {_bring(await _course(session))}"]
+             f"受講者の持ち物: {what_to_bring(await _course(session))}"]
     if removed is not None:
         lines = ["この回の担当は取り消されました。"]
     facts = await _session_facts(

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -105,11 +105,18 @@ def local_input(value: Any, tz: str = "Asia/Tokyo") -> str:
     return moment.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%dT%H:%M") if moment else ""
 
 
+def local_path(url: str) -> str:
+    """A link the API handed out, as a path on this server: the page works however the
+    browser reached it (the intranet name need not be PUBLIC_BASE_URL)."""
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
 templates = Environment(loader=PackageLoader("divide_support.web", "templates"),
                         autoescape=select_autoescape(["html"]), trim_blocks=True,
                         lstrip_blocks=True)
 templates.filters.update(jp_datetime=jp_datetime, jp_date=jp_date, jp_time=jp_time,
-                         jp_span=jp_span, local_input=local_input)
+                         jp_span=jp_span, local_input=local_input, local_path=local_path)
 # Words of the glossary for the API's enum values, shared by every template.
 CHANNELS = {"PHONE_CALL": "電話で確認", "SMS": "SMSで確認", "VISIT": "訪問・窓口で確認",
             "POST": "郵送で確認"}

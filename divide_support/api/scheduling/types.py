@@ -49,6 +49,8 @@ from divide_support.api.permissions import actor_of, may_read_pii, staff_of
 from divide_support.calendar import service as calendar
 from divide_support.core.ids import to_global_id
 from divide_support.core.permissions import may_read_session_counts, may_read_supporters
+from divide_support.paper import http as paper_http
+from divide_support.paper import service as paper
 from divide_support.scheduling import models, notices
 from divide_support.scheduling import service as scheduling
 from divide_support.scheduling.pages import SessionQuery, SessionRelations
@@ -137,6 +139,15 @@ class Venue(Node):
     @strawberry.field(description="Public schedule feed (METHOD:PUBLISH) for this venue.")
     def calendar_url(self) -> str:
         return calendar.venue_feed_url_for(self._pk)
+
+    @strawberry.field(description="The venue's schedule for one month (month: \"2027-04\") as "
+                      "an A4 large-print PDF for the counter and the neighbourhood circular "
+                      "(回覧板): date and weekday, time, title, what to bring, seats left when "
+                      "printed, the centre's phone number. Fetch it with the staff bearer token "
+                      "(ADMIN, COORDINATOR).")
+    async def monthly_schedule_url(self, month: str) -> str:
+        parsed = await raise_as_graphql(lambda: paper.parse_month(month))
+        return paper_http.schedule_url(self._pk, parsed)
 
 
 @strawberry.type
@@ -401,6 +412,13 @@ class Registration(Node):
         if actor_of(info).is_staff:
             return calendar.invite_url(self._model)
         return ""
+
+    @strawberry.field(description="A confirmation slip for the resident (A5 PDF: name, date, "
+                      "time, venue, what to bring, the centre's number, and a QR code of the "
+                      "invite). Fetch it with the staff bearer token (ADMIN, COORDINATOR); "
+                      "each print is audited.")
+    def confirmation_slip_url(self) -> str:
+        return paper_http.slip_url(self._model.id)
 
 
 @strawberry.type(description="A drop-in help visit at a HELP_SESSION. Anonymous visits keep "

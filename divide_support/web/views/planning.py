@@ -6,22 +6,14 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
-from urllib.parse import urlsplit
 
 from starlette.responses import Response
 from starlette.routing import Route
 
 from divide_support.core import timeutil
-from divide_support.web.pages import PLANNER, STAFF, Console, page
+from divide_support.web.pages import PLANNER, STAFF, Console, local_path, page
 
 KINDS = [("CLASS", "スマホ教室"), ("HELP_SESSION", "スマホ相談会")]
-
-
-def _local_path(url: str) -> str:
-    """A link the API handed out, as a path on this server: the page works however the
-    browser reached it (the intranet name need not be PUBLIC_BASE_URL)."""
-    parts = urlsplit(url)
-    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 def _fiscal_year_start(today: date) -> date:
@@ -91,8 +83,8 @@ async def participation(console: Console) -> Response:
         venue_options=_options(choices["venues"], "name"),
         course_options=_options(choices["courses"], "title"), kinds=KINDS,
         values=values, errors=errors, report=report,
-        chart_url=_local_path(report["chartUrl"]) if report else "",
-        csv_url=_local_path(report["csvUrl"]) if report else "")
+        chart_url=local_path(report["chartUrl"]) if report else "",
+        csv_url=local_path(report["csvUrl"]) if report else "")
 
 
 @page(PLANNER | STAFF)
@@ -109,7 +101,7 @@ async def activity(console: Console) -> Response:
     return console.render("planning_activity.html", title="活動実績",
                           venue_options=_options(data["venues"], "name"),
                           values=values, errors=errors, report=report,
-                          csv_url=_local_path(report["csvUrl"]))
+                          csv_url=local_path(report["csvUrl"]))
 
 
 ROUTES = [

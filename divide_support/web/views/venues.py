@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from starlette.datastructures import FormData
 from starlette.responses import Response
 from starlette.routing import Route
 
+from divide_support.core import timeutil
 from divide_support.web.pages import (
     STAFF,
     Console,
@@ -55,9 +57,13 @@ def _render_form(console: Console, venue_id: str, values: dict[str, str],
 
 @page(STAFF)
 async def venue_list(console: Console) -> Response:
-    venues = (await console.query("ConsoleVenues"))["venues"]
+    this_month = timeutil.today(console.timezone).replace(day=1)
+    next_month = (this_month + timedelta(days=32)).replace(day=1)
+    venues = (await console.query("ConsoleVenues", {"thisMonth": f"{this_month:%Y-%m}",
+                                                    "nextMonth": f"{next_month:%Y-%m}"}))["venues"]
     saved = console.request.query_params.get("saved")
     return console.render("venues.html", title="会場", venues=venues, kinds=dict(VENUE_KINDS),
+                          this_month=this_month, next_month=next_month,
                           notice="会場の情報を保存しました。" if saved else "")
 
 
