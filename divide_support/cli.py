@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 from tortoise import Tortoise, connections
 
+from divide_support.accounts.errors import AccountsCode
 from divide_support.core.actor import Role
 from divide_support.core.database import (
     SEED_LOCK,
@@ -122,7 +123,7 @@ def _read_new_password(from_stdin: bool, prompt: str = "新しいパスワード
         return sys.stdin.readline().rstrip("\r\n")
     if not sys.stdin.isatty():
         # getpass would fall back to reading stdin with an English warning that it echoes
-        raise DomainError("PASSWORD_REQUIRED", "パスワードを尋ねる端末がありません。標準入力から"
+        raise DomainError(AccountsCode.PASSWORD_REQUIRED, "パスワードを尋ねる端末がありません。標準入力から"
                           "渡すときは --password-stdin を付けてください。", ["password"])
     import getpass
 
@@ -130,10 +131,10 @@ def _read_new_password(from_stdin: bool, prompt: str = "新しいパスワード
         first = getpass.getpass(prompt)
         again = getpass.getpass("もう一度入力してください: ")
     except EOFError:
-        raise DomainError("PASSWORD_REQUIRED", "パスワードが入力されませんでした。",
+        raise DomainError(AccountsCode.PASSWORD_REQUIRED, "パスワードが入力されませんでした。",
                           ["password"]) from None
     if again != first:
-        raise DomainError("PASSWORD_MISMATCH", "2回の入力が一致しません。", ["password"])
+        raise DomainError(AccountsCode.PASSWORD_MISMATCH, "2回の入力が一致しません。", ["password"])
     return first
 
 

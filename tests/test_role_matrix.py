@@ -103,7 +103,9 @@ SENSITIVE_TYPES = {
                                                          "receivedAt", "resident"}},
     "Registration": {"link": {"inviteUrl"}, "public": {
         "id", "resident", "session", "status", "waitlistPosition", "source", "attendance",
-        "checkedInAt", "createdAt"}},
+        # the slip's address names only the registration's ID; the file itself is staff-only
+        # (tests/test_paper.py)
+        "checkedInAt", "createdAt", "confirmationSlipUrl"}},
     "Assignment": {"link": {"inviteUrl"}, "public": {"id", "supporter", "session", "role"}},
 }
 

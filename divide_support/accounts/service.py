@@ -18,11 +18,12 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from divide_support.accounts.errors import AccountsCode
 from divide_support.accounts.models import AuthToken, LoginThrottle, Municipality, User
 from divide_support.audit import service as audit
 from divide_support.core import requestctx, timeutil
 from divide_support.core.actor import Actor, Role
-from divide_support.core.errors import DomainError, NotFound
+from divide_support.core.errors import CoreCode, DomainError, NotFound
 from divide_support.core.permissions import require_role
 from divide_support.core.settings import get_settings
 from divide_support.core.tenancy import get_scoped
@@ -50,7 +51,7 @@ def normalise_email(email: str) -> str:
 async def get_municipality_by_code(code: str) -> Municipality:
     municipality = await Municipality.get_or_none(code=code.strip())
     if municipality is None:
-        raise DomainError("NOT_FOUND", f"自治体コード {code} は登録されていません。",
+        raise DomainError(CoreCode.NOT_FOUND, f"自治体コード {code} は登録されていません。",
                           ["municipality"], message_en=f"Unknown municipality code {code}.")
     return municipality
 
@@ -75,28 +76,28 @@ async def create_user(
     elif municipality_code is not None:
         municipality = await get_municipality_by_code(municipality_code)
     else:
-        raise DomainError("BAD_USER_INPUT", "自治体コードを指定してください。",
+        raise DomainError(CoreCode.BAD_USER_INPUT, "自治体コードを指定してください。",
                           ["input", "municipality"], message_en="A municipality is required.")
     email = normalise_email(clean_text(email, "email", "メールアドレス", 254, required=True) or "")
     if "@" not in email or email.startswith("@") or email.endswith("@"):
-        raise DomainError("INVALID_EMAIL", "メールアドレスの形式が正しくありません。",
+        raise DomainError(CoreCode.INVALID_EMAIL, "メールアドレスの形式が正しくありません。",
                           ["input", "email"], message_en="The e-mail address is not valid.")
     name = clean_text(display_name, "displayName", "表示名", 100)
     _check_password(password)
     if role == Role.SUPPORTER and supporter_id is None:
-        raise DomainError("SUPPORTER_REQUIRED", "支援員のアカウントには、どの支援員かの指定が必要です。",
+        raise DomainError(AccountsCode.SUPPORTER_REQUIRED, "支援員のアカウントには、どの支援員かの指定が必要です。",
                           ["input", "supporterId"],
                           message_en="A SUPPORTER account needs a supporter (--supporter-id).")
     if supporter_id is not None:
         if role != Role.SUPPORTER:
-            raise DomainError("BAD_USER_INPUT", "支援員の指定は、役割が支援員のアカウントにだけできます。",
+            raise DomainError(CoreCode.BAD_USER_INPUT, "支援員の指定は、役割が支援員のアカウントにだけできます。",
                               ["input", "supporterId"],
                               message_en="Only SUPPORTER accounts link to a supporter.")
         supporter = await Supporter.get_or_none(id=supporter_id, municipality_id=municipality.id)
         if supporter is None:
             raise NotFound("支援員", ["input", "supporterId"])
     if await User.filter(email=email).exists():
-        raise DomainError("EMAIL_TAKEN", "このメールアドレスは既に使われています。",
+        raise DomainError(AccountsCode.EMAIL_TAKEN, "このメールアドレスは既に使われています。",
                           ["input", "email"], message_en="This e-mail address is already in use.")
     try:
         async with in_transaction():
@@ -113,7 +114,7 @@ async def create_user(
                 "user.create", "User", [user.id], {"role": str(role)},
             )
     except IntegrityError as error:  # the same e-mail saved by a colleague a moment ago
-        raise DomainError("EMAIL_TAKEN", "このメールアドレスは既に使われています。",
+        raise DomainError(AccountsCode.EMAIL_TAKEN, "このメールアドレスは既に使われています。",
                           ["input", "email"],
                           message_en="This e-mail address is already in use.") from error
     return user
@@ -145,7 +146,7 @@ class LoginResult:
 
 def _login_locked() -> DomainError:
     return DomainError(
-        "TOO_MANY_ATTEMPTS",
+        AccountsCode.TOO_MANY_ATTEMPTS,
         "ログインの失敗が続いたため、しばらくログインできません。時間をおいてお試しください。",
         ["input", "email"],
         message_en="Too many failed logins. Please try again later.",
@@ -155,7 +156,7 @@ def _login_locked() -> DomainError:
 def _invalid_credentials() -> DomainError:
     # The same words whether the e-mail exists or not: the answer reveals no account.
     return DomainError(
-        "INVALID_CREDENTIALS",
+        AccountsCode.INVALID_CREDENTIALS,
         "メールアドレスまたはパスワードが正しくありません。",
         ["input", "password"],
         message_en="Wrong e-mail address or password.",
@@ -431,7 +432,7 @@ async def set_user_active(*, actor: Actor, user_id: int, active: bool) -> User:
         user = await get_scoped(User, user_id, actor, what="ユーザー", field=["input", "userId"],
                                 for_update=True)
         if user.id == actor.user_id and not active:
-            raise DomainError("CANNOT_DEACTIVATE_SELF", "自分のアカウントは無効にできません。",
+            raise DomainError(AccountsCode.CANNOT_DEACTIVATE_SELF, "自分のアカウントは無効にできません。",
                               ["input", "userId"],
                               message_en="You cannot deactivate your own account.")
         user.active = active
@@ -449,13 +450,13 @@ def _check_password(password: str, field: list[str] | None = None) -> None:
     where = field or ["input", "password"]
     if len(password) < MIN_PASSWORD_LENGTH:
         raise DomainError(
-            "WEAK_PASSWORD",
+            AccountsCode.WEAK_PASSWORD,
             f"パスワードは{MIN_PASSWORD_LENGTH}文字以上にしてください。",
             where,
             message_en=f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.",
         )
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise DomainError("BAD_USER_INPUT",
+        raise DomainError(CoreCode.BAD_USER_INPUT,
                           f"パスワードは{MAX_PASSWORD_LENGTH}文字以内にしてください。", where,
                           message_en=f"Passwords have at most {MAX_PASSWORD_LENGTH} characters.")
 
@@ -510,11 +511,11 @@ async def change_password(*, actor: Actor, current_password: str, new_password: 
     """A user's own new password, given the current one. Their other sessions are signed
     out; the one this is done from (`token`) stays signed in."""
     if actor.user_id is None:
-        raise DomainError("FORBIDDEN", "この操作にはログインが必要です。", ["input"],
+        raise DomainError(CoreCode.FORBIDDEN, "この操作にはログインが必要です。", ["input"],
                           message_en="Only a signed-in user can change their password.")
     _check_password(new_password, ["input", "newPassword"])
     if new_password == current_password:
-        raise DomainError("SAME_PASSWORD", "新しいパスワードは今のパスワードと違うものにしてください。",
+        raise DomainError(AccountsCode.SAME_PASSWORD, "新しいパスワードは今のパスワードと違うものにしてください。",
                           ["input", "newPassword"],
                           message_en="The new password must differ from the current one.")
     async with in_transaction():
@@ -524,7 +525,7 @@ async def change_password(*, actor: Actor, current_password: str, new_password: 
         ok = await asyncio.to_thread(_password_matches, user.password_hash,
                                      current_password[:MAX_PASSWORD_LENGTH + 1])
         if not ok:
-            raise DomainError("INVALID_CREDENTIALS", "今のパスワードが正しくありません。",
+            raise DomainError(AccountsCode.INVALID_CREDENTIALS, "今のパスワードが正しくありません。",
                               ["input", "currentPassword"],
                               message_en="The current password is wrong.")
         revoked = await _replace_password(user, new_password, keep_token=token)

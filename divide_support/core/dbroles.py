@@ -18,7 +18,7 @@ import logging
 import asyncpg
 
 from divide_support.core.database import ConnectionParams, DatabaseUnavailable, connect
-from divide_support.core.errors import DomainError
+from divide_support.core.errors import CoreCode, DomainError
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ async def grant_service_role(conn: asyncpg.Connection, role: str) -> list[str]:
     exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
     if not exists:
         raise DomainError(
-            "SERVICE_ROLE_MISSING",
+            CoreCode.SERVICE_ROLE_MISSING,
             f"データベースのロール「{role}」がありません。DATABASE_SERVICE_ROLE（未設定なら "
             "DATABASE_URL のユーザー）を確認し、ロールを作成してください。",
             message_en=f"The database role {role!r} does not exist.")

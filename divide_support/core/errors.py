@@ -3,10 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import StrEnum
+
+
+class CoreCode(StrEnum):
+    """Core: shared by every area: input shape, not found, roles. api.errors lists every area's codes
+    in one place (UserError.code in the SDL)."""
+
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    FORBIDDEN = "FORBIDDEN"
+    INVALID_CHARACTERS = "INVALID_CHARACTERS"
+    INVALID_EMAIL = "INVALID_EMAIL"
+    INVALID_TIME_RANGE = "INVALID_TIME_RANGE"
+    NOT_FOUND = "NOT_FOUND"
+    REQUIRED = "REQUIRED"
+    SERVICE_ROLE_MISSING = "SERVICE_ROLE_MISSING"
+    TOO_LONG = "TOO_LONG"
 
 
 class DomainError(Exception):
-    """An expected problem the user can act on. Carries a stable machine code.
+    """An expected problem the user can act on. Carries a stable machine code: a member of
+    the raising area's StrEnum (CoreCode here, SchedulingCode in scheduling/errors.py, ...).
 
     `field` is the input path the problem refers to (e.g. ("input", "phone")).
     Messages are Japanese by default; `message_en` serves Accept-Language: en.
@@ -14,7 +31,7 @@ class DomainError(Exception):
 
     def __init__(
         self,
-        code: str,
+        code: StrEnum,
         message: str,
         field: Sequence[str] | None = None,
         *,
@@ -30,7 +47,7 @@ class DomainError(Exception):
 class NotFound(DomainError):
     def __init__(self, what: str = "対象", field: Sequence[str] | None = None) -> None:
         super().__init__(
-            "NOT_FOUND",
+            CoreCode.NOT_FOUND,
             f"{what}が見つかりません。",
             field,
             message_en="The requested object was not found.",
@@ -40,7 +57,7 @@ class NotFound(DomainError):
 class Forbidden(DomainError):
     def __init__(self, field: Sequence[str] | None = None) -> None:
         super().__init__(
-            "FORBIDDEN",
+            CoreCode.FORBIDDEN,
             "この操作を行う権限がありません。",
             field,
             message_en="You are not allowed to do this.",

@@ -13,7 +13,7 @@ import reprlib
 import unicodedata
 from collections.abc import Sequence
 
-from divide_support.core.errors import DomainError
+from divide_support.core.errors import CoreCode, DomainError
 
 _ALLOWED_CONTROLS = frozenset({"\n", "\t"})
 # Cc: C0/C1 controls (NUL, BEL, ESC, ...); Cs: surrogates, which are never text on their own.
@@ -57,15 +57,15 @@ def clean_text(
     text = (value or "").strip()
     if not text:
         if required:
-            raise DomainError("REQUIRED", f"{label}を入力してください。", where,
+            raise DomainError(CoreCode.REQUIRED, f"{label}を入力してください。", where,
                               message_en=f"{field} is required.")
         return None
     # The length first: a huge value is refused without reading it through.
     if len(text) > max_length:
-        raise DomainError("TOO_LONG", f"{label}は{max_length}文字以内で入力してください。",
+        raise DomainError(CoreCode.TOO_LONG, f"{label}は{max_length}文字以内で入力してください。",
                           where, message_en=f"{field} is too long (max {max_length}).")
     if has_refused_characters(text, multiline=multiline):
-        raise DomainError("INVALID_CHARACTERS", f"{label}に使えない文字（制御文字）が含まれています。",
+        raise DomainError(CoreCode.INVALID_CHARACTERS, f"{label}に使えない文字（制御文字）が含まれています。",
                           where, message_en=f"{field} contains control characters.")
     return text
 

@@ -16,6 +16,7 @@ from divide_support.core.permissions import require_staff
 from divide_support.core.tenancy import get_scoped
 from divide_support.core.text import NOTES_MAX, clean_text
 from divide_support.followups import notices
+from divide_support.followups.errors import FollowupsCode
 from divide_support.followups.links import links
 from divide_support.followups.models import (
     FollowUp,
@@ -110,7 +111,7 @@ async def schedule_follow_up(
             raise NotFound("担当者", ["input", "assignedToId"])
     clean_notes = clean_text(notes, "notes", "メモ", NOTES_MAX, multiline=True)
     if due_on < timeutil.today(actor.timezone) - timedelta(days=365):
-        raise DomainError("INVALID_DATE", "期日が古すぎます。", ["input", "dueOn"],
+        raise DomainError(FollowupsCode.INVALID_DATE, "期日が古すぎます。", ["input", "dueOn"],
                           message_en="The due date is too far in the past.")
     async with in_transaction():
         follow_up = await FollowUp.create(
@@ -144,16 +145,16 @@ def _check_next_step(due_on: date | None, channel: FollowUpChannel | None,
         return None
     if due_on is None or channel is None:
         missing = "nextDueOn" if due_on is None else "nextChannel"
-        raise DomainError("NEXT_STEP_INCOMPLETE", "次の確認の日と方法を両方とも選んでください。",
+        raise DomainError(FollowupsCode.NEXT_STEP_INCOMPLETE, "次の確認の日と方法を両方とも選んでください。",
                           ["input", missing],
                           message_en="The next check needs both a date and a channel.")
     # a next step lies ahead: a date in the past would be overdue the moment it is made
     if due_on < timeutil.today(actor.timezone):
-        raise DomainError("INVALID_DATE", "次の確認の日は今日以降の日にしてください。",
+        raise DomainError(FollowupsCode.INVALID_DATE, "次の確認の日は今日以降の日にしてください。",
                           ["input", "nextDueOn"],
                           message_en="The next check must be today or later.")
     if due_on > timeutil.today(actor.timezone) + timedelta(days=366):
-        raise DomainError("INVALID_DATE", "次の確認の日は1年以内の日にしてください。",
+        raise DomainError(FollowupsCode.INVALID_DATE, "次の確認の日は1年以内の日にしてください。",
                           ["input", "nextDueOn"],
                           message_en="The next check must be within a year.")
     return NextStep(due_on=due_on, channel=channel)
@@ -172,7 +173,7 @@ async def complete_follow_up(
         follow_up = await get_scoped(FollowUp, follow_up_id, actor, what="フォローアップ",
                                      field=["input", "followUpId"], for_update=True)
         if follow_up.status != FollowUpStatus.OPEN:
-            raise DomainError("FOLLOW_UP_CLOSED", "このフォローアップは既に完了または取消済みです。",
+            raise DomainError(FollowupsCode.FOLLOW_UP_CLOSED, "このフォローアップは既に完了または取消済みです。",
                               ["input", "followUpId"],
                               message_en="This follow-up is already closed.")
         follow_up.status = FollowUpStatus.DONE

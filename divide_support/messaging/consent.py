@@ -10,6 +10,7 @@ from divide_support.core.actor import Actor, Role
 from divide_support.core.errors import DomainError
 from divide_support.core.permissions import require_staff
 from divide_support.core.tenancy import get_scoped
+from divide_support.messaging.errors import MessagingCode
 from divide_support.messaging.models import InboundMessage
 from divide_support.messaging.planning import revive_for_resident
 from divide_support.people.models import Resident
@@ -50,7 +51,7 @@ async def set_sms_consent(*, actor: Actor, resident_id: int, consent: bool) -> R
                                     field=["input", "residentId"], for_update=True)
         ensure_not_erased(resident)
         if consent and not resident.phone:
-            raise DomainError("NO_MOBILE", "携帯電話番号が登録されていないため、SMSを送れません。",
+            raise DomainError(MessagingCode.NO_MOBILE, "携帯電話番号が登録されていないため、SMSを送れません。",
                               ["input", "residentId"],
                               message_en="The resident has no mobile number.")
         resident.sms_consent = consent

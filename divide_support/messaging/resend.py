@@ -13,6 +13,7 @@ from divide_support.core.permissions import require_staff
 from divide_support.core.tenancy import get_scoped
 from divide_support.messaging import occasions
 from divide_support.messaging.eligibility import SKIP_REASON_TEXT, skip_reason_for
+from divide_support.messaging.errors import MessagingCode
 from divide_support.messaging.models import Message, MessageStatus
 from divide_support.messaging.timing import after_quiet_hours
 from divide_support.people.models import Resident
@@ -26,25 +27,25 @@ async def resend(*, actor: Actor, message_id: int) -> Message:
         message = await get_scoped(Message, message_id, actor, what="メッセージ",
                                    field=["input", "messageId"], for_update=True)
         if message.status not in (MessageStatus.FAILED, MessageStatus.UNDELIVERED):
-            raise DomainError("NOT_RESENDABLE",
+            raise DomainError(MessagingCode.NOT_RESENDABLE,
                               "送信に失敗したメッセージだけ再送できます。",
                               ["input", "messageId"],
                               message_en="Only FAILED or UNDELIVERED messages can be resent.")
         if await occasions.unwanted([message]):
-            raise DomainError("NOT_RESENDABLE",
+            raise DomainError(MessagingCode.NOT_RESENDABLE,
                               "申込の取消や回の中止・変更があったため、このメッセージは再送できません。",
                               ["input", "messageId"],
                               message_en="The seat, session or follow-up it was about has changed.")
         resident = await Resident.get(id=message.resident_id)
         reason = skip_reason_for(resident)
         if reason is not None:
-            raise DomainError("NOT_ELIGIBLE", f"再送できません: {SKIP_REASON_TEXT[reason]}。",
+            raise DomainError(MessagingCode.NOT_ELIGIBLE, f"再送できません: {SKIP_REASON_TEXT[reason]}。",
                               ["input", "messageId"],
                               message_en=f"Cannot resend: {reason}.")
         municipality = await Municipality.get(id=message.municipality_id)
         send_after = after_quiet_hours(timeutil.now(), municipality)
         if message.expires_at is not None and send_after >= message.expires_at:
-            raise DomainError("TOO_LATE", "開催時刻を過ぎたため再送できません。",
+            raise DomainError(MessagingCode.TOO_LATE, "開催時刻を過ぎたため再送できません。",
                               ["input", "messageId"], message_en="Too late to resend.")
         message.status = MessageStatus.PENDING
         message.to = resident.phone

@@ -19,8 +19,10 @@ from divide_support.core.actor import Actor
 from divide_support.core.errors import DomainError
 from divide_support.core.permissions import require_staff
 from divide_support.core.tenancy import get_scoped
+from divide_support.paper.errors import PaperCode
 from divide_support.paper.layout import BODY_PT, document, measure_lines
 from divide_support.people import service as people
+from divide_support.scheduling.errors import SchedulingCode
 from divide_support.scheduling.models import (
     Registration,
     RegistrationStatus,
@@ -43,7 +45,7 @@ def parse_month(text: str, field: str = "month") -> date:
     """'2027-04' -> the first day of that month."""
     found = _MONTH.fullmatch(text.strip())
     if found is None or not 1 <= int(found.group(2)) <= 12 or int(found.group(1)) < 2000:
-        raise DomainError("INVALID_MONTH", "月は 2027-04 の形で指定してください。", [field],
+        raise DomainError(PaperCode.INVALID_MONTH, "月は 2027-04 の形で指定してください。", [field],
                           message_en="Give the month as 2027-04.")
     return date(int(found.group(1)), int(found.group(2)), 1)
 
@@ -128,7 +130,7 @@ async def confirmation_slip(*, actor: Actor, registration_id: int) -> PrintedFil
     people.ensure_not_erased(resident, "registrationId")
     if (registration.status == RegistrationStatus.CANCELLED
             or session.status == SessionStatus.CANCELLED):
-        raise DomainError("ALREADY_CANCELLED",
+        raise DomainError(SchedulingCode.ALREADY_CANCELLED,
                           "この申込み（または回）は取り消されています。確認票は印刷できません。",
                           ["registrationId"],
                           message_en="This registration or session was cancelled.")

@@ -9,12 +9,13 @@ import phonenumbers
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 from divide_support.core.errors import DomainError
+from divide_support.people.errors import PeopleCode
 
 _MOBILE_TYPES = {PhoneNumberType.MOBILE}
 
 
 def _invalid(field: Sequence[str], message: str, message_en: str) -> DomainError:
-    return DomainError("INVALID_PHONE", message, field, message_en=message_en)
+    return DomainError(PeopleCode.INVALID_PHONE, message, field, message_en=message_en)
 
 
 def _parse(raw: str, field: Sequence[str]) -> phonenumbers.PhoneNumber:

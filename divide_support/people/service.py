@@ -14,11 +14,12 @@ from tortoise.transactions import in_transaction
 from divide_support.audit import service as audit
 from divide_support.core import timeutil
 from divide_support.core.actor import Actor
-from divide_support.core.errors import DomainError
+from divide_support.core.errors import CoreCode, DomainError
 from divide_support.core.permissions import require_staff, require_supporter_reader
 from divide_support.core.tenancy import get_scoped
 from divide_support.core.text import NOTES_MAX, clean_text, required_text
 from divide_support.people import phones
+from divide_support.people.errors import PeopleCode
 from divide_support.people.models import (
     ContactPreference,
     Device,
@@ -102,15 +103,15 @@ def _check_birth(birth_date: date | None, birth_year: int | None, tz: str) -> in
     today = timeutil.today(tz)
     if birth_date is not None:
         if birth_date > today or birth_date.year < today.year - 120:
-            raise DomainError("INVALID_BIRTH_DATE", "生年月日が正しくありません。",
+            raise DomainError(PeopleCode.INVALID_BIRTH_DATE, "生年月日が正しくありません。",
                               ["input", "birthDate"], message_en="The birth date is not valid.")
         if birth_year is not None and birth_year != birth_date.year:
-            raise DomainError("INVALID_BIRTH_DATE", "生まれ年と生年月日が一致しません。",
+            raise DomainError(PeopleCode.INVALID_BIRTH_DATE, "生まれ年と生年月日が一致しません。",
                               ["input", "birthYear"],
                               message_en="Birth year and birth date disagree.")
         return birth_date.year
     if birth_year is not None and not (today.year - 120 <= birth_year <= today.year):
-        raise DomainError("INVALID_BIRTH_DATE", "生まれ年が正しくありません。",
+        raise DomainError(PeopleCode.INVALID_BIRTH_DATE, "生まれ年が正しくありません。",
                           ["input", "birthYear"], message_en="The birth year is not valid.")
     return birth_year
 
@@ -267,7 +268,7 @@ async def create_resident(*, fields: ResidentFields, actor: Actor,
 def _check_sms_choice(values: dict[str, Any]) -> None:
     if values.get("contact_preference") == ContactPreference.SMS and not values.get("phone"):
         raise DomainError(
-            "PHONE_REQUIRED_FOR_SMS",
+            PeopleCode.PHONE_REQUIRED_FOR_SMS,
             "SMSでの連絡には携帯電話の番号が必要です。",
             ["input", "phone"],
             message_en="SMS contact needs a mobile number.",
@@ -311,7 +312,7 @@ ERASED_NAME = "（消去済み）"
 def ensure_not_erased(resident: Resident, field: str = "residentId") -> None:
     """An erased record stays anonymous: nothing is added to it (register them anew)."""
     if resident.erased_at is not None:
-        raise DomainError("RESIDENT_ERASED",
+        raise DomainError(PeopleCode.RESIDENT_ERASED,
                           "この方の個人情報は消去されています。改めて住民として登録してください。",
                           ["input", field],
                           message_en="This resident's personal data was erased; register anew.")
@@ -395,7 +396,7 @@ def _clean_supporter_fields(values: dict[str, Any]) -> dict[str, Any]:
     if "email" in values:
         clean_email = clean_text(values["email"], "email", "メールアドレス", 254)
         if clean_email and "@" not in clean_email:
-            raise DomainError("INVALID_EMAIL", "メールアドレスの形式が正しくありません。",
+            raise DomainError(CoreCode.INVALID_EMAIL, "メールアドレスの形式が正しくありません。",
                               ["input", "email"], message_en="The e-mail address is not valid.")
         clean["email"] = clean_email
     if "skills" in values:
@@ -404,7 +405,7 @@ def _clean_supporter_fields(values: dict[str, Any]) -> dict[str, Any]:
     for key in ("affiliation", "certified", "active"):
         if key in values:
             if values[key] is None:
-                raise DomainError("REQUIRED", "値を選んでください。", ["input", _camel(key)],
+                raise DomainError(CoreCode.REQUIRED, "値を選んでください。", ["input", _camel(key)],
                                   message_en=f"{_camel(key)} cannot be null.")
             clean[key] = values[key]
     return clean

@@ -30,6 +30,7 @@ from divide_support.messaging import service as messaging
 from divide_support.messaging.models import InboundMessage, Message
 from divide_support.people import service as people
 from divide_support.people.models import Resident
+from divide_support.privacy.errors import PrivacyCode
 from divide_support.scheduling import service as scheduling
 from divide_support.scheduling.models import Registration, Visit
 
@@ -53,13 +54,13 @@ async def erase_resident(*, actor: Actor, resident_id: int) -> Resident:
         resident = await get_scoped(Resident, resident_id, actor, what="住民",
                                     field=["input", "residentId"], for_update=True)
         if resident.erased_at is not None:
-            raise DomainError("ALREADY_ERASED", "この方の個人情報は既に消去されています。",
+            raise DomainError(PrivacyCode.ALREADY_ERASED, "この方の個人情報は既に消去されています。",
                               ["input", "residentId"],
                               message_en="This resident's personal data is already erased.")
         upcoming = await scheduling.upcoming_registrations(resident.id)
         if upcoming:
             raise DomainError(
-                "HAS_UPCOMING_REGISTRATIONS",
+                PrivacyCode.HAS_UPCOMING_REGISTRATIONS,
                 f"この方にはこれからの申込が{upcoming}件あります。先に申込を取り消してから消去してください。",
                 ["input", "residentId"],
                 message_en=f"The resident holds {upcoming} upcoming places; cancel them first.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from divide_support.core.errors import DomainError
+from divide_support.core.errors import CoreCode, DomainError
 
 MAX_PERIOD_DAYS = 3 * 366
 
@@ -22,10 +22,10 @@ class ReportFilter:
 
 def _check_period(report_filter: ReportFilter) -> None:
     if report_filter.date_to < report_filter.date_from:
-        raise DomainError("INVALID_TIME_RANGE", "期間の終わりが始まりより前です。", ["filter", "to"],
+        raise DomainError(CoreCode.INVALID_TIME_RANGE, "期間の終わりが始まりより前です。", ["filter", "to"],
                           message_en="to is before from.")
     if (report_filter.date_to - report_filter.date_from).days > MAX_PERIOD_DAYS:
-        raise DomainError("INVALID_TIME_RANGE", "期間は3年以内にしてください。", ["filter", "to"],
+        raise DomainError(CoreCode.INVALID_TIME_RANGE, "期間は3年以内にしてください。", ["filter", "to"],
                           message_en="The period is at most three years.")
 
 

@@ -36,6 +36,7 @@ from divide_support.core.text import clean_text
 from divide_support.reports import cellkey
 from divide_support.reports._common import ReportFilter, _age_on, _check_period, _counted_with_keys
 from divide_support.reports.cellkey import record_key
+from divide_support.reports.errors import ReportsCode
 from divide_support.reports.models import PopulationFigure, Survey, SurveyBand, SurveyValue
 from divide_support.reports.suppression import _small, suppress_columns
 from divide_support.reports.survey_storage import metric_keys, metric_need
@@ -208,7 +209,7 @@ def _checked_filter(report_filter: ReportFilter) -> ReportFilter:
     districts = report_filter.districts
     if districts:
         if len(districts) > MAX_DISTRICTS:
-            raise DomainError("TOO_MANY", f"地区は{MAX_DISTRICTS}個まで指定できます。",
+            raise DomainError(ReportsCode.TOO_MANY, f"地区は{MAX_DISTRICTS}個まで指定できます。",
                               ["filter", "districts"],
                               message_en=f"At most {MAX_DISTRICTS} districts.")
         cleaned = [clean_text(d, "districts", "地区", DISTRICT_MAX, path=["filter", "districts"])
@@ -225,7 +226,7 @@ async def participation_report(*, actor: Actor, survey_id: int, metric: str,
     survey = await get_scoped(Survey, survey_id, actor, what="調査", field=["surveyId"])
     need_kind = metric_need(survey, metric)
     if need_kind is None:
-        raise DomainError("UNKNOWN_METRIC",
+        raise DomainError(ReportsCode.UNKNOWN_METRIC,
                           f"この調査に指標「{metric}」はありません（{', '.join(metric_keys(survey))}）。",
                           ["metric"], message_en=f"Unknown metric {metric}.")
     bands = await SurveyBand.filter(survey_id=survey.id).order_by("position")

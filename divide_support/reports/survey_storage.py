@@ -12,8 +12,9 @@ from tortoise.transactions import in_transaction
 from divide_support.accounts.models import Municipality
 from divide_support.audit import service as audit
 from divide_support.core.actor import Actor, Role
-from divide_support.core.errors import DomainError
+from divide_support.core.errors import CoreCode, DomainError
 from divide_support.core.permissions import require_role
+from divide_support.reports.errors import ReportsCode
 from divide_support.reports.models import PopulationFigure, Survey, SurveyBand, SurveyValue
 from divide_support.reports.surveys import SurveyDocument, parse_survey
 
@@ -66,7 +67,7 @@ async def _municipality_of(document: SurveyDocument, field: list[str]) -> Munici
     """The registered municipality a survey document names (UNKNOWN_MUNICIPALITY if none)."""
     municipality = await Municipality.get_or_none(code=document.municipality_code)
     if municipality is None:
-        raise DomainError("UNKNOWN_MUNICIPALITY",
+        raise DomainError(ReportsCode.UNKNOWN_MUNICIPALITY,
                           f"municipality: 団体コード {document.municipality_code} の自治体は登録されていません。",
                           field, message_en=f"Unknown municipality {document.municipality_code}.")
     return municipality
@@ -78,7 +79,7 @@ async def import_survey(*, actor: Actor, document_text: str) -> Survey:
     document = await read_survey(document_text)
     municipality = await _municipality_of(document, ["input", "document"])
     if municipality.id != actor.municipality_id:
-        raise DomainError("FORBIDDEN", "ほかの自治体の調査は取り込めません。", ["input", "document"],
+        raise DomainError(CoreCode.FORBIDDEN, "ほかの自治体の調査は取り込めません。", ["input", "document"],
                           message_en="The survey belongs to another municipality.")
     survey = await save_survey(document, municipality)
     await audit.record(actor, "survey.import", "Survey", [survey.id], {"key": document.key})

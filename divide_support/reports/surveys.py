@@ -43,6 +43,7 @@ from yaml.resolver import Resolver
 
 from divide_support.core.errors import DomainError
 from divide_support.core.text import excerpt, has_refused_characters
+from divide_support.reports.errors import ReportsCode
 
 KEY = re.compile(r"[a-z0-9][a-z0-9_.-]{0,99}")
 MAX_DOCUMENT_CHARS = 200_000
@@ -111,7 +112,7 @@ class SurveyDocument:
 
 
 def _fail(where: str, message: str) -> NoReturn:
-    raise DomainError("INVALID_SURVEY", f"{where}: {message}" if where else message,
+    raise DomainError(ReportsCode.INVALID_SURVEY, f"{where}: {message}" if where else message,
                       ["input", "document"], message_en=f"{where}: {message}" if where else message)
 
 

@@ -13,8 +13,9 @@ from datetime import datetime
 
 from divide_support.core import timeutil
 from divide_support.core.actor import Actor
-from divide_support.core.errors import DomainError
+from divide_support.core.errors import CoreCode, DomainError
 from divide_support.core.tenancy import get_scoped
+from divide_support.scheduling.errors import SchedulingCode
 from divide_support.scheduling.models import Session, SessionStatus
 
 MAX_SESSION_HOURS = 12
@@ -31,12 +32,12 @@ def effective_status(session: Session, at: datetime | None = None) -> SessionSta
 
 def _non_negative(value: int | None, field: str, label: str, *, minimum: int = 0) -> None:
     if value is not None and value < minimum:
-        raise DomainError("BAD_USER_INPUT", f"{label}は{minimum}以上の数を入力してください。",
+        raise DomainError(CoreCode.BAD_USER_INPUT, f"{label}は{minimum}以上の数を入力してください。",
                           ["input", field], message_en=f"{field} must be at least {minimum}.")
 
 
 def _session_not_open(message: str, message_en: str, field: str = "sessionId") -> DomainError:
-    return DomainError("SESSION_NOT_OPEN", message, ["input", field], message_en=message_en)
+    return DomainError(SchedulingCode.SESSION_NOT_OPEN, message, ["input", field], message_en=message_en)
 
 
 async def _lock_session(session_id: int, actor: Actor, field: str = "sessionId") -> Session:

@@ -14,6 +14,7 @@ from divide_support.core.permissions import require_staff
 from divide_support.core.tenancy import get_scoped
 from divide_support.people.models import Supporter
 from divide_support.scheduling._common import _lock_session, _session_not_open, effective_status
+from divide_support.scheduling.errors import SchedulingCode
 from divide_support.scheduling.models import Assignment, AssignmentRole, RemovedAssignment, Session, SessionStatus
 
 
@@ -36,20 +37,20 @@ async def assign_supporter(
         supporter = await get_scoped(Supporter, supporter_id, actor, what="支援員",
                                      field=["input", "supporterId"], for_update=True)
         if not supporter.active:
-            raise DomainError("SUPPORTER_INACTIVE", "この支援員は現在活動していません。",
+            raise DomainError(SchedulingCode.SUPPORTER_INACTIVE, "この支援員は現在活動していません。",
                               ["input", "supporterId"],
                               message_en="This supporter is not active.")
         if role == AssignmentRole.LEAD and not supporter.certified:
-            raise DomainError("LEAD_NOT_CERTIFIED",
+            raise DomainError(SchedulingCode.LEAD_NOT_CERTIFIED,
                               "講師役（LEAD）は認定を受けた支援員に限られます。",
                               ["input", "role"],
                               message_en="Only certified supporters can lead.")
         if await Assignment.filter(session_id=session.id, supporter_id=supporter.id).exists():
-            raise DomainError("ALREADY_ASSIGNED", "この支援員は既にこの回の担当です。",
+            raise DomainError(SchedulingCode.ALREADY_ASSIGNED, "この支援員は既にこの回の担当です。",
                               ["input", "supporterId"],
                               message_en="This supporter is already assigned here.")
         if await _booked_elsewhere(supporter.id, session.starts_at, session.ends_at, session.id):
-            raise DomainError("SUPPORTER_DOUBLE_BOOKED",
+            raise DomainError(SchedulingCode.SUPPORTER_DOUBLE_BOOKED,
                               "この支援員は同じ時間帯に別の回を担当しています。",
                               ["input", "supporterId"],
                               message_en="This supporter is booked elsewhere at that time.")
@@ -113,7 +114,7 @@ async def _check_supporters_free(
         await Supporter.filter(id=supporter_id).select_for_update().first()
         if await _booked_elsewhere(supporter_id, starts_at, ends_at, session.id):
             raise DomainError(
-                "SUPPORTER_DOUBLE_BOOKED",
+                SchedulingCode.SUPPORTER_DOUBLE_BOOKED,
                 "担当の支援員がこの時間帯に別の回を担当しています。",
                 ["input", "startsAt"],
                 message_en="An assigned supporter is booked elsewhere at that time.",

@@ -10,6 +10,7 @@ from divide_support.core.tenancy import get_scoped
 from divide_support.followups import links as followup_links
 from divide_support.messaging.templates import MessageFacts
 from divide_support.people.models import Resident
+from divide_support.scheduling.errors import SchedulingCode
 from divide_support.scheduling.models import Registration, Session, Visit
 from divide_support.scheduling.notices import facts
 
@@ -30,7 +31,7 @@ class FollowUpLinks:
                 continue
             row = await get_scoped(model, object_id, actor, what=what, field=["input", field])
             if row.resident_id != resident_id:
-                raise DomainError("MISMATCH", message, ["input", field], message_en=message_en)
+                raise DomainError(SchedulingCode.MISMATCH, message, ["input", field], message_en=message_en)
 
     async def facts(self, *, registration_id: int | None, visit_id: int | None,
                     resident: Resident, municipality: Municipality) -> MessageFacts | None:

@@ -25,6 +25,7 @@ from divide_support.people.service import can_receive_sms, ensure_not_erased
 from divide_support.scheduling import notices
 from divide_support.scheduling._common import _lock_session, _session_not_open, effective_status
 from divide_support.scheduling.assignments import _require_staff_or_assigned, is_assigned
+from divide_support.scheduling.errors import SchedulingCode
 from divide_support.scheduling.models import (
     ACTIVE_STATUSES,
     Attendance,
@@ -123,7 +124,7 @@ async def _places(session_id: int, resident_id: int) -> _Places:
 
 def _capacity_full_at_the_door() -> DomainError:
     # Nobody waits for a seat in a class that is already running.
-    return DomainError("CAPACITY_FULL",
+    return DomainError(SchedulingCode.CAPACITY_FULL,
                        "定員に達しています。当日参加を受け付けるには先に定員を増やしてください。",
                        ["input", "sessionId"],
                        message_en="The session is full; raise the capacity first.")
@@ -156,7 +157,7 @@ async def register(
             )
         places = await _places(session.id, resident.id)
         if places.already_registered:
-            raise DomainError("ALREADY_REGISTERED", "この方は既にこの回に申し込まれています。",
+            raise DomainError(SchedulingCode.ALREADY_REGISTERED, "この方は既にこの回に申し込まれています。",
                               ["input", "residentId"],
                               message_en="This resident is already registered for this session.")
         has_seat = session.capacity is None or places.confirmed < session.capacity
@@ -198,7 +199,7 @@ async def cancel_registration_promoting(
         session = await _lock_session(registration.session_id, actor, "registrationId")
         registration = await Registration.get(id=registration.id)  # re-read under the lock
         if registration.status == RegistrationStatus.CANCELLED:
-            raise DomainError("ALREADY_CANCELLED", "この申込は既に取り消されています。",
+            raise DomainError(SchedulingCode.ALREADY_CANCELLED, "この申込は既に取り消されています。",
                               ["input", "registrationId"],
                               message_en="This registration is already cancelled.")
         if session.starts_at <= timeutil.now() and session.status != SessionStatus.CANCELLED:
@@ -242,12 +243,12 @@ async def record_attendance(
             raise _session_not_open("中止された回の出欠は記録できません。",
                                     "The session was cancelled.", "registrationId")
         if session.starts_at > timeutil.now():
-            raise DomainError("SESSION_NOT_STARTED", "出欠は開始時刻になってから記録できます。",
+            raise DomainError(SchedulingCode.SESSION_NOT_STARTED, "出欠は開始時刻になってから記録できます。",
                               ["input", "registrationId"],
                               message_en="Attendance can be recorded once the session starts.")
         if registration.status != RegistrationStatus.CONFIRMED:
             raise DomainError(
-                "NOT_CONFIRMED",
+                SchedulingCode.NOT_CONFIRMED,
                 "参加確定の申込だけ出欠を記録できます。キャンセル待ちの方が来場した場合は、"
                 "定員を増やすとキャンセル待ちの順に参加確定になります。",
                 ["input", "registrationId"],

@@ -14,13 +14,14 @@ from divide_support.audit import service as audit
 from divide_support.core import timeutil
 from divide_support.core.actor import Actor
 from divide_support.core.closures import closed_day_reason
-from divide_support.core.errors import DomainError
+from divide_support.core.errors import CoreCode, DomainError
 from divide_support.core.permissions import require_staff
 from divide_support.core.tenancy import get_scoped
 from divide_support.core.text import NOTES_MAX, clean_text
 from divide_support.scheduling import notices
 from divide_support.scheduling._common import MAX_SESSION_HOURS, _lock_session, _non_negative, _session_not_open
 from divide_support.scheduling.assignments import _check_supporters_free
+from divide_support.scheduling.errors import SchedulingCode
 from divide_support.scheduling.models import (
     Assignment,
     Course,
@@ -40,10 +41,10 @@ MAX_WEEKLY_REPEATS = 52
 
 def _check_time_range(starts_at: datetime, ends_at: datetime, field: str = "endsAt") -> None:
     if ends_at <= starts_at:
-        raise DomainError("INVALID_TIME_RANGE", "終了時刻は開始時刻より後にしてください。",
+        raise DomainError(CoreCode.INVALID_TIME_RANGE, "終了時刻は開始時刻より後にしてください。",
                           ["input", field], message_en="endsAt must be after startsAt.")
     if ends_at - starts_at > timedelta(hours=MAX_SESSION_HOURS):
-        raise DomainError("INVALID_TIME_RANGE",
+        raise DomainError(CoreCode.INVALID_TIME_RANGE,
                           f"1回の開催は{MAX_SESSION_HOURS}時間以内にしてください。",
                           ["input", field],
                           message_en=f"A session lasts at most {MAX_SESSION_HOURS} hours.")
@@ -92,7 +93,7 @@ async def schedule_series(
     _check_time_range(starts_at, ends_at)
     repeat_weekly = repeat_weekly or 0
     if not 0 <= repeat_weekly <= MAX_WEEKLY_REPEATS:
-        raise DomainError("BAD_USER_INPUT", f"繰り返しは0〜{MAX_WEEKLY_REPEATS}回で指定してください。",
+        raise DomainError(CoreCode.BAD_USER_INPUT, f"繰り返しは0〜{MAX_WEEKLY_REPEATS}回で指定してください。",
                           ["input", "repeatWeekly"],
                           message_en=f"repeatWeekly must be 0..{MAX_WEEKLY_REPEATS}.")
     _non_negative(capacity, "capacity", "定員", minimum=1)
@@ -103,19 +104,19 @@ async def schedule_series(
         course = await get_scoped(Course, course_id, actor, what="講座",
                                   field=["input", "courseId"])
     if kind == SessionKind.CLASS and course is None:
-        raise DomainError("COURSE_REQUIRED", "教室には講座を指定してください。",
+        raise DomainError(SchedulingCode.COURSE_REQUIRED, "教室には講座を指定してください。",
                           ["input", "courseId"], message_en="A CLASS needs a course.")
     default_title = course.title if course else "スマホ相談会"
     clean_title = clean_text(title, "title", "タイトル", 200) or default_title
     if capacity is not None and venue.capacity is not None and capacity > venue.capacity:
-        raise DomainError("CAPACITY_EXCEEDS_VENUE",
+        raise DomainError(SchedulingCode.CAPACITY_EXCEEDS_VENUE,
                           f"定員が会場の収容人数（{venue.capacity}人）を超えています。",
                           ["input", "capacity"],
                           message_en=f"Capacity exceeds the venue's {venue.capacity} places.")
     times, skipped = _series_times(starts_at, ends_at, repeat_weekly, actor.timezone,
                                    keep_closed_days=keep_closed_days)
     if not times:
-        raise DomainError("ALL_DATES_CLOSED",
+        raise DomainError(SchedulingCode.ALL_DATES_CLOSED,
                           "指定した日はすべて祝日か年末年始です。別の日を選ぶか、祝日も開催する"
                           "を選んでください。", ["input", "startsAt"],
                           message_en="Every date of the series is a holiday or in the "
@@ -201,7 +202,7 @@ async def reschedule_session(
                 session_id=session.id, status=RegistrationStatus.CONFIRMED).count()
             if capacity < confirmed:
                 raise DomainError(
-                    "CAPACITY_BELOW_CONFIRMED",
+                    SchedulingCode.CAPACITY_BELOW_CONFIRMED,
                     f"確定済みの参加者が{confirmed}人いるため、定員をそれより少なくできません。",
                     ["input", "capacity"],
                     message_en=f"{confirmed} seats are confirmed; capacity cannot go below that.",
@@ -215,7 +216,7 @@ async def reschedule_session(
             seats = capacity if capacity is not None else session.capacity
             if room.capacity is not None and seats is not None and seats > room.capacity:
                 raise DomainError(
-                    "CAPACITY_EXCEEDS_VENUE",
+                    SchedulingCode.CAPACITY_EXCEEDS_VENUE,
                     f"定員が会場の収容人数（{room.capacity}人）を超えています。定員も合わせて変更してください。",
                     ["input", "capacity"],
                     message_en=f"The capacity exceeds the venue's {room.capacity} places.")
@@ -306,10 +307,10 @@ async def understaffed_sessions(*, actor: Actor, weeks: int = 4, venue_id: int |
     """Scheduled sessions of the coming `weeks` that lack supporters, soonest first (the
     `limit` soonest, at most `max_limit`, the API's page size)."""
     if not 1 <= weeks <= MAX_UNDERSTAFFED_WEEKS:
-        raise DomainError("BAD_USER_INPUT", f"weeks は1〜{MAX_UNDERSTAFFED_WEEKS}で指定してください。",
+        raise DomainError(CoreCode.BAD_USER_INPUT, f"weeks は1〜{MAX_UNDERSTAFFED_WEEKS}で指定してください。",
                           ["weeks"], message_en=f"weeks must be 1 to {MAX_UNDERSTAFFED_WEEKS}.")
     if limit is not None and not 1 <= limit <= max_limit:
-        raise DomainError("BAD_USER_INPUT", f"first は1〜{max_limit}で指定してください。",
+        raise DomainError(CoreCode.BAD_USER_INPUT, f"first は1〜{max_limit}で指定してください。",
                           ["first"], message_en=f"first must be 1 to {max_limit}.")
     now = timeutil.now()
     ids = await understaffed_session_ids(actor.municipality_id, now, now + timedelta(weeks=weeks))

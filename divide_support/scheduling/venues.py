@@ -10,12 +10,13 @@ from tortoise.transactions import in_transaction
 from divide_support.audit import service as audit
 from divide_support.core import timeutil
 from divide_support.core.actor import Actor
-from divide_support.core.errors import DomainError
+from divide_support.core.errors import CoreCode, DomainError
 from divide_support.core.permissions import require_staff
 from divide_support.core.tenancy import get_scoped
 from divide_support.core.text import NOTES_MAX, clean_text, required_text
 from divide_support.people.models import Device
 from divide_support.scheduling._common import MAX_SESSION_HOURS, _non_negative
+from divide_support.scheduling.errors import SchedulingCode
 from divide_support.scheduling.models import Course, CourseLevel, CourseTopic, Session, SessionStatus, Venue, VenueKind
 
 _UNSET: Any = object()
@@ -28,7 +29,7 @@ def _clean_venue_fields(values: dict[str, Any]) -> dict[str, Any]:
         clean["name"] = required_text(values["name"], "name", "会場名", 200)
     if "kind" in values:
         if values["kind"] is None:
-            raise DomainError("REQUIRED", "会場の種類を選んでください。", ["input", "kind"],
+            raise DomainError(CoreCode.REQUIRED, "会場の種類を選んでください。", ["input", "kind"],
                               message_en="kind cannot be null.")
         clean["kind"] = values["kind"]
     if "address" in values:
@@ -49,7 +50,7 @@ def _clean_venue_fields(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _duplicate(field: str, what: str) -> DomainError:
-    return DomainError("DUPLICATE", f"同じ名前の{what}が既にあります。", ["input", field],
+    return DomainError(SchedulingCode.DUPLICATE, f"同じ名前の{what}が既にあります。", ["input", field],
                        message_en=f"A {field} like this already exists.")
 
 
@@ -114,7 +115,7 @@ async def update_venue(
                 ).order_by("-capacity").first()
                 if largest is not None:
                     raise DomainError(
-                        "CAPACITY_BELOW_SESSIONS",
+                        SchedulingCode.CAPACITY_BELOW_SESSIONS,
                         f"この会場には定員{largest.capacity}人の回が予定されています。"
                         "先にその回の定員を変更してください。",
                         ["input", "capacity"],
@@ -148,7 +149,7 @@ async def create_course(
     clean_title = required_text(title, "title", "講座名", 200)
     clean_description = clean_text(description, "description", "説明", NOTES_MAX, multiline=True)
     if not 15 <= duration_minutes <= MAX_SESSION_HOURS * 60:
-        raise DomainError("BAD_USER_INPUT", "講座の時間は15分から12時間の間で入力してください。",
+        raise DomainError(CoreCode.BAD_USER_INPUT, "講座の時間は15分から12時間の間で入力してください。",
                           ["input", "durationMinutes"],
                           message_en="durationMinutes must be between 15 and 720.")
     if await Course.filter(municipality_id=actor.municipality_id, title=clean_title).exists():

@@ -10,7 +10,7 @@ from tortoise.transactions import in_transaction
 from divide_support.audit import service as audit
 from divide_support.core import timeutil
 from divide_support.core.actor import Actor
-from divide_support.core.errors import DomainError, NotFound
+from divide_support.core.errors import CoreCode, DomainError, NotFound
 from divide_support.core.tenancy import get_scoped
 from divide_support.core.text import NOTES_MAX, clean_text
 from divide_support.followups import service as followups
@@ -19,6 +19,7 @@ from divide_support.people.models import Resident, Supporter
 from divide_support.people.service import ensure_not_erased
 from divide_support.scheduling._common import _session_not_open
 from divide_support.scheduling.assignments import _require_staff_or_assigned
+from divide_support.scheduling.errors import SchedulingCode
 from divide_support.scheduling.models import (
     ACTIVE_STATUSES,
     CourseTopic,
@@ -48,17 +49,17 @@ async def record_visit(*, actor: Actor, data: VisitInput) -> Visit:
     session = await get_scoped(Session, data.session_id, actor, what="開催回",
                                field=["input", "sessionId"])
     if session.kind != SessionKind.HELP_SESSION:
-        raise DomainError("WRONG_SESSION_KIND", "相談記録はスマホ相談会の回にだけ登録できます。",
+        raise DomainError(SchedulingCode.WRONG_SESSION_KIND, "相談記録はスマホ相談会の回にだけ登録できます。",
                           ["input", "sessionId"],
                           message_en="Visits belong to HELP_SESSION sessions.")
     if session.status == SessionStatus.CANCELLED:
         raise _session_not_open("中止された回には記録できません。", "The session was cancelled.")
     if session.starts_at > timeutil.now():
-        raise DomainError("SESSION_NOT_STARTED", "相談記録は開始時刻になってから登録できます。",
+        raise DomainError(SchedulingCode.SESSION_NOT_STARTED, "相談記録は開始時刻になってから登録できます。",
                           ["input", "sessionId"],
                           message_en="Visits can be recorded once the session starts.")
     if data.age_at_visit is not None and not 0 <= data.age_at_visit <= 120:
-        raise DomainError("BAD_USER_INPUT", "年齢は0〜120の数で入力してください。",
+        raise DomainError(CoreCode.BAD_USER_INPUT, "年齢は0〜120の数で入力してください。",
                           ["input", "ageAtVisit"], message_en="ageAtVisit must be 0..120.")
     resident = None
     age = data.age_at_visit
@@ -75,7 +76,7 @@ async def record_visit(*, actor: Actor, data: VisitInput) -> Visit:
                                   timeutil.local_date(session.starts_at, actor.timezone))
     if data.outcome == VisitOutcome.NEEDS_FOLLOW_UP and resident is None:
         raise DomainError(
-            "RESIDENT_REQUIRED",
+            SchedulingCode.RESIDENT_REQUIRED,
             "フォローアップが必要な場合は、連絡できるよう住民を登録してから記録してください。",
             ["input", "residentId"],
             message_en="A follow-up needs a known resident to contact.",
