@@ -88,3 +88,16 @@ def test_layers_depend_one_way_downwards():
          "sys.exit(lint_imports(config_filename=sys.argv[1], no_cache=True, no_logo=True))",
          str(config)], capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_package_is_installed():
+    """pyproject lists the packages by hand: a new area left out installs without it (only
+    an editable install would hide that), so CI's `pip install .` would fail at import."""
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+                 ["packages"])
+    found = {".".join(init.parent.relative_to(root).parts)
+             for init in (root / "divide_support").rglob("__init__.py")}
+    assert found - listed == set()
