@@ -10,7 +10,8 @@ import divide_support
 from divide_support.api.errors import ALL_ERROR_CODES, ERROR_CODE_ENUMS
 
 PACKAGE = Path(divide_support.__file__).parent
-SDL = PACKAGE.parent / "graphql" / "schema.graphql"
+# the repository's SDL, beside the tests (the package may be installed elsewhere)
+SDL = Path(__file__).resolve().parent.parent / "graphql" / "schema.graphql"
 
 
 def _raises() -> list[tuple[str, int, ast.expr | None]]:
