@@ -103,7 +103,7 @@ def _span(session: Session, tz: str) -> str:
     return f"{start}〜{end:%H:%M}"
 
 
-def _location(venue: Venue) -> str:
+def location(venue: Venue) -> str:
     return f"{venue.name}（{venue.address}）" if venue.address else venue.name
 
 
@@ -113,7 +113,7 @@ def _description(session: Session, venue: Venue, course: Course | None,
     if municipality.phone:
         contact += f" 電話 {municipality.phone}"
     text = [f"「{session.title}」", f"日時: {_span(session, municipality.timezone)}",
-            f"会場: {_location(venue)}", *lines, f"お問い合わせ・変更・欠席: {contact}"]
+            f"会場: {location(venue)}", *lines, f"お問い合わせ・変更・欠席: {contact}"]
     return "\n".join(text)
 
 
@@ -133,7 +133,7 @@ async def _session_facts(session: Session, *, uid: str, sequence: int | None = N
     return EventFacts(
         uid=uid, summary=f"{session.title}（{municipality.name}{programme(session)}）",
         starts_at=session.starts_at, ends_at=session.ends_at, timezone=municipality.timezone,
-        location=_location(venue),
+        location=location(venue),
         description=_description(session, venue, course, municipality, extra),
         sequence=session.sequence if sequence is None else sequence,
         cancelled=is_cancelled, tentative=tentative,

@@ -3,14 +3,20 @@ report files (bearer token, or the staff console's session cookie)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date
 from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from divide_support.accounts import service as accounts
+from divide_support.core.actor import Actor
 from divide_support.core.errors import DomainError
+from divide_support.core.http_answers import (
+    domain_error_answer,
+    unauthenticated_answer,
+)
 from divide_support.core.ids import decode_id, to_global_id
 from divide_support.core.publicurl import public_base_url
 from divide_support.paper import service as paper
@@ -26,10 +32,6 @@ def slip_url(registration_id: int) -> str:
     return f"{public_base_url()}/paper/slip.pdf?{query}"
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]},
-                        status_code=status)
-
 
 def _pdf(printed: paper.PrintedFile, name_ja: str) -> Response:
     # inline: the browser opens its viewer with a print button; the Japanese name is
@@ -40,20 +42,19 @@ def _pdf(printed: paper.PrintedFile, name_ja: str) -> Response:
         "Cache-Control": "private, no-store"})
 
 
-async def _answer(request: Request, make) -> Response:
+async def _answer(request: Request, make: Callable[[Actor], Awaitable[Response]]) -> Response:
     actor = await accounts.authenticate_request(request.headers.get("authorization"),
                                                  request.cookies)
     if actor is None:
-        return _error(401, "UNAUTHENTICATED", "ログインが必要です。")
+        return unauthenticated_answer()
     try:
         return await make(actor)
     except DomainError as error:
-        status = 403 if error.code == "FORBIDDEN" else 404 if error.code == "NOT_FOUND" else 400
-        return _error(status, error.code, error.message)
+        return domain_error_answer(error)
 
 
 async def schedule_pdf(request: Request) -> Response:
-    async def make(actor) -> Response:
+    async def make(actor: Actor) -> Response:
         venue_id = decode_id(request.query_params.get("venueId", ""), "Venue", ["venueId"],
                              "会場")
         month = paper.parse_month(request.query_params.get("month", ""))
@@ -63,7 +64,7 @@ async def schedule_pdf(request: Request) -> Response:
 
 
 async def slip_pdf(request: Request) -> Response:
-    async def make(actor) -> Response:
+    async def make(actor: Actor) -> Response:
         registration_id = decode_id(request.query_params.get("registrationId", ""),
                                     "Registration", ["registrationId"], "申込み")
         printed = await paper.confirmation_slip(actor=actor, registration_id=registration_id)

@@ -22,6 +22,8 @@ FONT = "IPAexGothic"
 FONT_FILE = Path(__file__).with_name("fonts") / "ipaexg.ttf"
 # Large print for older readers: no text on paper is smaller than this.
 BODY_PT = 14
+# Space after each line, as a share of its size.
+LINE_GAP = 0.35
 
 
 @cache
@@ -61,7 +63,7 @@ class Page:
         return self.y - self.margin
 
     def text(self, text: str, size: float = BODY_PT, *, indent: float = 0,
-             width: float | None = None, gap: float = 0.35) -> None:
+             width: float | None = None, gap: float = LINE_GAP) -> None:
         self.canvas.setFont(_register_font(), size)
         for line in wrap(text, size, (width or self.text_width) - indent):
             self.y -= size
@@ -99,7 +101,7 @@ def _rects(node: Group | Rect) -> Iterator[Rect]:
 
 def measure_lines(texts: list[tuple[str, float]], width: float) -> float:
     """The height `Page.text` would take for these (text, size) pairs."""
-    return sum(len(wrap(text, size, width)) * size * 1.35 for text, size in texts)
+    return sum(len(wrap(text, size, width)) * size * (1 + LINE_GAP) for text, size in texts)
 
 
 def document(title: str, pagesize: tuple[float, float], margin: float

@@ -93,7 +93,7 @@ async def monthly_schedule(*, actor: Actor, venue_id: int, month: date) -> Print
     page.text(f"{municipality.name} スマホ教室・スマホ相談会", 16)
     page.text(title, 24, gap=0.5)
     if venue.address:
-        page.text(f"会場：{venue.name}（{venue.address}）")
+        page.text(f"会場：{calendar.location(venue)}")
     page.rule()
     if not sessions:
         page.text("この月の予定はありません。", 16)
@@ -145,8 +145,7 @@ async def confirmation_slip(*, actor: Actor, registration_id: int) -> PrintedFil
     page.rule()
     page.text(f"「{session.title}」", 16)
     page.text(f"日時：{_span(session, municipality.timezone)}", 16)
-    location = f"{venue.name}（{venue.address}）" if venue.address else venue.name
-    page.text(f"会場：{location}")
+    page.text(f"会場：{calendar.location(venue)}")
     page.text(f"持ち物：{calendar.what_to_bring(session.course)}")
     if registration.status == RegistrationStatus.WAITLISTED:
         page.text(f"キャンセル待ち {registration.waitlist_position} 番目です。"

@@ -8,10 +8,15 @@ from datetime import date
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from divide_support.accounts import service as accounts
 from divide_support.core.errors import DomainError
+from divide_support.core.http_answers import (
+    domain_error_answer,
+    error_answer,
+    unauthenticated_answer,
+)
 from divide_support.core.ids import decode_id, to_global_id
 from divide_support.core.publicurl import public_base_url
 from divide_support.reports import render
@@ -46,16 +51,12 @@ def _list(request: Request, name: str) -> list[str] | None:
     return [part for part in raw.split(",") if part]
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]},
-                        status_code=status)
-
 
 async def _report(request: Request) -> Report | Response:
     actor = await accounts.authenticate_request(request.headers.get("authorization"),
                                                  request.cookies)
     if actor is None:
-        return _error(401, "UNAUTHENTICATED", "ログインが必要です。")
+        return unauthenticated_answer()
     query = request.query_params
     try:
         survey_id = decode_id(query.get("surveyId", ""), "Survey", ["surveyId"], "調査")
@@ -63,10 +64,10 @@ async def _report(request: Request) -> Report | Response:
             date_from = date.fromisoformat(query.get("from", ""))
             date_to = date.fromisoformat(query.get("to", ""))
         except ValueError:
-            return _error(400, "BAD_USER_INPUT", "from と to は 2026-04-01 の形で指定してください。")
+            return error_answer(400, "BAD_USER_INPUT", "from と to は 2026-04-01 の形で指定してください。")
         kinds = _list(request, "kinds")
         if kinds and not set(kinds) <= {"CLASS", "HELP_SESSION"}:
-            return _error(400, "BAD_USER_INPUT", "kinds は CLASS または HELP_SESSION です。")
+            return error_answer(400, "BAD_USER_INPUT", "kinds は CLASS または HELP_SESSION です。")
         report_filter = ReportFilter(
             date_from=date_from, date_to=date_to,
             venue_ids=[decode_id(v, "Venue", ["venueIds"], "会場")
@@ -78,8 +79,7 @@ async def _report(request: Request) -> Report | Response:
             actor=actor, survey_id=survey_id, metric=query.get("metric", ""),
             report_filter=report_filter)
     except DomainError as error:
-        status = 403 if error.code == "FORBIDDEN" else 404 if error.code == "NOT_FOUND" else 400
-        return _error(status, error.code, error.message)
+        return domain_error_answer(error)
 
 
 def activity_url(date_from: date, date_to: date, venue_ids: list[int] | None) -> str:
@@ -93,20 +93,19 @@ async def activity_csv(request: Request) -> Response:
     actor = await accounts.authenticate_request(request.headers.get("authorization"),
                                                  request.cookies)
     if actor is None:
-        return _error(401, "UNAUTHENTICATED", "ログインが必要です。")
+        return unauthenticated_answer()
     try:
         date_from = date.fromisoformat(request.query_params.get("from", ""))
         date_to = date.fromisoformat(request.query_params.get("to", ""))
     except ValueError:
-        return _error(400, "BAD_USER_INPUT", "from と to は 2026-04-01 の形で指定してください。")
+        return error_answer(400, "BAD_USER_INPUT", "from と to は 2026-04-01 の形で指定してください。")
     try:
         venue_ids = [decode_id(v, "Venue", ["venueIds"], "会場")
                      for v in _list(request, "venueIds") or []] or None
         rows, total = await activity_report(actor=actor, date_from=date_from,
                                             date_to=date_to, venue_ids=venue_ids)
     except DomainError as error:
-        status = 403 if error.code == "FORBIDDEN" else 404 if error.code == "NOT_FOUND" else 400
-        return _error(status, error.code, error.message)
+        return domain_error_answer(error)
     return Response(render.activity_csv(rows, total, date_from, date_to),
                     media_type="text/csv; charset=utf-8", headers={
                         "Content-Disposition": "attachment; filename=\"activity.csv\"",
