@@ -124,7 +124,7 @@ def _read_new_password(from_stdin: bool, prompt: str = "新しいパスワード
     if not sys.stdin.isatty():
         # getpass would fall back to reading stdin with an English warning that it echoes
         raise DomainError(AccountsCode.PASSWORD_REQUIRED, "パスワードを尋ねる端末がありません。標準入力から"
-                          "渡すときは --password-stdin を付けてください。", ["password"])
+                          "渡すときは --password-stdin を付けてください。", "password")
     import getpass
 
     try:
@@ -132,9 +132,9 @@ def _read_new_password(from_stdin: bool, prompt: str = "新しいパスワード
         again = getpass.getpass("もう一度入力してください: ")
     except EOFError:
         raise DomainError(AccountsCode.PASSWORD_REQUIRED, "パスワードが入力されませんでした。",
-                          ["password"]) from None
+                          "password") from None
     if again != first:
-        raise DomainError(AccountsCode.PASSWORD_MISMATCH, "2回の入力が一致しません。", ["password"])
+        raise DomainError(AccountsCode.PASSWORD_MISMATCH, "2回の入力が一致しません。", "password")
     return first
 
 

@@ -166,7 +166,7 @@ def parse_municipalities(data: object, source: str = MUNICIPALITIES_FILE) -> lis
         phone = entry.text("phone", 32, required=False)
         if phone is not None:
             try:
-                phones.parse_any(phone, ["phone"])
+                phones.parse_any(phone, "phone")
             except DomainError:
                 entry.fail(f"'phone' {phone!r} is not a valid Japanese phone number")
         follow_up_days = entry.integer("follow_up_days", 1, 365, default=14)

@@ -85,7 +85,7 @@ async def test_control_characters_in_text_are_refused_with_the_field(town):
     with pytest.raises(DomainError) as refused:
         await factories.resident(town.coordinator, family="山\x00田")
     assert refused.value.code == "INVALID_CHARACTERS"
-    assert refused.value.field == ["input", "familyName"]
+    assert refused.value.field == "family_name"
 
 
 # --- back-office entry of a past session from the paper sign-in sheet ------------------------

@@ -54,3 +54,33 @@ def test_the_sdl_lists_every_code():
     description = sdl.split("type UserError {", 1)[1].split("code: String!", 1)[0]
     for code in ALL_ERROR_CODES:
         assert f" {code}," in description or f" {code}." in description, code
+
+
+# Where each call takes the field an error names (position, or the `field=` keyword).
+FIELD_POSITION = {"DomainError": 2, "NotFound": 1, "Forbidden": 0, "decode_id": 2,
+                  "decode_optional": 2, "clean_text": 1, "required_text": 1}
+
+
+def test_services_name_fields_in_domain_terms_and_the_api_adds_the_path():
+    """A service names a field as the domain does ("resident_id"); only api.errors knows
+    that the client sent it as ["input", "residentId"]."""
+    named = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            if name not in FIELD_POSITION and name != "get_scoped":
+                continue
+            position = FIELD_POSITION.get(name, -1)
+            given = [kw.value for kw in node.keywords if kw.arg == "field"]
+            if 0 <= position < len(node.args):
+                given.append(node.args[position])
+            for value in given:
+                where = f"{path.relative_to(PACKAGE)}:{node.lineno}"
+                assert not isinstance(value, ast.List | ast.Tuple), f"{where}: a path, not a name"
+                if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    assert value.value.isidentifier() and value.value == value.value.lower(), \
+                        f"{where}: {value.value!r} is not a domain name (snake_case)"
+                    named.append(value.value)
+    assert {"resident_id", "email", "session_id", "capacity"} <= set(named)

@@ -295,7 +295,7 @@ async def test_an_anonymous_visit_cannot_need_a_follow_up(town):
             age_at_visit=81))
 
     assert e.value.code == "RESIDENT_REQUIRED"
-    assert e.value.field == ["input", "residentId"]
+    assert e.value.field == "resident_id"
     assert await counts(Visit, FollowUp, AuditEntry) == before
 
 

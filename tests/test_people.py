@@ -63,7 +63,7 @@ async def test_a_non_mobile_number_is_refused_as_the_mobile_phone(town, landline
     with pytest.raises(DomainError) as e:
         await _create(town.coordinator, phone=landline)
     assert e.value.code == "INVALID_PHONE"
-    assert e.value.field == ["input", "phone"]
+    assert e.value.field == "phone"
     assert await counts(Resident, AuditEntry) == before
 
 
@@ -73,7 +73,7 @@ async def test_something_that_is_not_a_phone_number_is_refused(town, garbage, fi
     with pytest.raises(DomainError) as e:
         await _create(town.coordinator, **{field: garbage})
     assert e.value.code == "INVALID_PHONE"
-    assert e.value.field == ["input", field]
+    assert e.value.field == field
     assert await Resident.all().count() == 0
 
 
@@ -82,7 +82,7 @@ async def test_sms_contact_needs_a_mobile_number(town):
         await _create(town.coordinator, landline="0463-21-1111", contact_preference=ContactPreference.SMS,
                       sms_consent=True)
     assert e.value.code == "PHONE_REQUIRED_FOR_SMS"
-    assert e.value.field == ["input", "phone"]
+    assert e.value.field == "phone"
     assert await Resident.all().count() == 0
 
 
@@ -112,7 +112,7 @@ async def test_a_birth_date_in_the_future_is_refused(town):
     with pytest.raises(DomainError) as e:
         await _create(town.coordinator, birth_date=tokyo_today() + timedelta(days=1))
     assert e.value.code == "INVALID_BIRTH_DATE"
-    assert e.value.field == ["input", "birthDate"]
+    assert e.value.field == "birth_date"
     assert await Resident.all().count() == 0
 
 

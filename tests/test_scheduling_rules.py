@@ -132,7 +132,7 @@ async def test_a_resident_holds_at_most_one_active_registration_per_session(town
                                   source=RegistrationSource.COUNTER)
 
     assert e.value.code == "ALREADY_REGISTERED"
-    assert e.value.field == ["input", "residentId"]
+    assert e.value.field == "resident_id"
     assert await counts(Registration, AuditEntry) == before
 
 
@@ -159,7 +159,7 @@ async def test_capacity_cannot_be_lowered_below_the_confirmed_seats(town):
                                             starts_at=at(days=4, hour=10))
 
     assert e.value.code == "CAPACITY_BELOW_CONFIRMED"
-    assert e.value.field == ["input", "capacity"]
+    assert e.value.field == "capacity"
     unchanged = await reload(session)
     assert (unchanged.capacity, unchanged.starts_at, unchanged.sequence) == (5, session.starts_at, 0)
     assert await counts(Registration, AuditEntry) == before
@@ -330,7 +330,7 @@ async def test_a_session_must_end_after_it_starts(town, minutes):
                                            course_id=course.id, starts_at=starts,
                                            ends_at=starts + timedelta(minutes=minutes), capacity=10)
     assert e.value.code == "INVALID_TIME_RANGE"
-    assert e.value.field == ["input", "endsAt"]
+    assert e.value.field == "ends_at"
     assert await Session.all().count() == 0
 
 
@@ -566,7 +566,7 @@ async def test_only_certified_supporters_can_lead(town):
                                           supporter_id=volunteer.id, role=AssignmentRole.LEAD)
 
     assert e.value.code == "LEAD_NOT_CERTIFIED"
-    assert e.value.field == ["input", "role"]
+    assert e.value.field == "role"
     assert await Assignment.all().count() == 0
 
 

@@ -116,7 +116,7 @@ async def test_every_municipality_has_the_national_menu_courses(db):
     for municipality in municipalities:
         assert municipality.timezone == "Asia/Tokyo"
         assert municipality.follow_up_days == 14
-        assert municipality.phone and phones.parse_any(municipality.phone, ["phone"])
+        assert municipality.phone and phones.parse_any(municipality.phone, "phone")
         courses = {c.title: c for c in await Course.filter(municipality_id=municipality.id)}
         for title, (topic, level) in NATIONAL_MENU.items():
             assert title in courses, (municipality.name, title)
@@ -295,7 +295,7 @@ async def test_demo_residents_look_like_the_people_who_come(db):
     for resident in residents:
         assert resident.kana and " " in resident.kana
         if resident.phone:
-            assert phones.parse_mobile(resident.phone, ["phone"]) == resident.phone
+            assert phones.parse_mobile(resident.phone, "phone") == resident.phone
         if resident.contact_preference == ContactPreference.SMS:
             assert resident.phone and resident.sms_consent
     assert len({r.district for r in residents}) == 5

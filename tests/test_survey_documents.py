@@ -50,7 +50,7 @@ def refusal(text: str) -> DomainError:
         parse_survey(text)
     error = caught.value
     assert error.code == "INVALID_SURVEY", error
-    assert error.field == ["input", "document"]
+    assert error.field == "document"
     assert len(error.message) <= SHORT and len(error.message_en) <= SHORT, error.message[:1000]
     return error
 

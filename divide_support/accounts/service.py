@@ -52,7 +52,7 @@ async def get_municipality_by_code(code: str) -> Municipality:
     municipality = await Municipality.get_or_none(code=code.strip())
     if municipality is None:
         raise DomainError(CoreCode.NOT_FOUND, f"自治体コード {code} は登録されていません。",
-                          ["municipality"], message_en=f"Unknown municipality code {code}.")
+                          "municipality", message_en=f"Unknown municipality code {code}.")
     return municipality
 
 
@@ -72,33 +72,33 @@ async def create_user(
         require_role(actor, Role.ADMIN)
         municipality = await Municipality.get(id=actor.municipality_id)
         if municipality_code is not None and municipality_code.strip() != municipality.code:
-            raise NotFound("自治体", ["input", "municipality"])
+            raise NotFound("自治体", "municipality")
     elif municipality_code is not None:
         municipality = await get_municipality_by_code(municipality_code)
     else:
         raise DomainError(CoreCode.BAD_USER_INPUT, "自治体コードを指定してください。",
-                          ["input", "municipality"], message_en="A municipality is required.")
+                          "municipality", message_en="A municipality is required.")
     email = normalise_email(clean_text(email, "email", "メールアドレス", 254, required=True) or "")
     if "@" not in email or email.startswith("@") or email.endswith("@"):
         raise DomainError(CoreCode.INVALID_EMAIL, "メールアドレスの形式が正しくありません。",
-                          ["input", "email"], message_en="The e-mail address is not valid.")
-    name = clean_text(display_name, "displayName", "表示名", 100)
+                          "email", message_en="The e-mail address is not valid.")
+    name = clean_text(display_name, "display_name", "表示名", 100)
     _check_password(password)
     if role == Role.SUPPORTER and supporter_id is None:
         raise DomainError(AccountsCode.SUPPORTER_REQUIRED, "支援員のアカウントには、どの支援員かの指定が必要です。",
-                          ["input", "supporterId"],
+                          "supporter_id",
                           message_en="A SUPPORTER account needs a supporter (--supporter-id).")
     if supporter_id is not None:
         if role != Role.SUPPORTER:
             raise DomainError(CoreCode.BAD_USER_INPUT, "支援員の指定は、役割が支援員のアカウントにだけできます。",
-                              ["input", "supporterId"],
+                              "supporter_id",
                               message_en="Only SUPPORTER accounts link to a supporter.")
         supporter = await Supporter.get_or_none(id=supporter_id, municipality_id=municipality.id)
         if supporter is None:
-            raise NotFound("支援員", ["input", "supporterId"])
+            raise NotFound("支援員", "supporter_id")
     if await User.filter(email=email).exists():
         raise DomainError(AccountsCode.EMAIL_TAKEN, "このメールアドレスは既に使われています。",
-                          ["input", "email"], message_en="This e-mail address is already in use.")
+                          "email", message_en="This e-mail address is already in use.")
     try:
         async with in_transaction():
             user = await User.create(
@@ -115,7 +115,7 @@ async def create_user(
             )
     except IntegrityError as error:  # the same e-mail saved by a colleague a moment ago
         raise DomainError(AccountsCode.EMAIL_TAKEN, "このメールアドレスは既に使われています。",
-                          ["input", "email"],
+                          "email",
                           message_en="This e-mail address is already in use.") from error
     return user
 
@@ -148,7 +148,7 @@ def _login_locked() -> DomainError:
     return DomainError(
         AccountsCode.TOO_MANY_ATTEMPTS,
         "ログインの失敗が続いたため、しばらくログインできません。時間をおいてお試しください。",
-        ["input", "email"],
+        "email",
         message_en="Too many failed logins. Please try again later.",
     )
 
@@ -158,7 +158,7 @@ def _invalid_credentials() -> DomainError:
     return DomainError(
         AccountsCode.INVALID_CREDENTIALS,
         "メールアドレスまたはパスワードが正しくありません。",
-        ["input", "password"],
+        "password",
         message_en="Wrong e-mail address or password.",
     )
 
@@ -416,7 +416,7 @@ async def revoke_user_tokens(*, actor: Actor, user_id: int) -> tuple[User, int]:
     user and how many live tokens were revoked."""
     require_role(actor, Role.ADMIN)
     async with in_transaction():
-        user = await get_scoped(User, user_id, actor, what="ユーザー", field=["input", "userId"])
+        user = await get_scoped(User, user_id, actor, what="ユーザー", field="user_id")
         count = await AuthToken.filter(user_id=user.id, revoked_at__isnull=True,
                                        expires_at__gt=timeutil.now()).update(
             revoked_at=timeutil.now())
@@ -429,11 +429,11 @@ async def set_user_active(*, actor: Actor, user_id: int, active: bool) -> User:
     everywhere at once (their tokens stop working) and their password no longer logs in."""
     require_role(actor, Role.ADMIN)
     async with in_transaction():
-        user = await get_scoped(User, user_id, actor, what="ユーザー", field=["input", "userId"],
+        user = await get_scoped(User, user_id, actor, what="ユーザー", field="user_id",
                                 for_update=True)
         if user.id == actor.user_id and not active:
             raise DomainError(AccountsCode.CANNOT_DEACTIVATE_SELF, "自分のアカウントは無効にできません。",
-                              ["input", "userId"],
+                              "user_id",
                               message_en="You cannot deactivate your own account.")
         user.active = active
         await user.save(update_fields=["active"])
@@ -446,8 +446,8 @@ async def set_user_active(*, actor: Actor, user_id: int, active: bool) -> User:
     return user
 
 
-def _check_password(password: str, field: list[str] | None = None) -> None:
-    where = field or ["input", "password"]
+def _check_password(password: str, field: str = "password") -> None:
+    where = field
     if len(password) < MIN_PASSWORD_LENGTH:
         raise DomainError(
             AccountsCode.WEAK_PASSWORD,
@@ -480,7 +480,7 @@ async def set_password(*, email: str, password: str) -> User:
     async with in_transaction():
         user = await User.filter(email=normalise_email(email)).select_for_update().first()
         if user is None:
-            raise NotFound("ユーザー", ["email"])
+            raise NotFound("ユーザー", "email")
         await _replace_password(user, password)
         municipality = await Municipality.get(id=user.municipality_id)
         await audit.record(Actor.system(municipality.id, municipality.timezone),
@@ -496,9 +496,9 @@ async def reset_password(*, actor: Actor, user_id: int, password: str | None = N
     require_role(actor, Role.ADMIN)
     generated = generate_password() if password is None else None
     new_password = generated or password or ""
-    _check_password(new_password, ["input", "password"])
+    _check_password(new_password, "password")
     async with in_transaction():
-        user = await get_scoped(User, user_id, actor, what="ユーザー", field=["input", "userId"],
+        user = await get_scoped(User, user_id, actor, what="ユーザー", field="user_id",
                                 for_update=True)
         revoked = await _replace_password(user, new_password)
         await audit.record(actor, "user.reset_password", "User", [user.id],
@@ -511,22 +511,22 @@ async def change_password(*, actor: Actor, current_password: str, new_password: 
     """A user's own new password, given the current one. Their other sessions are signed
     out; the one this is done from (`token`) stays signed in."""
     if actor.user_id is None:
-        raise DomainError(CoreCode.FORBIDDEN, "この操作にはログインが必要です。", ["input"],
+        raise DomainError(CoreCode.FORBIDDEN, "この操作にはログインが必要です。", None,
                           message_en="Only a signed-in user can change their password.")
-    _check_password(new_password, ["input", "newPassword"])
+    _check_password(new_password, "new_password")
     if new_password == current_password:
         raise DomainError(AccountsCode.SAME_PASSWORD, "新しいパスワードは今のパスワードと違うものにしてください。",
-                          ["input", "newPassword"],
+                          "new_password",
                           message_en="The new password must differ from the current one.")
     async with in_transaction():
         user = await User.filter(id=actor.user_id, active=True).select_for_update().first()
         if user is None:
-            raise NotFound("ユーザー", ["input"])
+            raise NotFound("ユーザー", None)
         ok = await asyncio.to_thread(_password_matches, user.password_hash,
                                      current_password[:MAX_PASSWORD_LENGTH + 1])
         if not ok:
             raise DomainError(AccountsCode.INVALID_CREDENTIALS, "今のパスワードが正しくありません。",
-                              ["input", "currentPassword"],
+                              "current_password",
                               message_en="The current password is wrong.")
         revoked = await _replace_password(user, new_password, keep_token=token)
         await audit.record(actor, "user.change_password", "User", [user.id],
@@ -544,7 +544,7 @@ async def unlock_login(*, actor: Actor, email: str) -> tuple[User, int]:
     async with in_transaction():
         user = await User.get_or_none(email=address, municipality_id=actor.municipality_id)
         if user is None:
-            raise NotFound("ユーザー", ["input", "email"])
+            raise NotFound("ユーザー", "email")
         keys = Q(key=_throttle_key("account-wide", address)) | Q(
             key__startswith=_account_key_prefix(address))
         locked = await LoginThrottle.filter(keys, locked_until__gt=timeutil.now()).count()

@@ -6,7 +6,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLInputObjectType, get_named_type
+from strawberry.utils.str_converters import to_camel_case
 
 from divide_support.accounts.errors import AccountsCode
 from divide_support.api.context import Info
@@ -52,9 +53,27 @@ class UserError:
     )
 
 
-def to_user_error(error: DomainError, language: str) -> UserError:
-    message = error.message_en if language == "en" else error.message
-    return UserError(code=error.code, message=message, field=error.field)
+def input_path(info: Info, name: str | None) -> list[str] | None:
+    """The client's path to what a service's error names. Services speak the domain
+    ("resident_id"); the path is where the mutation takes it: ["input", "residentId"] inside
+    an input object, ["sessionId"] as a plain argument."""
+    if name is None:
+        return None
+    wanted = to_camel_case(name)
+    raw = info._raw_info
+    arguments = raw.parent_type.fields[raw.field_name].args
+    if wanted in arguments:
+        return [wanted]
+    for argument_name, argument in arguments.items():
+        named = get_named_type(argument.type)
+        if isinstance(named, GraphQLInputObjectType) and wanted in named.fields:
+            return [argument_name, wanted]
+    return ["input", wanted] if "input" in arguments else [wanted]
+
+
+def to_user_error(error: DomainError, info: Info) -> UserError:
+    message = error.message_en if info.context.language == "en" else error.message
+    return UserError(code=error.code, message=message, field=input_path(info, error.field))
 
 
 async def attempt(info: Info, action: Callable[[], Awaitable[T]]) -> tuple[T | None,
@@ -67,11 +86,12 @@ async def attempt(info: Info, action: Callable[[], Awaitable[T]]) -> tuple[T | N
         return await action(), []
     except DomainError as error:
         actor = info.context.actor
+        user_error = to_user_error(error, info)
         if actor is not None:
             await audit.record(actor, "mutation.refused", None, [],
                                {"mutation": info.field_name, "code": error.code,
-                                "field": error.field, "objects": _objects_named(info)})
-        return None, [to_user_error(error, info.context.language)]
+                                "field": user_error.field, "objects": _objects_named(info)})
+        return None, [user_error]
 
 
 async def mutate(info: Info, payload: Callable[..., P], action: Callable[[], Awaitable[Any]],

@@ -80,7 +80,7 @@ def entries_query(actor: Actor, *, action: str | None = None, object_type: str |
     require_role(actor, Role.ADMIN)
     query = AuditEntry.filter(municipality_id=actor.municipality_id)
     action = clean_text(action, "action", "操作", 64)
-    object_type = clean_text(object_type, "objectType", "対象の種類", 32)
+    object_type = clean_text(object_type, "object_type", "対象の種類", 32)
     if action:
         query = query.filter(action=action)
     if object_type:

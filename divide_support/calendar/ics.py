@@ -54,7 +54,7 @@ class Attendee:
 
 def _address(organizer: Organizer) -> vCalAddress:
     # A tel: URI (RFC 3966, global form): the centre is reached by phone, not e-mail.
-    uri = f"tel:{phones.parse_any(organizer.phone, ['phone'])}" if organizer.phone else \
+    uri = f"tel:{phones.parse_any(organizer.phone, 'phone')}" if organizer.phone else \
         f"urn:{UID_DOMAIN}:organizer"
     address = vCalAddress(uri)
     address.params["CN"] = vText(organizer.name)

@@ -289,7 +289,7 @@ async def rotate_feed_token(*, actor: Actor, supporter_id: int) -> Supporter:
         raise Forbidden()
     async with in_transaction():
         supporter = await get_scoped(Supporter, supporter_id, actor, what="支援員",
-                                     field=["input", "supporterId"], for_update=True)
+                                     field="supporter_id", for_update=True)
         supporter.calendar_token = new_calendar_token()
         await supporter.save(update_fields=["calendar_token"])
         for assignment in await Assignment.filter(supporter_id=supporter.id).select_for_update():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from enum import StrEnum
 
 
@@ -25,7 +24,9 @@ class DomainError(Exception):
     """An expected problem the user can act on. Carries a stable machine code: a member of
     the raising area's StrEnum (CoreCode here, SchedulingCode in scheduling/errors.py, ...).
 
-    `field` is the input path the problem refers to (e.g. ("input", "phone")).
+    `field` names what the problem is about in the domain's words, as the service's parameter
+    is called ("phone", "resident_id"); the API turns it into the client's input path
+    (["input", "phone"]), so services know nothing of GraphQL's shapes.
     Messages are Japanese by default; `message_en` serves Accept-Language: en.
     """
 
@@ -33,7 +34,7 @@ class DomainError(Exception):
         self,
         code: StrEnum,
         message: str,
-        field: Sequence[str] | None = None,
+        field: str | None = None,
         *,
         message_en: str | None = None,
     ) -> None:
@@ -41,11 +42,11 @@ class DomainError(Exception):
         self.code = code
         self.message = message
         self.message_en = message_en or message
-        self.field = list(field) if field else None
+        self.field = field or None
 
 
 class NotFound(DomainError):
-    def __init__(self, what: str = "対象", field: Sequence[str] | None = None) -> None:
+    def __init__(self, what: str = "対象", field: str | None = None) -> None:
         super().__init__(
             CoreCode.NOT_FOUND,
             f"{what}が見つかりません。",
@@ -55,7 +56,7 @@ class NotFound(DomainError):
 
 
 class Forbidden(DomainError):
-    def __init__(self, field: Sequence[str] | None = None) -> None:
+    def __init__(self, field: str | None = None) -> None:
         super().__init__(
             CoreCode.FORBIDDEN,
             "この操作を行う権限がありません。",

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Sequence
 from functools import lru_cache
 
 from divide_support.core.errors import NotFound
@@ -40,7 +39,7 @@ def parse_global_id(value: str) -> tuple[str, int] | None:
     return matched.group(1), pk
 
 
-def decode_id(value: str, type_name: str, field: Sequence[str], what: str = "対象") -> int:
+def decode_id(value: str, type_name: str, field: str, what: str = "対象") -> int:
     """The pk of an ID of the expected type; NOT_FOUND (with the field path) otherwise."""
     parsed = parse_global_id(value)
     if parsed is None or parsed[0] != type_name or parsed[1] > 2**31 - 1:
@@ -62,6 +61,6 @@ def decode_filter_id(value: str | None, type_name: str) -> int | None:
     return parsed[1]
 
 
-def decode_optional(value: str | None, type_name: str, field: Sequence[str],
+def decode_optional(value: str | None, type_name: str, field: str,
                     what: str = "対象") -> int | None:
     return None if value is None else decode_id(value, type_name, field, what)

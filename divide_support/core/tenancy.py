@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TypeVar
 
 from tortoise.models import Model
@@ -19,7 +18,7 @@ async def get_scoped(
     actor: Actor,
     *,
     what: str,
-    field: Sequence[str] | None = None,
+    field: str | None = None,
     for_update: bool = False,
 ) -> M:
     """The object if it exists in the actor's municipality, else NOT_FOUND (never FORBIDDEN,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import reprlib
 import unicodedata
-from collections.abc import Sequence
 
 from divide_support.core.errors import CoreCode, DomainError
 
@@ -49,11 +48,10 @@ def clean_text(
     *,
     required: bool = False,
     multiline: bool = False,
-    path: Sequence[str] | None = None,
 ) -> str | None:
-    """The trimmed text, None when empty and optional; DomainError otherwise. The error names
-    path (default ["input", field]): a filter argument is e.g. ["filter", "districts"]."""
-    where = list(path) if path is not None else ["input", field]
+    """The trimmed text, None when empty and optional; DomainError otherwise, naming field
+    (the domain's name, e.g. "family_name"; the API turns it into the input path)."""
+    where = field
     text = (value or "").strip()
     if not text:
         if required:

@@ -102,16 +102,16 @@ async def schedule_follow_up(
 ) -> FollowUp:
     require_staff(actor)
     resident = await get_scoped(Resident, resident_id, actor, what="住民",
-                                field=["input", "residentId"])
+                                field="resident_id")
     ensure_not_erased(resident)
     await links().check(actor, resident.id, registration_id=registration_id, visit_id=visit_id)
     if assigned_to_id is not None:
         if not await User.filter(id=assigned_to_id, municipality_id=actor.municipality_id,
                                  active=True).exists():
-            raise NotFound("担当者", ["input", "assignedToId"])
+            raise NotFound("担当者", "assigned_to_id")
     clean_notes = clean_text(notes, "notes", "メモ", NOTES_MAX, multiline=True)
     if due_on < timeutil.today(actor.timezone) - timedelta(days=365):
-        raise DomainError(FollowupsCode.INVALID_DATE, "期日が古すぎます。", ["input", "dueOn"],
+        raise DomainError(FollowupsCode.INVALID_DATE, "期日が古すぎます。", "due_on",
                           message_en="The due date is too far in the past.")
     async with in_transaction():
         follow_up = await FollowUp.create(
@@ -144,18 +144,18 @@ def _check_next_step(due_on: date | None, channel: FollowUpChannel | None,
     if due_on is None and channel is None:
         return None
     if due_on is None or channel is None:
-        missing = "nextDueOn" if due_on is None else "nextChannel"
+        missing = "next_due_on" if due_on is None else "next_channel"
         raise DomainError(FollowupsCode.NEXT_STEP_INCOMPLETE, "次の確認の日と方法を両方とも選んでください。",
-                          ["input", missing],
+                          missing,
                           message_en="The next check needs both a date and a channel.")
     # a next step lies ahead: a date in the past would be overdue the moment it is made
     if due_on < timeutil.today(actor.timezone):
         raise DomainError(FollowupsCode.INVALID_DATE, "次の確認の日は今日以降の日にしてください。",
-                          ["input", "nextDueOn"],
+                          "next_due_on",
                           message_en="The next check must be today or later.")
     if due_on > timeutil.today(actor.timezone) + timedelta(days=366):
         raise DomainError(FollowupsCode.INVALID_DATE, "次の確認の日は1年以内の日にしてください。",
-                          ["input", "nextDueOn"],
+                          "next_due_on",
                           message_en="The next check must be within a year.")
     return NextStep(due_on=due_on, channel=channel)
 
@@ -171,10 +171,10 @@ async def complete_follow_up(
     next_step = _check_next_step(next_due_on, next_channel, actor)
     async with in_transaction():
         follow_up = await get_scoped(FollowUp, follow_up_id, actor, what="フォローアップ",
-                                     field=["input", "followUpId"], for_update=True)
+                                     field="follow_up_id", for_update=True)
         if follow_up.status != FollowUpStatus.OPEN:
             raise DomainError(FollowupsCode.FOLLOW_UP_CLOSED, "このフォローアップは既に完了または取消済みです。",
-                              ["input", "followUpId"],
+                              "follow_up_id",
                               message_en="This follow-up is already closed.")
         follow_up.status = FollowUpStatus.DONE
         follow_up.outcome = outcome

@@ -24,7 +24,7 @@ async def set_opt_out(*, actor: Actor, resident_id: int, opted_out: bool,
     require_staff(actor)
     async with in_transaction():
         resident = await get_scoped(Resident, resident_id, actor, what="住民",
-                                    field=["input", "residentId"], for_update=True)
+                                    field="resident_id", for_update=True)
         ensure_not_erased(resident)
         await _apply_opt_out([resident], opted_out)
         if inbound_message_id is not None:
@@ -48,11 +48,11 @@ async def set_sms_consent(*, actor: Actor, resident_id: int, consent: bool) -> R
     require_staff(actor)
     async with in_transaction():
         resident = await get_scoped(Resident, resident_id, actor, what="住民",
-                                    field=["input", "residentId"], for_update=True)
+                                    field="resident_id", for_update=True)
         ensure_not_erased(resident)
         if consent and not resident.phone:
             raise DomainError(MessagingCode.NO_MOBILE, "携帯電話番号が登録されていないため、SMSを送れません。",
-                              ["input", "residentId"],
+                              "resident_id",
                               message_en="The resident has no mobile number.")
         resident.sms_consent = consent
         await resident.save(update_fields=["sms_consent", "updated_at"])

@@ -105,7 +105,7 @@ async def mark_reply_reviewed(*, actor: Actor, inbound_id: int) -> InboundMessag
     require_staff(actor)
     async with in_transaction():
         inbound = await get_scoped(InboundMessage, inbound_id, actor, what="返信",
-                                   field=["input", "replyId"], for_update=True)
+                                   field="reply_id", for_update=True)
         inbound.needs_review = False
         inbound.reviewed_at = timeutil.now()
         inbound.reviewed_by_id = actor.user_id

@@ -25,28 +25,28 @@ async def resend(*, actor: Actor, message_id: int) -> Message:
     require_staff(actor)
     async with in_transaction():
         message = await get_scoped(Message, message_id, actor, what="メッセージ",
-                                   field=["input", "messageId"], for_update=True)
+                                   field="message_id", for_update=True)
         if message.status not in (MessageStatus.FAILED, MessageStatus.UNDELIVERED):
             raise DomainError(MessagingCode.NOT_RESENDABLE,
                               "送信に失敗したメッセージだけ再送できます。",
-                              ["input", "messageId"],
+                              "message_id",
                               message_en="Only FAILED or UNDELIVERED messages can be resent.")
         if await occasions.unwanted([message]):
             raise DomainError(MessagingCode.NOT_RESENDABLE,
                               "申込の取消や回の中止・変更があったため、このメッセージは再送できません。",
-                              ["input", "messageId"],
+                              "message_id",
                               message_en="The seat, session or follow-up it was about has changed.")
         resident = await Resident.get(id=message.resident_id)
         reason = skip_reason_for(resident)
         if reason is not None:
             raise DomainError(MessagingCode.NOT_ELIGIBLE, f"再送できません: {SKIP_REASON_TEXT[reason]}。",
-                              ["input", "messageId"],
+                              "message_id",
                               message_en=f"Cannot resend: {reason}.")
         municipality = await Municipality.get(id=message.municipality_id)
         send_after = after_quiet_hours(timeutil.now(), municipality)
         if message.expires_at is not None and send_after >= message.expires_at:
             raise DomainError(MessagingCode.TOO_LATE, "開催時刻を過ぎたため再送できません。",
-                              ["input", "messageId"], message_en="Too late to resend.")
+                              "message_id", message_en="Too late to resend.")
         message.status = MessageStatus.PENDING
         message.to = resident.phone
         message.send_after = send_after

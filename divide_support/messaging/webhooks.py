@@ -88,7 +88,7 @@ async def twilio_inbound(request: Request) -> Response:
     sid = params.get("MessageSid") or params.get("SmsSid")
     raw_from = params.get("From", "")
     try:
-        from_number = phones.parse_any(raw_from, ["From"])
+        from_number = phones.parse_any(raw_from, "From")
     except DomainError:
         from_number = raw_from[:20]
     twiml = MessagingResponse()

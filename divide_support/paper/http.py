@@ -55,7 +55,7 @@ async def _answer(request: Request, make: Callable[[Actor], Awaitable[Response]]
 
 async def schedule_pdf(request: Request) -> Response:
     async def make(actor: Actor) -> Response:
-        venue_id = decode_id(request.query_params.get("venueId", ""), "Venue", ["venueId"],
+        venue_id = decode_id(request.query_params.get("venueId", ""), "Venue", "venue_id",
                              "会場")
         month = paper.parse_month(request.query_params.get("month", ""))
         printed = await paper.monthly_schedule(actor=actor, venue_id=venue_id, month=month)
@@ -66,7 +66,7 @@ async def schedule_pdf(request: Request) -> Response:
 async def slip_pdf(request: Request) -> Response:
     async def make(actor: Actor) -> Response:
         registration_id = decode_id(request.query_params.get("registrationId", ""),
-                                    "Registration", ["registrationId"], "申込み")
+                                    "Registration", "registration_id", "申込み")
         printed = await paper.confirmation_slip(actor=actor, registration_id=registration_id)
         return _pdf(printed, "申込み確認票.pdf")
     return await _answer(request, make)

@@ -45,7 +45,7 @@ def parse_month(text: str, field: str = "month") -> date:
     """'2027-04' -> the first day of that month."""
     found = _MONTH.fullmatch(text.strip())
     if found is None or not 1 <= int(found.group(2)) <= 12 or int(found.group(1)) < 2000:
-        raise DomainError(PaperCode.INVALID_MONTH, "月は 2027-04 の形で指定してください。", [field],
+        raise DomainError(PaperCode.INVALID_MONTH, "月は 2027-04 の形で指定してください。", field,
                           message_en="Give the month as 2027-04.")
     return date(int(found.group(1)), int(found.group(2)), 1)
 
@@ -74,7 +74,7 @@ async def monthly_schedule(*, actor: Actor, venue_id: int, month: date) -> Print
     """A4, large print: every class and help session at the venue that month, with seats
     left at printing time and how to apply."""
     require_staff(actor)
-    venue = await get_scoped(Venue, venue_id, actor, what="会場", field=["venueId"])
+    venue = await get_scoped(Venue, venue_id, actor, what="会場", field="venue_id")
     municipality = await Municipality.get(id=actor.municipality_id)
     zone = ZoneInfo(municipality.timezone)
     first = datetime.combine(month.replace(day=1), time(), zone)
@@ -123,16 +123,16 @@ async def confirmation_slip(*, actor: Actor, registration_id: int) -> PrintedFil
     code of their calendar invite."""
     require_staff(actor)
     registration = await get_scoped(Registration, registration_id, actor, what="申込み",
-                                    field=["registrationId"])
+                                    field="registration_id")
     await registration.fetch_related("resident", "session", "session__venue",
                                      "session__course")
     resident, session = registration.resident, registration.session
-    people.ensure_not_erased(resident, "registrationId")
+    people.ensure_not_erased(resident, "registration_id")
     if (registration.status == RegistrationStatus.CANCELLED
             or session.status == SessionStatus.CANCELLED):
         raise DomainError(SchedulingCode.ALREADY_CANCELLED,
                           "この申込み（または回）は取り消されています。確認票は印刷できません。",
-                          ["registrationId"],
+                          "registration_id",
                           message_en="This registration or session was cancelled.")
     municipality = await Municipality.get(id=actor.municipality_id)
     venue = session.venue

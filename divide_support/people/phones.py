@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Sequence
 
 import phonenumbers
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
@@ -14,11 +13,11 @@ from divide_support.people.errors import PeopleCode
 _MOBILE_TYPES = {PhoneNumberType.MOBILE}
 
 
-def _invalid(field: Sequence[str], message: str, message_en: str) -> DomainError:
+def _invalid(field: str, message: str, message_en: str) -> DomainError:
     return DomainError(PeopleCode.INVALID_PHONE, message, field, message_en=message_en)
 
 
-def _parse(raw: str, field: Sequence[str]) -> phonenumbers.PhoneNumber:
+def _parse(raw: str, field: str) -> phonenumbers.PhoneNumber:
     # NFKC turns full-width digits, hyphens (ー, －) and spaces into ASCII.
     text = unicodedata.normalize("NFKC", raw).strip()
     text = text.replace("ー", "-").replace("−", "-").replace("‐", "-")
@@ -32,7 +31,7 @@ def _parse(raw: str, field: Sequence[str]) -> phonenumbers.PhoneNumber:
     return number
 
 
-def parse_mobile(raw: str, field: Sequence[str]) -> str:
+def parse_mobile(raw: str, field: str) -> str:
     """A Japanese mobile number (070/080/090) in E.164, for SMS."""
     number = _parse(raw, field)
     if number.country_code != 81 or phonenumbers.number_type(number) not in _MOBILE_TYPES:
@@ -41,7 +40,7 @@ def parse_mobile(raw: str, field: Sequence[str]) -> str:
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
 
 
-def parse_any(raw: str, field: Sequence[str]) -> str:
+def parse_any(raw: str, field: str) -> str:
     """Any valid number (landline, IP phone, mobile) in E.164."""
     return phonenumbers.format_number(_parse(raw, field), PhoneNumberFormat.E164)
 

@@ -104,15 +104,15 @@ def _check_birth(birth_date: date | None, birth_year: int | None, tz: str) -> in
     if birth_date is not None:
         if birth_date > today or birth_date.year < today.year - 120:
             raise DomainError(PeopleCode.INVALID_BIRTH_DATE, "生年月日が正しくありません。",
-                              ["input", "birthDate"], message_en="The birth date is not valid.")
+                              "birth_date", message_en="The birth date is not valid.")
         if birth_year is not None and birth_year != birth_date.year:
             raise DomainError(PeopleCode.INVALID_BIRTH_DATE, "生まれ年と生年月日が一致しません。",
-                              ["input", "birthYear"],
+                              "birth_year",
                               message_en="Birth year and birth date disagree.")
         return birth_date.year
     if birth_year is not None and not (today.year - 120 <= birth_year <= today.year):
         raise DomainError(PeopleCode.INVALID_BIRTH_DATE, "生まれ年が正しくありません。",
-                          ["input", "birthYear"], message_en="The birth year is not valid.")
+                          "birth_year", message_en="The birth year is not valid.")
     return birth_year
 
 
@@ -146,19 +146,19 @@ def _clean_resident_fields(values: dict[str, Any]) -> dict[str, Any]:
     clean: dict[str, Any] = {}
     for key, label, limit in (("family_name", "姓", 50), ("given_name", "名", 50)):
         if key in values:
-            clean[key] = required_text(values[key], _camel(key), label, limit)
+            clean[key] = required_text(values[key], key, label, limit)
     for key, label, limit in (("kana", "フリガナ", 100), ("district", "地区", 100),
                               ("notes", "メモ", NOTES_MAX),
                               ("support_needs", "支援員に伝えたいこと", SUPPORT_NEEDS_MAX)):
         if key in values:
-            clean[key] = clean_text(values[key], _camel(key), label, limit,
+            clean[key] = clean_text(values[key], key, label, limit,
                                     multiline=key in ("notes", "support_needs"))
     if "phone" in values:
         raw = clean_text(values["phone"], "phone", "携帯電話番号", 40)
-        clean["phone"] = phones.parse_mobile(raw, ["input", "phone"]) if raw else None
+        clean["phone"] = phones.parse_mobile(raw, "phone") if raw else None
     if "landline" in values:
         raw = clean_text(values["landline"], "landline", "電話番号", 40)
-        clean["landline"] = phones.parse_any(raw, ["input", "landline"]) if raw else None
+        clean["landline"] = phones.parse_any(raw, "landline") if raw else None
     for key in ("birth_date", "birth_year"):
         if key in values:
             clean[key] = values[key]
@@ -168,11 +168,6 @@ def _clean_resident_fields(values: dict[str, Any]) -> dict[str, Any]:
         elif key == "device" and key in values:
             clean[key] = None
     return clean
-
-
-def _camel(snake: str) -> str:
-    head, *rest = snake.split("_")
-    return head + "".join(p.title() for p in rest)
 
 
 # --- possible duplicates -------------------------------------------------------------------
@@ -192,7 +187,7 @@ class PossibleDuplicate(DomainError):
             "同じ携帯電話番号、または同じ氏名と生まれ年の方がすでに登録されています"
             "（possibleDuplicates）。同じ方ならその登録をお使いください。別の方なら "
             "allowDuplicate を true にして登録してください。",
-            ["input", "phone" if by_phone else "familyName"],
+            "phone" if by_phone else "family_name",
             message_en="A resident with the same mobile number, or the same name and birth "
                        "year, is registered already (possibleDuplicates). Use that record if "
                        "it is the same person; otherwise send allowDuplicate: true.")
@@ -270,7 +265,7 @@ def _check_sms_choice(values: dict[str, Any]) -> None:
         raise DomainError(
             PeopleCode.PHONE_REQUIRED_FOR_SMS,
             "SMSでの連絡には携帯電話の番号が必要です。",
-            ["input", "phone"],
+            "phone",
             message_en="SMS contact needs a mobile number.",
         )
 
@@ -279,7 +274,7 @@ async def update_resident(*, resident_id: int, fields: ResidentFields, actor: Ac
     require_staff(actor)
     async with in_transaction():
         resident = await get_scoped(Resident, resident_id, actor, what="住民",
-                                    field=["input", "residentId"], for_update=True)
+                                    field="resident_id", for_update=True)
         ensure_not_erased(resident)
         clean = _clean_resident_fields(fields.given())
         merged = {k: getattr(resident, k) for k in (
@@ -309,12 +304,12 @@ async def update_resident(*, resident_id: int, fields: ResidentFields, actor: Ac
 ERASED_NAME = "（消去済み）"
 
 
-def ensure_not_erased(resident: Resident, field: str = "residentId") -> None:
+def ensure_not_erased(resident: Resident, field: str = "resident_id") -> None:
     """An erased record stays anonymous: nothing is added to it (register them anew)."""
     if resident.erased_at is not None:
         raise DomainError(PeopleCode.RESIDENT_ERASED,
                           "この方の個人情報は消去されています。改めて住民として登録してください。",
-                          ["input", field],
+                          field,
                           message_en="This resident's personal data was erased; register anew.")
 
 
@@ -349,8 +344,7 @@ def residents_query(actor: Actor, search: str | None = None):
     require_staff(actor)
     query = Resident.filter(municipality_id=actor.municipality_id, erased_at__isnull=True)
     # NFKC: full-width digits and half-width kana typed at the counter still match.
-    term = clean_text(unicodedata.normalize("NFKC", search or ""), "search", "検索語", 100,
-                      path=["search"]) or ""
+    term = clean_text(unicodedata.normalize("NFKC", search or ""), "search", "検索語", 100) or ""
     key = name_key(term)
     if key:
         condition = (Q(name_key__startswith=key) | Q(given_key__startswith=key)
@@ -386,18 +380,18 @@ def _clean_supporter_fields(values: dict[str, Any]) -> dict[str, Any]:
     """Validate and normalise what was given; raises the first problem found."""
     clean: dict[str, Any] = {}
     if "display_name" in values:
-        clean["display_name"] = required_text(values["display_name"], "displayName", "氏名", 100)
+        clean["display_name"] = required_text(values["display_name"], "display_name", "氏名", 100)
     for key, label, limit in (("kana", "フリガナ", 100), ("organisation", "所属", 200)):
         if key in values:
             clean[key] = clean_text(values[key], key, label, limit)
     if "phone" in values:
         raw_phone = clean_text(values["phone"], "phone", "電話番号", 40)
-        clean["phone"] = phones.parse_any(raw_phone, ["input", "phone"]) if raw_phone else None
+        clean["phone"] = phones.parse_any(raw_phone, "phone") if raw_phone else None
     if "email" in values:
         clean_email = clean_text(values["email"], "email", "メールアドレス", 254)
         if clean_email and "@" not in clean_email:
             raise DomainError(CoreCode.INVALID_EMAIL, "メールアドレスの形式が正しくありません。",
-                              ["input", "email"], message_en="The e-mail address is not valid.")
+                              "email", message_en="The e-mail address is not valid.")
         clean["email"] = clean_email
     if "skills" in values:
         clean["skills"] = sorted({clean_text(s, "skills", "得意分野", 50) or ""
@@ -405,8 +399,8 @@ def _clean_supporter_fields(values: dict[str, Any]) -> dict[str, Any]:
     for key in ("affiliation", "certified", "active"):
         if key in values:
             if values[key] is None:
-                raise DomainError(CoreCode.REQUIRED, "値を選んでください。", ["input", _camel(key)],
-                                  message_en=f"{_camel(key)} cannot be null.")
+                raise DomainError(CoreCode.REQUIRED, "値を選んでください。", key,
+                                  message_en=f"{key} cannot be null.")
             clean[key] = values[key]
     return clean
 
@@ -453,7 +447,7 @@ async def _update_supporter(supporter_id: int, fields: SupporterFields, actor: A
     clean = _clean_supporter_fields(fields.given())
     async with in_transaction():
         supporter = await get_scoped(Supporter, supporter_id, actor, what="支援員",
-                                     field=["input", "supporterId"], for_update=True)
+                                     field="supporter_id", for_update=True)
         changed = sorted(k for k, v in clean.items() if getattr(supporter, k) != v)
         for key, value in clean.items():
             setattr(supporter, key, value)
@@ -471,8 +465,7 @@ def supporters_query(actor: Actor, *, active: bool | None = None, skill: str | N
         query = query.filter(active=active)
     if skill:
         # JSON array containment, served by PostgreSQL.
-        query = query.filter(skills__contains=[clean_text(skill, "skill", "得意分野", 50,
-                                                          path=["skill"]) or ""])
+        query = query.filter(skills__contains=[clean_text(skill, "skill", "得意分野", 50) or ""])
     return query.order_by("kana", "display_name", "id")
 
 

@@ -52,17 +52,17 @@ async def erase_resident(*, actor: Actor, resident_id: int) -> Resident:
     require_role(actor, Role.ADMIN)
     async with in_transaction():
         resident = await get_scoped(Resident, resident_id, actor, what="住民",
-                                    field=["input", "residentId"], for_update=True)
+                                    field="resident_id", for_update=True)
         if resident.erased_at is not None:
             raise DomainError(PrivacyCode.ALREADY_ERASED, "この方の個人情報は既に消去されています。",
-                              ["input", "residentId"],
+                              "resident_id",
                               message_en="This resident's personal data is already erased.")
         upcoming = await scheduling.upcoming_registrations(resident.id)
         if upcoming:
             raise DomainError(
                 PrivacyCode.HAS_UPCOMING_REGISTRATIONS,
                 f"この方にはこれからの申込が{upcoming}件あります。先に申込を取り消してから消去してください。",
-                ["input", "residentId"],
+                "resident_id",
                 message_en=f"The resident holds {upcoming} upcoming places; cancel them first.")
         municipality = await Municipality.get(id=actor.municipality_id)
         await _erase(resident, municipality, actor, "request")
@@ -145,7 +145,7 @@ async def export_resident(*, actor: Actor, resident_id: int) -> dict[str, Any]:
     information protection rules), as JSON-ready data; the export itself is audited."""
     require_role(actor, Role.ADMIN)
     resident = await get_scoped(Resident, resident_id, actor, what="住民",
-                                field=["residentId"])
+                                field="resident_id")
     municipality = await Municipality.get(id=actor.municipality_id)
     registrations = await Registration.filter(resident_id=resident.id).select_related(
         "session", "session__venue").order_by("created_at", "id")

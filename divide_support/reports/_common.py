@@ -22,10 +22,10 @@ class ReportFilter:
 
 def _check_period(report_filter: ReportFilter) -> None:
     if report_filter.date_to < report_filter.date_from:
-        raise DomainError(CoreCode.INVALID_TIME_RANGE, "期間の終わりが始まりより前です。", ["filter", "to"],
+        raise DomainError(CoreCode.INVALID_TIME_RANGE, "期間の終わりが始まりより前です。", "to",
                           message_en="to is before from.")
     if (report_filter.date_to - report_filter.date_from).days > MAX_PERIOD_DAYS:
-        raise DomainError(CoreCode.INVALID_TIME_RANGE, "期間は3年以内にしてください。", ["filter", "to"],
+        raise DomainError(CoreCode.INVALID_TIME_RANGE, "期間は3年以内にしてください。", "to",
                           message_en="The period is at most three years.")
 
 

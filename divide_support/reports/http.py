@@ -59,7 +59,7 @@ async def _report(request: Request) -> Report | Response:
         return unauthenticated_answer()
     query = request.query_params
     try:
-        survey_id = decode_id(query.get("surveyId", ""), "Survey", ["surveyId"], "調査")
+        survey_id = decode_id(query.get("surveyId", ""), "Survey", "survey_id", "調査")
         try:
             date_from = date.fromisoformat(query.get("from", ""))
             date_to = date.fromisoformat(query.get("to", ""))
@@ -70,9 +70,9 @@ async def _report(request: Request) -> Report | Response:
             return error_answer(400, "BAD_USER_INPUT", "kinds は CLASS または HELP_SESSION です。")
         report_filter = ReportFilter(
             date_from=date_from, date_to=date_to,
-            venue_ids=[decode_id(v, "Venue", ["venueIds"], "会場")
+            venue_ids=[decode_id(v, "Venue", "venue_ids", "会場")
                        for v in _list(request, "venueIds") or []] or None,
-            course_ids=[decode_id(c, "Course", ["courseIds"], "講座")
+            course_ids=[decode_id(c, "Course", "course_ids", "講座")
                         for c in _list(request, "courseIds") or []] or None,
             kinds=kinds, districts=_list(request, "districts"))
         return await participation_report(
@@ -100,7 +100,7 @@ async def activity_csv(request: Request) -> Response:
     except ValueError:
         return error_answer(400, "BAD_USER_INPUT", "from と to は 2026-04-01 の形で指定してください。")
     try:
-        venue_ids = [decode_id(v, "Venue", ["venueIds"], "会場")
+        venue_ids = [decode_id(v, "Venue", "venue_ids", "会場")
                      for v in _list(request, "venueIds") or []] or None
         rows, total = await activity_report(actor=actor, date_from=date_from,
                                             date_to=date_to, venue_ids=venue_ids)

@@ -210,9 +210,9 @@ def _checked_filter(report_filter: ReportFilter) -> ReportFilter:
     if districts:
         if len(districts) > MAX_DISTRICTS:
             raise DomainError(ReportsCode.TOO_MANY, f"地区は{MAX_DISTRICTS}個まで指定できます。",
-                              ["filter", "districts"],
+                              "districts",
                               message_en=f"At most {MAX_DISTRICTS} districts.")
-        cleaned = [clean_text(d, "districts", "地区", DISTRICT_MAX, path=["filter", "districts"])
+        cleaned = [clean_text(d, "districts", "地区", DISTRICT_MAX)
                    for d in districts]
         districts = [d for d in cleaned if d] or None
     return replace(report_filter, districts=districts)
@@ -222,13 +222,13 @@ async def participation_report(*, actor: Actor, survey_id: int, metric: str,
                                report_filter: ReportFilter) -> Report:
     require_role(actor, Role.ADMIN, Role.COORDINATOR, Role.PLANNER)
     report_filter = _checked_filter(report_filter)
-    metric = clean_text(metric, "metric", "指標", 100, required=True, path=["metric"]) or ""
-    survey = await get_scoped(Survey, survey_id, actor, what="調査", field=["surveyId"])
+    metric = clean_text(metric, "metric", "指標", 100, required=True) or ""
+    survey = await get_scoped(Survey, survey_id, actor, what="調査", field="survey_id")
     need_kind = metric_need(survey, metric)
     if need_kind is None:
         raise DomainError(ReportsCode.UNKNOWN_METRIC,
                           f"この調査に指標「{metric}」はありません（{', '.join(metric_keys(survey))}）。",
-                          ["metric"], message_en=f"Unknown metric {metric}.")
+                          "metric", message_en=f"Unknown metric {metric}.")
     bands = await SurveyBand.filter(survey_id=survey.id).order_by("position")
     values = {v.band_id: v.percent for v in await SurveyValue.filter(
         band_id__in=[b.id for b in bands], metric=metric)}

@@ -77,9 +77,9 @@ async def import_survey(*, actor: Actor, document_text: str) -> Survey:
     """ADMIN: load a survey of their own municipality (the same shape as the seeds)."""
     require_role(actor, Role.ADMIN)
     document = await read_survey(document_text)
-    municipality = await _municipality_of(document, ["input", "document"])
+    municipality = await _municipality_of(document, "document")
     if municipality.id != actor.municipality_id:
-        raise DomainError(CoreCode.FORBIDDEN, "ほかの自治体の調査は取り込めません。", ["input", "document"],
+        raise DomainError(CoreCode.FORBIDDEN, "ほかの自治体の調査は取り込めません。", "document",
                           message_en="The survey belongs to another municipality.")
     survey = await save_survey(document, municipality)
     await audit.record(actor, "survey.import", "Survey", [survey.id], {"key": document.key})

@@ -113,7 +113,7 @@ class SurveyDocument:
 
 def _fail(where: str, message: str) -> NoReturn:
     raise DomainError(ReportsCode.INVALID_SURVEY, f"{where}: {message}" if where else message,
-                      ["input", "document"], message_en=f"{where}: {message}" if where else message)
+                      "document", message_en=f"{where}: {message}" if where else message)
 
 
 class _TooComplex(Exception):

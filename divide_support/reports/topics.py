@@ -94,7 +94,7 @@ async def topic_report(*, actor: Actor, survey_id: int, date_from: date, date_to
     the band attended, with follow-up outcomes. PLANNER: cells of 1-4 hidden."""
     require_role(actor, Role.ADMIN, Role.COORDINATOR, Role.PLANNER)
     _check_period(ReportFilter(date_from, date_to))
-    survey = await get_scoped(Survey, survey_id, actor, what="調査", field=["surveyId"])
+    survey = await get_scoped(Survey, survey_id, actor, what="調査", field="survey_id")
     bands = await SurveyBand.filter(survey_id=survey.id).order_by("position")
     wishes: dict[tuple[int, str], float] = {}
     for value in await SurveyValue.filter(band_id__in=[b.id for b in bands]):

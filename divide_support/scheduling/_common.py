@@ -33,13 +33,13 @@ def effective_status(session: Session, at: datetime | None = None) -> SessionSta
 def _non_negative(value: int | None, field: str, label: str, *, minimum: int = 0) -> None:
     if value is not None and value < minimum:
         raise DomainError(CoreCode.BAD_USER_INPUT, f"{label}は{minimum}以上の数を入力してください。",
-                          ["input", field], message_en=f"{field} must be at least {minimum}.")
+                          field, message_en=f"{field} must be at least {minimum}.")
 
 
-def _session_not_open(message: str, message_en: str, field: str = "sessionId") -> DomainError:
-    return DomainError(SchedulingCode.SESSION_NOT_OPEN, message, ["input", field], message_en=message_en)
+def _session_not_open(message: str, message_en: str, field: str = "session_id") -> DomainError:
+    return DomainError(SchedulingCode.SESSION_NOT_OPEN, message, field, message_en=message_en)
 
 
-async def _lock_session(session_id: int, actor: Actor, field: str = "sessionId") -> Session:
-    return await get_scoped(Session, session_id, actor, what="開催回", field=["input", field],
+async def _lock_session(session_id: int, actor: Actor, field: str = "session_id") -> Session:
+    return await get_scoped(Session, session_id, actor, what="開催回", field=field,
                             for_update=True)

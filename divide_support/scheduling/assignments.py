@@ -35,24 +35,24 @@ async def assign_supporter(
                                     "Cannot staff a cancelled session.")
         backfilled = effective_status(session) == SessionStatus.COMPLETED
         supporter = await get_scoped(Supporter, supporter_id, actor, what="支援員",
-                                     field=["input", "supporterId"], for_update=True)
+                                     field="supporter_id", for_update=True)
         if not supporter.active:
             raise DomainError(SchedulingCode.SUPPORTER_INACTIVE, "この支援員は現在活動していません。",
-                              ["input", "supporterId"],
+                              "supporter_id",
                               message_en="This supporter is not active.")
         if role == AssignmentRole.LEAD and not supporter.certified:
             raise DomainError(SchedulingCode.LEAD_NOT_CERTIFIED,
                               "講師役（LEAD）は認定を受けた支援員に限られます。",
-                              ["input", "role"],
+                              "role",
                               message_en="Only certified supporters can lead.")
         if await Assignment.filter(session_id=session.id, supporter_id=supporter.id).exists():
             raise DomainError(SchedulingCode.ALREADY_ASSIGNED, "この支援員は既にこの回の担当です。",
-                              ["input", "supporterId"],
+                              "supporter_id",
                               message_en="This supporter is already assigned here.")
         if await _booked_elsewhere(supporter.id, session.starts_at, session.ends_at, session.id):
             raise DomainError(SchedulingCode.SUPPORTER_DOUBLE_BOOKED,
                               "この支援員は同じ時間帯に別の回を担当しています。",
-                              ["input", "supporterId"],
+                              "supporter_id",
                               message_en="This supporter is booked elsewhere at that time.")
         assignment = await Assignment.create(
             municipality_id=actor.municipality_id, session_id=session.id,
@@ -68,7 +68,7 @@ async def unassign_supporter(*, actor: Actor, assignment_id: int) -> Assignment:
     require_staff(actor)
     async with in_transaction():
         assignment = await get_scoped(Assignment, assignment_id, actor, what="担当",
-                                      field=["input", "assignmentId"])
+                                      field="assignment_id")
         await _lock_session(assignment.session_id, actor)
         await RemovedAssignment.create(
             municipality_id=assignment.municipality_id, assignment_id=assignment.id,
@@ -116,6 +116,6 @@ async def _check_supporters_free(
             raise DomainError(
                 SchedulingCode.SUPPORTER_DOUBLE_BOOKED,
                 "担当の支援員がこの時間帯に別の回を担当しています。",
-                ["input", "startsAt"],
+                "starts_at",
                 message_en="An assigned supporter is booked elsewhere at that time.",
             )

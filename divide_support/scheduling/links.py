@@ -21,17 +21,17 @@ class FollowUpLinks:
     async def check(self, actor: Actor, resident_id: int, *, registration_id: int | None,
                     visit_id: int | None) -> None:
         for model, object_id, what, field, message, message_en in (
-                (Registration, registration_id, "申込", "registrationId",
+                (Registration, registration_id, "申込", "registration_id",
                  "申込がこの住民のものではありません。",
                  "The registration belongs to another resident."),
-                (Visit, visit_id, "相談記録", "visitId",
+                (Visit, visit_id, "相談記録", "visit_id",
                  "相談記録がこの住民のものではありません。",
                  "The visit belongs to another resident.")):
             if object_id is None:
                 continue
-            row = await get_scoped(model, object_id, actor, what=what, field=["input", field])
+            row = await get_scoped(model, object_id, actor, what=what, field=field)
             if row.resident_id != resident_id:
-                raise DomainError(SchedulingCode.MISMATCH, message, ["input", field], message_en=message_en)
+                raise DomainError(SchedulingCode.MISMATCH, message, field, message_en=message_en)
 
     async def facts(self, *, registration_id: int | None, visit_id: int | None,
                     resident: Resident, municipality: Municipality) -> MessageFacts | None:

@@ -181,7 +181,7 @@ async def residents_to_phone(*, actor: Actor, session_id: int) -> list[tuple[Reg
     """Everyone holding a seat or waitlist place whom SMS will not reach, with why:
     staff phone these people instead."""
     require_staff(actor)
-    session = await get_scoped(Session, session_id, actor, what="開催回", field=["sessionId"])
+    session = await get_scoped(Session, session_id, actor, what="開催回", field="session_id")
     return await _phone_instead([session.id])
 
 
@@ -233,7 +233,7 @@ async def notice_preview(*, actor: Actor, session_id: int, capacity: int | None 
     would seat (WAITLIST_PROMOTED). Those SMS will not reach (residentsToPhone's rule) are
     the phone list. A session that has started tells nobody: people are at the door."""
     require_staff(actor)
-    session = await get_scoped(Session, session_id, actor, what="開催回", field=["sessionId"])
+    session = await get_scoped(Session, session_id, actor, what="開催回", field="session_id")
     if session.starts_at <= timeutil.now() or session.status == SessionStatus.CANCELLED:
         return NoticePreview(by_sms=0, by_phone=0)
     holders = await active_registrations(session)

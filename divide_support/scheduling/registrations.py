@@ -126,7 +126,7 @@ def _capacity_full_at_the_door() -> DomainError:
     # Nobody waits for a seat in a class that is already running.
     return DomainError(SchedulingCode.CAPACITY_FULL,
                        "定員に達しています。当日参加を受け付けるには先に定員を増やしてください。",
-                       ["input", "sessionId"],
+                       "session_id",
                        message_en="The session is full; raise the capacity first.")
 
 
@@ -143,7 +143,7 @@ async def register(
     async with in_transaction():
         session = await _lock_session(session_id, actor)
         resident = await get_scoped(Resident, resident_id, actor, what="住民",
-                                    field=["input", "residentId"])
+                                    field="resident_id")
         ensure_not_erased(resident)
         now = timeutil.now()
         if session.status == SessionStatus.CANCELLED:
@@ -158,7 +158,7 @@ async def register(
         places = await _places(session.id, resident.id)
         if places.already_registered:
             raise DomainError(SchedulingCode.ALREADY_REGISTERED, "この方は既にこの回に申し込まれています。",
-                              ["input", "residentId"],
+                              "resident_id",
                               message_en="This resident is already registered for this session.")
         has_seat = session.capacity is None or places.confirmed < session.capacity
         if not has_seat and started:
@@ -195,12 +195,12 @@ async def cancel_registration_promoting(
     require_staff(actor)
     async with in_transaction():
         registration = await get_scoped(Registration, registration_id, actor, what="申込",
-                                        field=["input", "registrationId"])
-        session = await _lock_session(registration.session_id, actor, "registrationId")
+                                        field="registration_id")
+        session = await _lock_session(registration.session_id, actor, "registration_id")
         registration = await Registration.get(id=registration.id)  # re-read under the lock
         if registration.status == RegistrationStatus.CANCELLED:
             raise DomainError(SchedulingCode.ALREADY_CANCELLED, "この申込は既に取り消されています。",
-                              ["input", "registrationId"],
+                              "registration_id",
                               message_en="This registration is already cancelled.")
         if session.starts_at <= timeutil.now() and session.status != SessionStatus.CANCELLED:
             raise _session_not_open(
@@ -236,7 +236,7 @@ async def record_attendance(
     """Attendance once the session has started; ATTENDED at a class plans a follow-up."""
     async with in_transaction():
         registration = await get_scoped(Registration, registration_id, actor, what="申込",
-                                        field=["input", "registrationId"], for_update=True)
+                                        field="registration_id", for_update=True)
         await _require_staff_or_assigned(actor, registration.session_id)
         session = await Session.get(id=registration.session_id)
         if session.status == SessionStatus.CANCELLED:
@@ -244,14 +244,14 @@ async def record_attendance(
                                     "The session was cancelled.", "registrationId")
         if session.starts_at > timeutil.now():
             raise DomainError(SchedulingCode.SESSION_NOT_STARTED, "出欠は開始時刻になってから記録できます。",
-                              ["input", "registrationId"],
+                              "registration_id",
                               message_en="Attendance can be recorded once the session starts.")
         if registration.status != RegistrationStatus.CONFIRMED:
             raise DomainError(
                 SchedulingCode.NOT_CONFIRMED,
                 "参加確定の申込だけ出欠を記録できます。キャンセル待ちの方が来場した場合は、"
                 "定員を増やすとキャンセル待ちの順に参加確定になります。",
-                ["input", "registrationId"],
+                "registration_id",
                 message_en="Only confirmed registrations have attendance.",
             )
         previous = registration.attendance

@@ -39,14 +39,14 @@ from divide_support.scheduling.staffing import understaffed_session_ids
 MAX_WEEKLY_REPEATS = 52
 
 
-def _check_time_range(starts_at: datetime, ends_at: datetime, field: str = "endsAt") -> None:
+def _check_time_range(starts_at: datetime, ends_at: datetime, field: str = "ends_at") -> None:
     if ends_at <= starts_at:
         raise DomainError(CoreCode.INVALID_TIME_RANGE, "終了時刻は開始時刻より後にしてください。",
-                          ["input", field], message_en="endsAt must be after startsAt.")
+                          field, message_en="endsAt must be after startsAt.")
     if ends_at - starts_at > timedelta(hours=MAX_SESSION_HOURS):
         raise DomainError(CoreCode.INVALID_TIME_RANGE,
                           f"1回の開催は{MAX_SESSION_HOURS}時間以内にしてください。",
-                          ["input", field],
+                          field,
                           message_en=f"A session lasts at most {MAX_SESSION_HOURS} hours.")
 
 
@@ -94,31 +94,31 @@ async def schedule_series(
     repeat_weekly = repeat_weekly or 0
     if not 0 <= repeat_weekly <= MAX_WEEKLY_REPEATS:
         raise DomainError(CoreCode.BAD_USER_INPUT, f"繰り返しは0〜{MAX_WEEKLY_REPEATS}回で指定してください。",
-                          ["input", "repeatWeekly"],
+                          "repeat_weekly",
                           message_en=f"repeatWeekly must be 0..{MAX_WEEKLY_REPEATS}.")
     _non_negative(capacity, "capacity", "定員", minimum=1)
-    _non_negative(required_supporters, "requiredSupporters", "必要な支援員数", minimum=1)
-    venue = await get_scoped(Venue, venue_id, actor, what="会場", field=["input", "venueId"])
+    _non_negative(required_supporters, "required_supporters", "必要な支援員数", minimum=1)
+    venue = await get_scoped(Venue, venue_id, actor, what="会場", field="venue_id")
     course = None
     if course_id is not None:
         course = await get_scoped(Course, course_id, actor, what="講座",
-                                  field=["input", "courseId"])
+                                  field="course_id")
     if kind == SessionKind.CLASS and course is None:
         raise DomainError(SchedulingCode.COURSE_REQUIRED, "教室には講座を指定してください。",
-                          ["input", "courseId"], message_en="A CLASS needs a course.")
+                          "course_id", message_en="A CLASS needs a course.")
     default_title = course.title if course else "スマホ相談会"
     clean_title = clean_text(title, "title", "タイトル", 200) or default_title
     if capacity is not None and venue.capacity is not None and capacity > venue.capacity:
         raise DomainError(SchedulingCode.CAPACITY_EXCEEDS_VENUE,
                           f"定員が会場の収容人数（{venue.capacity}人）を超えています。",
-                          ["input", "capacity"],
+                          "capacity",
                           message_en=f"Capacity exceeds the venue's {venue.capacity} places.")
     times, skipped = _series_times(starts_at, ends_at, repeat_weekly, actor.timezone,
                                    keep_closed_days=keep_closed_days)
     if not times:
         raise DomainError(SchedulingCode.ALL_DATES_CLOSED,
                           "指定した日はすべて祝日か年末年始です。別の日を選ぶか、祝日も開催する"
-                          "を選んでください。", ["input", "startsAt"],
+                          "を選んでください。", "starts_at",
                           message_en="Every date of the series is a holiday or in the "
                                      "year-end closure.")
     series_id = uuid.uuid4() if repeat_weekly else None
@@ -192,7 +192,7 @@ async def reschedule_session(
         venue = None
         if venue_id is not None:
             venue = await get_scoped(Venue, venue_id, actor, what="会場",
-                                     field=["input", "venueId"])
+                                     field="venue_id")
         time_changed = (target_starts, target_ends) != (session.starts_at, session.ends_at)
         venue_changed = venue is not None and venue.id != session.venue_id
         changes: dict[str, object] = {}
@@ -204,7 +204,7 @@ async def reschedule_session(
                 raise DomainError(
                     SchedulingCode.CAPACITY_BELOW_CONFIRMED,
                     f"確定済みの参加者が{confirmed}人いるため、定員をそれより少なくできません。",
-                    ["input", "capacity"],
+                    "capacity",
                     message_en=f"{confirmed} seats are confirmed; capacity cannot go below that.",
                 )
             if capacity != session.capacity:
@@ -218,7 +218,7 @@ async def reschedule_session(
                 raise DomainError(
                     SchedulingCode.CAPACITY_EXCEEDS_VENUE,
                     f"定員が会場の収容人数（{room.capacity}人）を超えています。定員も合わせて変更してください。",
-                    ["input", "capacity"],
+                    "capacity",
                     message_en=f"The capacity exceeds the venue's {room.capacity} places.")
         if time_changed:
             supporter_ids = await Assignment.filter(session_id=session.id).values_list(
@@ -308,10 +308,10 @@ async def understaffed_sessions(*, actor: Actor, weeks: int = 4, venue_id: int |
     `limit` soonest, at most `max_limit`, the API's page size)."""
     if not 1 <= weeks <= MAX_UNDERSTAFFED_WEEKS:
         raise DomainError(CoreCode.BAD_USER_INPUT, f"weeks は1〜{MAX_UNDERSTAFFED_WEEKS}で指定してください。",
-                          ["weeks"], message_en=f"weeks must be 1 to {MAX_UNDERSTAFFED_WEEKS}.")
+                          "weeks", message_en=f"weeks must be 1 to {MAX_UNDERSTAFFED_WEEKS}.")
     if limit is not None and not 1 <= limit <= max_limit:
         raise DomainError(CoreCode.BAD_USER_INPUT, f"first は1〜{max_limit}で指定してください。",
-                          ["first"], message_en=f"first must be 1 to {max_limit}.")
+                          "first", message_en=f"first must be 1 to {max_limit}.")
     now = timeutil.now()
     ids = await understaffed_session_ids(actor.municipality_id, now, now + timedelta(weeks=weeks))
     query = sessions_query(actor, session_ids=ids, venue_id=venue_id)

@@ -29,7 +29,7 @@ def _clean_venue_fields(values: dict[str, Any]) -> dict[str, Any]:
         clean["name"] = required_text(values["name"], "name", "会場名", 200)
     if "kind" in values:
         if values["kind"] is None:
-            raise DomainError(CoreCode.REQUIRED, "会場の種類を選んでください。", ["input", "kind"],
+            raise DomainError(CoreCode.REQUIRED, "会場の種類を選んでください。", "kind",
                               message_en="kind cannot be null.")
         clean["kind"] = values["kind"]
     if "address" in values:
@@ -40,17 +40,17 @@ def _clean_venue_fields(values: dict[str, Any]) -> dict[str, Any]:
     if "has_wifi" in values:
         clean["has_wifi"] = bool(values["has_wifi"])
     if "loaner_devices" in values:
-        _non_negative(values["loaner_devices"], "loanerDevices", "貸出端末数")
+        _non_negative(values["loaner_devices"], "loaner_devices", "貸出端末数")
         clean["loaner_devices"] = values["loaner_devices"] or 0
     if "accessibility_notes" in values:
         clean["accessibility_notes"] = clean_text(
-            values["accessibility_notes"], "accessibilityNotes", "バリアフリー情報", NOTES_MAX,
+            values["accessibility_notes"], "accessibility_notes", "バリアフリー情報", NOTES_MAX,
             multiline=True)
     return clean
 
 
 def _duplicate(field: str, what: str) -> DomainError:
-    return DomainError(SchedulingCode.DUPLICATE, f"同じ名前の{what}が既にあります。", ["input", field],
+    return DomainError(SchedulingCode.DUPLICATE, f"同じ名前の{what}が既にあります。", field,
                        message_en=f"A {field} like this already exists.")
 
 
@@ -104,7 +104,7 @@ async def update_venue(
     try:
         async with in_transaction():
             venue = await get_scoped(Venue, venue_id, actor, what="会場",
-                                     field=["input", "venueId"], for_update=True)
+                                     field="venue_id", for_update=True)
             if "name" in clean and clean["name"] != venue.name and await Venue.filter(
                     municipality_id=actor.municipality_id, name=clean["name"]).exists():
                 raise _duplicate("name", "会場")
@@ -118,7 +118,7 @@ async def update_venue(
                         SchedulingCode.CAPACITY_BELOW_SESSIONS,
                         f"この会場には定員{largest.capacity}人の回が予定されています。"
                         "先にその回の定員を変更してください。",
-                        ["input", "capacity"],
+                        "capacity",
                         message_en=f"A coming session here has {largest.capacity} places; "
                                    "change its capacity first.")
             changed = sorted(k for k, v in clean.items() if getattr(venue, k) != v)
@@ -150,7 +150,7 @@ async def create_course(
     clean_description = clean_text(description, "description", "説明", NOTES_MAX, multiline=True)
     if not 15 <= duration_minutes <= MAX_SESSION_HOURS * 60:
         raise DomainError(CoreCode.BAD_USER_INPUT, "講座の時間は15分から12時間の間で入力してください。",
-                          ["input", "durationMinutes"],
+                          "duration_minutes",
                           message_en="durationMinutes must be between 15 and 720.")
     if await Course.filter(municipality_id=actor.municipality_id, title=clean_title).exists():
         raise _duplicate("title", "講座")

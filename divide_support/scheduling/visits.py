@@ -47,29 +47,29 @@ async def record_visit(*, actor: Actor, data: VisitInput) -> Visit:
     """A drop-in visit at a help session; NEEDS_FOLLOW_UP plans a follow-up in 7 days."""
     await _require_staff_or_assigned(actor, data.session_id)
     session = await get_scoped(Session, data.session_id, actor, what="開催回",
-                               field=["input", "sessionId"])
+                               field="session_id")
     if session.kind != SessionKind.HELP_SESSION:
         raise DomainError(SchedulingCode.WRONG_SESSION_KIND, "相談記録はスマホ相談会の回にだけ登録できます。",
-                          ["input", "sessionId"],
+                          "session_id",
                           message_en="Visits belong to HELP_SESSION sessions.")
     if session.status == SessionStatus.CANCELLED:
         raise _session_not_open("中止された回には記録できません。", "The session was cancelled.")
     if session.starts_at > timeutil.now():
         raise DomainError(SchedulingCode.SESSION_NOT_STARTED, "相談記録は開始時刻になってから登録できます。",
-                          ["input", "sessionId"],
+                          "session_id",
                           message_en="Visits can be recorded once the session starts.")
     if data.age_at_visit is not None and not 0 <= data.age_at_visit <= 120:
         raise DomainError(CoreCode.BAD_USER_INPUT, "年齢は0〜120の数で入力してください。",
-                          ["input", "ageAtVisit"], message_en="ageAtVisit must be 0..120.")
+                          "age_at_visit", message_en="ageAtVisit must be 0..120.")
     resident = None
     age = data.age_at_visit
     if data.resident_id is not None:
         resident = await get_scoped(Resident, data.resident_id, actor, what="住民",
-                                    field=["input", "residentId"])
+                                    field="resident_id")
         if not actor.is_staff and not await _takes_part(resident.id, session.id):
             # A supporter names only people of their own session; anyone else is, to them,
             # a resident that does not exist (staff link other visitors, or it stays anonymous).
-            raise NotFound("住民", ["input", "residentId"])
+            raise NotFound("住民", "resident_id")
         ensure_not_erased(resident)
         if age is None:
             age = timeutil.age_on(resident.birth_date, resident.birth_year,
@@ -78,7 +78,7 @@ async def record_visit(*, actor: Actor, data: VisitInput) -> Visit:
         raise DomainError(
             SchedulingCode.RESIDENT_REQUIRED,
             "フォローアップが必要な場合は、連絡できるよう住民を登録してから記録してください。",
-            ["input", "residentId"],
+            "resident_id",
             message_en="A follow-up needs a known resident to contact.",
         )
     visit_notes = clean_text(data.notes, "notes", "メモ", NOTES_MAX, multiline=True)
@@ -87,7 +87,7 @@ async def record_visit(*, actor: Actor, data: VisitInput) -> Visit:
         helped_by_id = actor.supporter_id
     if helped_by_id is not None:
         await get_scoped(Supporter, helped_by_id, actor, what="支援員",
-                         field=["input", "helpedById"])
+                         field="helped_by_id")
     async with in_transaction():
         visit = await Visit.create(
             municipality_id=actor.municipality_id,

@@ -157,7 +157,7 @@ class AccountsMutation:
 
         async def run():
             return await accounts.revoke_user_tokens(
-                actor=actor, user_id=decode_id(input.user_id, "User", ["input", "userId"],
+                actor=actor, user_id=decode_id(input.user_id, "User", "user_id",
                                                "ユーザー"))
 
         result, errors = await attempt(info, run)
@@ -174,7 +174,7 @@ class AccountsMutation:
 
         async def run():
             return await accounts.set_user_active(
-                actor=actor, user_id=decode_id(input.user_id, "User", ["input", "userId"],
+                actor=actor, user_id=decode_id(input.user_id, "User", "user_id",
                                                "ユーザー"), active=input.active)
 
         return await mutate(info, UserPayload, run, user=User.from_model)
@@ -188,7 +188,7 @@ class AccountsMutation:
 
         async def run():
             supporter_id = decode_optional(input.supporter_id, "Supporter",
-                                           ["input", "supporterId"], "支援員")
+                                           "supporter_id", "支援員")
             password = input.password
             if password is None:
                 password = accounts.generate_password()
@@ -210,7 +210,7 @@ class AccountsMutation:
 
         async def run():
             return await accounts.reset_password(
-                actor=actor, user_id=decode_id(input.user_id, "User", ["input", "userId"],
+                actor=actor, user_id=decode_id(input.user_id, "User", "user_id",
                                                "ユーザー"), password=input.password)
 
         result, errors = await attempt(info, run)

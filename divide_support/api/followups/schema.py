@@ -66,14 +66,14 @@ class FollowUpsMutation:
         async def run():
             return await followups.schedule_follow_up(
                 actor=actor,
-                resident_id=decode_id(input.resident_id, "Resident", ["input", "residentId"],
+                resident_id=decode_id(input.resident_id, "Resident", "resident_id",
                                       "住民"),
                 registration_id=decode_optional(input.registration_id, "Registration",
-                                                ["input", "registrationId"], "申込"),
-                visit_id=decode_optional(input.visit_id, "Visit", ["input", "visitId"],
+                                                "registration_id", "申込"),
+                visit_id=decode_optional(input.visit_id, "Visit", "visit_id",
                                          "相談記録"),
                 assigned_to_id=decode_optional(input.assigned_to_id, "User",
-                                               ["input", "assignedToId"], "担当者"),
+                                               "assigned_to_id", "担当者"),
                 due_on=input.due_on, channel=input.channel, notes=input.notes)
 
         return await mutate(info, FollowUpPayload, run, follow_up=FollowUp.from_model)
@@ -86,7 +86,7 @@ class FollowUpsMutation:
         async def run():
             return await followups.complete_follow_up(
                 actor=actor,
-                follow_up_id=decode_id(input.follow_up_id, "FollowUp", ["input", "followUpId"],
+                follow_up_id=decode_id(input.follow_up_id, "FollowUp", "follow_up_id",
                                        "フォローアップ"),
                 outcome=input.outcome, notes=input.notes, next_due_on=input.next_due_on,
                 next_channel=input.next_channel)

@@ -71,7 +71,7 @@ class MessagingQuery:
                                  ) -> list[PhoneInstead]:
         actor = staff_of(info)
         try:
-            pk = decode_id(session_id, "Session", ["sessionId"], "開催回")
+            pk = decode_id(session_id, "Session", "session_id", "開催回")
             rows = await notices.residents_to_phone(actor=actor, session_id=pk)
         except DomainError:
             return []
@@ -119,7 +119,7 @@ class MessagingMutation:
 
         async def run():
             return await messaging.resend(actor=actor, message_id=decode_id(
-                input.message_id, "Message", ["input", "messageId"], "メッセージ"))
+                input.message_id, "Message", "message_id", "メッセージ"))
 
         return await mutate(info, MessagePayload, run, message=Message.from_model)
 
@@ -130,7 +130,7 @@ class MessagingMutation:
         async def run():
             return await messaging.set_sms_consent(actor=actor, consent=input.consent,
                                                    resident_id=decode_id(
-                input.resident_id, "Resident", ["input", "residentId"], "住民"))
+                input.resident_id, "Resident", "resident_id", "住民"))
 
         return await mutate(info, ResidentPayload, run, resident=Resident.from_model)
 
@@ -142,10 +142,10 @@ class MessagingMutation:
         async def run():
             return await messaging.set_opt_out(
                 actor=actor, opted_out=input.opted_out,
-                resident_id=decode_id(input.resident_id, "Resident", ["input", "residentId"],
+                resident_id=decode_id(input.resident_id, "Resident", "resident_id",
                                       "住民"),
                 inbound_message_id=decode_optional(input.reply_id, "InboundMessage",
-                                                   ["input", "replyId"], "返信"))
+                                                   "reply_id", "返信"))
 
         return await mutate(info, ResidentPayload, run, resident=Resident.from_model)
 
@@ -156,6 +156,6 @@ class MessagingMutation:
 
         async def run():
             return await messaging.mark_reply_reviewed(actor=actor, inbound_id=decode_id(
-                input.reply_id, "InboundMessage", ["input", "replyId"], "返信"))
+                input.reply_id, "InboundMessage", "reply_id", "返信"))
 
         return await mutate(info, ReplyPayload, run, reply=InboundMessage.from_model)

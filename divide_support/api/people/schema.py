@@ -162,7 +162,7 @@ class PeopleMutation:
         actor = actor_of(info)
 
         async def run():
-            resident_id = decode_id(input.resident_id, "Resident", ["input", "residentId"], "住民")
+            resident_id = decode_id(input.resident_id, "Resident", "resident_id", "住民")
             return await people.update_resident(resident_id=resident_id,
                                                 fields=_resident_fields(input), actor=actor)
 
@@ -188,7 +188,7 @@ class PeopleMutation:
 
         async def run():
             return await people.update_supporter(supporter_id=decode_id(
-                input.supporter_id, "Supporter", ["input", "supporterId"], "支援員"),
+                input.supporter_id, "Supporter", "supporter_id", "支援員"),
                 fields=fields, actor=actor)
 
         return await mutate(info, SupporterPayload, run, supporter=Supporter.from_model)
@@ -203,6 +203,6 @@ class PeopleMutation:
 
         async def run():
             return await calendar.rotate_feed_token(actor=actor, supporter_id=decode_id(
-                input.supporter_id, "Supporter", ["input", "supporterId"], "支援員"))
+                input.supporter_id, "Supporter", "supporter_id", "支援員"))
 
         return await mutate(info, SupporterPayload, run, supporter=Supporter.from_model)

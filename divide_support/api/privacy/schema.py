@@ -26,7 +26,7 @@ class PrivacyQuery:
 
         async def run():
             return await privacy.export_resident(actor=actor, resident_id=decode_id(
-                resident_id, "Resident", ["residentId"], "住民"))
+                resident_id, "Resident", "resident_id", "住民"))
 
         return await raise_as_graphql(run)
 
@@ -41,6 +41,6 @@ class PrivacyMutation:
 
         async def run():
             return await privacy.erase_resident(actor=actor, resident_id=decode_id(
-                input.resident_id, "Resident", ["input", "residentId"], "住民"))
+                input.resident_id, "Resident", "resident_id", "住民"))
 
         return await mutate(info, ResidentPayload, run, resident=Resident.from_model)

@@ -62,14 +62,14 @@ class ReportsQuery:
         async def run():
             report_filter = ReportFilter(
                 date_from=filter.from_, date_to=filter.to,
-                venue_ids=[decode_id(v, "Venue", ["filter", "venueIds"], "会場")
+                venue_ids=[decode_id(v, "Venue", "venue_ids", "会場")
                            for v in filter.venue_ids] if filter.venue_ids else None,
-                course_ids=[decode_id(c, "Course", ["filter", "courseIds"], "講座")
+                course_ids=[decode_id(c, "Course", "course_ids", "講座")
                             for c in filter.course_ids] if filter.course_ids else None,
                 kinds=[str(k.value) for k in filter.kinds] if filter.kinds else None,
                 districts=list(filter.districts) if filter.districts else None)
             return await reports.participation_report(
-                actor=actor, survey_id=decode_id(survey_id, "Survey", ["surveyId"], "調査"),
+                actor=actor, survey_id=decode_id(survey_id, "Survey", "survey_id", "調査"),
                 metric=metric, report_filter=report_filter)
 
         return ParticipationReport.from_report(await raise_as_graphql(run))
@@ -84,7 +84,7 @@ class ReportsQuery:
         actor = actor_of(info)
 
         async def run():
-            venues = [decode_id(v, "Venue", ["venueIds"], "会場") for v in venue_ids] \
+            venues = [decode_id(v, "Venue", "venue_ids", "会場") for v in venue_ids] \
                 if venue_ids else None
             rows, total = await reports.activity_report(actor=actor, date_from=from_, date_to=to,
                                                         venue_ids=venues)
@@ -103,7 +103,7 @@ class ReportsQuery:
 
         async def run():
             return await reports.topic_report(
-                actor=actor, survey_id=decode_id(survey_id, "Survey", ["surveyId"], "調査"),
+                actor=actor, survey_id=decode_id(survey_id, "Survey", "survey_id", "調査"),
                 date_from=from_, date_to=to)
 
         return [TopicRow.from_row(r) for r in await raise_as_graphql(run)]

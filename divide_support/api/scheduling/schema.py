@@ -201,11 +201,11 @@ class VisitPayload:
 
 
 def _session_id(value: str, field: str = "sessionId") -> int:
-    return decode_id(value, "Session", ["input", field], "開催回")
+    return decode_id(value, "Session", field, "開催回")
 
 
 def _registration_id(value: str) -> int:
-    return decode_id(value, "Registration", ["input", "registrationId"], "申込")
+    return decode_id(value, "Registration", "registration_id", "申込")
 
 
 @strawberry.type
@@ -267,7 +267,7 @@ class SchedulingMutation:
 
         async def run():
             return await scheduling.update_venue(
-                actor=actor, venue_id=decode_id(input.venue_id, "Venue", ["input", "venueId"],
+                actor=actor, venue_id=decode_id(input.venue_id, "Venue", "venue_id",
                                                 "会場"), **given)
 
         return await mutate(info, VenuePayload, run, venue=Venue.from_model)
@@ -288,8 +288,8 @@ class SchedulingMutation:
         async def run():
             return await scheduling.schedule_series(
                 actor=actor, kind=input.kind,
-                venue_id=decode_id(input.venue_id, "Venue", ["input", "venueId"], "会場"),
-                course_id=decode_optional(input.course_id, "Course", ["input", "courseId"],
+                venue_id=decode_id(input.venue_id, "Venue", "venue_id", "会場"),
+                course_id=decode_optional(input.course_id, "Course", "course_id",
                                           "講座"),
                 starts_at=input.starts_at, ends_at=input.ends_at, title=input.title,
                 capacity=input.capacity, required_supporters=input.required_supporters,
@@ -313,7 +313,7 @@ class SchedulingMutation:
             return await scheduling.reschedule_session(
                 actor=actor, session_id=_session_id(input.session_id),
                 starts_at=input.starts_at, ends_at=input.ends_at,
-                venue_id=decode_optional(input.venue_id, "Venue", ["input", "venueId"], "会場"),
+                venue_id=decode_optional(input.venue_id, "Venue", "venue_id", "会場"),
                 capacity=input.capacity)
 
         return await mutate(info, SessionPayload, run, session=Session.from_model)
@@ -337,7 +337,7 @@ class SchedulingMutation:
             return await scheduling.assign_supporter(
                 actor=actor, session_id=_session_id(input.session_id),
                 supporter_id=decode_id(input.supporter_id, "Supporter",
-                                       ["input", "supporterId"], "支援員"),
+                                       "supporter_id", "支援員"),
                 role=input.role)
 
         return await mutate(info, AssignmentPayload, run, assignment=Assignment.from_model)
@@ -350,7 +350,7 @@ class SchedulingMutation:
         async def run():
             return await scheduling.unassign_supporter(
                 actor=actor, assignment_id=decode_id(input.assignment_id, "Assignment",
-                                                     ["input", "assignmentId"], "担当"))
+                                                     "assignment_id", "担当"))
 
         return await mutate(info, AssignmentPayload, run, assignment=Assignment.from_model)
 
@@ -361,7 +361,7 @@ class SchedulingMutation:
         async def run():
             return await scheduling.register(
                 actor=actor, session_id=_session_id(input.session_id),
-                resident_id=decode_id(input.resident_id, "Resident", ["input", "residentId"],
+                resident_id=decode_id(input.resident_id, "Resident", "resident_id",
                                       "住民"),
                 source=input.source)
 
@@ -404,10 +404,10 @@ class SchedulingMutation:
                 session_id=_session_id(input.session_id), topic=input.topic,
                 outcome=input.outcome,
                 resident_id=decode_optional(input.resident_id, "Resident",
-                                            ["input", "residentId"], "住民"),
+                                            "resident_id", "住民"),
                 age_at_visit=input.age_at_visit,
                 helped_by_id=decode_optional(input.helped_by_id, "Supporter",
-                                             ["input", "helpedById"], "支援員"),
+                                             "helped_by_id", "支援員"),
                 notes=input.notes)
             return await scheduling.record_visit(actor=actor, data=data)
 
