@@ -1,6 +1,6 @@
 """Areas depend one way, downwards: no area (nor core) imports the API or the console; only
 the entry points (app.py, cli.py, __main__.py) and those two layers themselves do. The order
-of the layers is import-linter's contract in pyproject.toml (docs/architecture.md)."""
+of the layers is import-linter's contract in pyproject.toml (ARCHITECTURE.md)."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def test_no_area_imports_the_api_or_the_console():
 
 def test_an_areas_modules_never_import_its_facade():
     """scheduling, messaging and reports keep service.py as a façade over the modules beside
-    it (docs/architecture.md): those modules import each other, never the façade, so the
+    it (ARCHITECTURE.md): those modules import each other, never the façade, so the
     façade can import them all without a cycle."""
     wrong = []
     for area in ("scheduling", "messaging", "reports"):
