@@ -29,7 +29,13 @@ from divide_support.core.metrics import MetricsMiddleware, metrics_endpoint
 from divide_support.core.requestctx import RequestContextMiddleware
 from divide_support.core.settings import get_settings
 from divide_support.messaging.dispatcher import outbox_metrics
-from divide_support.messaging.webhooks import twilio_inbound, twilio_status
+from divide_support.messaging.webhooks import (
+    twilio_call_status,
+    twilio_gather,
+    twilio_inbound,
+    twilio_status,
+    twilio_voice,
+)
 from divide_support.paper.http import schedule_pdf, slip_pdf
 from divide_support.reports.http import activity_csv, participation_csv, participation_svg
 from divide_support.web.assets import static_files
@@ -128,6 +134,9 @@ def create_app(connection: ConnectionParams | None = None, *, init_orm: bool = T
         Route("/paper/slip.pdf", slip_pdf, methods=["GET"]),
         Route("/webhooks/twilio/status", twilio_status, methods=["POST"]),
         Route("/webhooks/twilio/inbound", twilio_inbound, methods=["POST"]),
+        Route("/webhooks/twilio/voice", twilio_voice, methods=["POST"]),
+        Route("/webhooks/twilio/voice/gather", twilio_gather, methods=["POST"]),
+        Route("/webhooks/twilio/call-status", twilio_call_status, methods=["POST"]),
         Mount("/static", app=static_files(), name="static"),
         # The staff console: / and its pages (its paths never collide with the API's above).
         *console_routes(),

@@ -9,6 +9,11 @@ twilio/base/page.py):
 - GET the same path (?To=&From=&PageSize=): {"messages": [...], "next_page_uri": null,
   "page": 0, "page_size": 50, ...}, newest first.
 - GET .../Messages/{sid}.json: one message.
+- The Calls API likewise (twilio/rest/api/v2010/account/call): POST .../Calls.json (sid "CA"
+  + 32 hex, status "queued"; Url or Twiml, To and From required, Twilio's 21205/21213/
+  21211 otherwise), GET .../Calls.json (?To=) newest first, GET .../Calls/{sid}.json. The
+  fake does not ring anyone: a test plays the call with `answer_call`, `press` and
+  `end_call`, which post to our webhooks signed as Twilio signs them.
 - Wrong credentials: 401 and Twilio's 20003 error body. Errors are Twilio's legacy shape
   {"code", "message", "more_info", "status"}, which the client turns into TwilioRestException.
 
@@ -57,6 +62,8 @@ ERRORS: dict[str, tuple[int, str]] = {
     "20429": (429, "Too Many Requests"),
     "20500": (500, "Internal Server Error"),
     "20503": (503, "Service Unavailable"),
+    "21205": (400, "Url parameter is required."),
+    "21213": (400, "Caller phone number is required"),
     "21211": (400, "The 'To' number is not a valid phone number."),
     "21408": (400, "Permission to send an SMS has not been enabled for the region indicated by the 'To' number"),
     "21602": (400, "Message body is required."),
@@ -119,6 +126,8 @@ class FakeTwilio:
     port: int = 0
     # The provider's records: every message the fake has taken (oldest first).
     sent: list[dict[str, Any]] = field(default_factory=list)
+    # The calls the fake has taken (oldest first).
+    calls: list[dict[str, Any]] = field(default_factory=list)
     # Every request received, answered or not, in order.
     requests: list[Request] = field(default_factory=list)
 
@@ -146,6 +155,66 @@ class FakeTwilio:
     def lookups(self) -> list[Request]:
         with self._lock:
             return [r for r in self.requests if r.method == "GET"]
+
+    @property
+    def call_posts(self) -> list[Request]:
+        """Every attempt to place a call (accepted or not)."""
+        with self._lock:
+            return [r for r in self.requests if r.method == "POST" and r.path.endswith("/Calls.json")]
+
+    def set_call_status(self, sid: str, status: str, duration: int | None = None,
+                        answered_by: str | None = None) -> dict[str, Any]:
+        with self._lock:
+            record = next(r for r in self.calls if r["sid"] == sid)
+            record["status"] = status
+            if duration is not None:
+                record["duration"] = str(duration)
+            if answered_by is not None:
+                record["answered_by"] = answered_by
+            record["date_updated"] = _rfc2822(_now())
+            return dict(record)
+
+    # --- playing a call (the Twilio side, towards our webhooks) -------------------------
+
+    def _call_params(self, record: dict[str, Any], **extra: str) -> dict[str, str]:
+        params = {"AccountSid": self.account_sid, "ApiVersion": "2010-04-01",
+                  "CallSid": record["sid"], "From": record["from"], "To": record["to"],
+                  "Direction": "outbound-api", "CallStatus": record["status"]}
+        params.update(extra)
+        return params
+
+    async def post_to_app(self, client: Any, url: str, params: dict[str, str]) -> Any:
+        """POST to our app as Twilio does: form-encoded, signed over the public URL."""
+        from twilio.request_validator import RequestValidator
+
+        assert url.startswith(PUBLIC_BASE_URL), url
+        signature = RequestValidator(self.auth_token).compute_signature(url, params)
+        return await client.post(url.removeprefix(PUBLIC_BASE_URL), data=params,
+                                 headers={"X-Twilio-Signature": signature})
+
+    async def answer_call(self, client: Any, sid: str, answered_by: str = "human") -> Any:
+        """The call is picked up: Twilio fetches the words from the call's Url."""
+        record = self.set_call_status(sid, "in-progress", answered_by=answered_by)
+        await self.post_to_app(client, record["_status_callback"],
+                               self._call_params(record, CallStatus="in-progress"))
+        return await self.post_to_app(client, record["_url"],
+                                      self._call_params(record, AnsweredBy=answered_by))
+
+    async def press(self, client: Any, sid: str, gather_url: str, digits: str) -> Any:
+        with self._lock:
+            record = dict(next(r for r in self.calls if r["sid"] == sid))
+        return await self.post_to_app(client, gather_url,
+                                      self._call_params(record, Digits=digits))
+
+    async def end_call(self, client: Any, sid: str, status: str = "completed",
+                       duration: int = 0) -> Any:
+        """The call is over: Twilio posts its last status callback."""
+        record = self.set_call_status(sid, status, duration=duration)
+        extra = {"CallDuration": str(duration)}
+        if record.get("answered_by"):
+            extra["AnsweredBy"] = record["answered_by"]
+        return await self.post_to_app(client, record["_status_callback"],
+                                      self._call_params(record, **extra))
 
     def fail_next(self, kind: str | int, count: int = 1, *, store: bool | None = None) -> None:
         """The next `count` sends fail: "429", "500"/"503" (stored unless store=False: Twilio
@@ -193,6 +262,7 @@ class FakeTwilio:
     def clear(self) -> None:
         with self._lock:
             self.sent.clear()
+            self.calls.clear()
             self.requests.clear()
             self._plans.clear()
 
@@ -216,6 +286,10 @@ class FakeTwilio:
                 app.router.add_post(base + ".json", self._create)
                 app.router.add_get(base + ".json", self._list)
                 app.router.add_get(base + "/{sid}.json", self._fetch)
+                calls = API + "/Accounts/{account}/Calls"
+                app.router.add_post(calls + ".json", self._create_call)
+                app.router.add_get(calls + ".json", self._list_calls)
+                app.router.add_get(calls + "/{sid}.json", self._fetch_call)
                 self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
                 loop.run_until_complete(self._runner.setup())
                 loop.run_until_complete(web.SockSite(self._runner, sock).start())
@@ -383,6 +457,88 @@ class FakeTwilio:
             return self._error("20003", request)
         with self._lock:
             found = [r for r in self.sent if r["sid"] == http.match_info["sid"]]
+        if not found:
+            return self._error("20404", request)
+        request.status = 200
+        return web.json_response(self._public(found[0]))
+
+
+    # --- calls ---------------------------------------------------------------------------
+
+    def _call_resource(self, form: dict[str, str]) -> dict[str, Any]:
+        sid = "CA" + secrets.token_hex(16)
+        now = _rfc2822(_now())
+        return {
+            "account_sid": self.account_sid, "answered_by": None, "api_version": "2010-04-01",
+            "caller_name": None, "date_created": now, "date_updated": now,
+            "direction": "outbound-api", "duration": None, "end_time": None,
+            "from": form.get("From"), "from_formatted": form.get("From"),
+            "parent_call_sid": None, "price": None, "price_unit": "USD", "sid": sid,
+            "start_time": None, "status": "queued", "to": form.get("To"),
+            "to_formatted": form.get("To"),
+            "uri": f"{API}/Accounts/{self.account_sid}/Calls/{sid}.json",
+            # not part of Twilio's answer: what the fake was asked, for tests
+            "_url": form.get("Url"), "_status_callback": form.get("StatusCallback"),
+            "_machine_detection": form.get("MachineDetection"),
+            "_status_callback_event": form.get("StatusCallbackEvent"),
+        }
+
+    async def _create_call(self, http: web.Request) -> web.Response:
+        request = await self._record(http)
+        if not self._authorised(http, request):
+            return self._error("20003", request)
+        form = request.form
+        with self._lock:
+            plan = self._plans.pop(0) if self._plans else None
+        if plan is not None and plan.kind == "error" and ERRORS[plan.code or ""][0] == 429:
+            return self._error(plan.code or "20429", request)
+        to = form.get("To")
+        if not to:
+            return self._error("21604", request)
+        if not E164.match(to):
+            return self._error("21211", request, f"The 'To' number {to} is not a valid phone number.")
+        if not form.get("From"):
+            return self._error("21213", request)
+        if not (form.get("Url") or form.get("Twiml")):
+            return self._error("21205", request)
+        record = self._call_resource(form)
+        store = plan is None or plan.store
+        if plan is not None and plan.kind == "error" and ERRORS[plan.code or ""][0] < 500:
+            store = False
+        if store:
+            with self._lock:
+                self.calls.append(record)
+        if plan is not None and plan.kind == "delay":
+            await asyncio.sleep(plan.seconds)
+        if plan is not None and plan.kind == "error":
+            return self._error(plan.code or "20500", request)
+        request.status = 201
+        return web.json_response(self._public(record), status=201)
+
+    async def _list_calls(self, http: web.Request) -> web.Response:
+        request = await self._record(http)
+        if not self._authorised(http, request):
+            return self._error("20003", request)
+        page_size = int(request.query.get("PageSize", "50"))
+        with self._lock:
+            records = list(reversed(self.calls))
+        if "To" in request.query:
+            records = [r for r in records if r["to"] == request.query["To"]]
+        page = [self._public(r) for r in records[:page_size]]
+        uri = f"{API}/Accounts/{self.account_sid}/Calls.json?PageSize={page_size}&Page=0"
+        request.status = 200
+        return web.json_response({
+            "calls": page, "end": max(0, len(page) - 1), "first_page_uri": uri,
+            "next_page_uri": None, "page": 0, "page_size": page_size,
+            "previous_page_uri": None, "start": 0, "uri": uri,
+        })
+
+    async def _fetch_call(self, http: web.Request) -> web.Response:
+        request = await self._record(http)
+        if not self._authorised(http, request):
+            return self._error("20003", request)
+        with self._lock:
+            found = [r for r in self.calls if r["sid"] == http.match_info["sid"]]
         if not found:
             return self._error("20404", request)
         request.status = 200

@@ -53,7 +53,7 @@ QUERY_MATRIX = {
     "sessions": LOGGED_IN, "understaffedSessions": LOGGED_IN,
     "residents": STAFF, "supporters": STAFF | {SUPPORTER}, "followUps": STAFF,
     "auditLog": {ADMIN}, "users": {ADMIN}, "messages": STAFF, "residentsToPhone": STAFF, "residentsToPhoneSoon": STAFF,
-    "smsUsage": ANALYSTS,
+    "smsUsage": ANALYSTS, "callUsage": ANALYSTS,
     "smsReplies": STAFF, "surveys": ANALYSTS, "activityReport": ANALYSTS,
     "topicReport": ANALYSTS, "participationReport": ANALYSTS, "exportResident": {ADMIN},
 }
@@ -67,7 +67,7 @@ MUTATION_MATRIX = {
     # a supporter, at the sessions they help at
     "recordAttendance": STAFF | {SUPPORTER}, "recordVisit": STAFF | {SUPPORTER},
     "scheduleFollowUp": STAFF, "completeFollowUp": STAFF, "resendMessage": STAFF,
-    "setSmsConsent": STAFF, "setSmsOptOut": STAFF, "markReplyReviewed": STAFF,
+    "setSmsConsent": STAFF, "setCallConsent": STAFF, "setSmsOptOut": STAFF, "markReplyReviewed": STAFF,
     # a supporter, for their own links
     "rotateCalendarFeedToken": STAFF | {SUPPORTER},
     "importSurvey": {ADMIN}, "revokeUserTokens": {ADMIN}, "setUserActive": {ADMIN},
@@ -85,7 +85,8 @@ SENSITIVE_TYPES = {
                  # whoever may see the resident as an attendee reads these (supportNeeds is
                  # audited on every read: tests/test_resident_support_needs.py)
                  "public": {"id", "familyName", "givenName", "kana", "contactPreference",
-                            "smsConsent", "smsOptedOut", "device", "district", "supportNeeds",
+                            "smsConsent", "smsOptedOut", "callConsent",
+                            "callConsentRecordedAt", "callConsentRecordedBy", "device", "district", "supportNeeds",
                             "registrations", "followUps", "messages"}},
     "Supporter": {"pii": {"phone"}, "link": {"calendarFeedUrl"},
                   "public": {"id", "displayName", "kana", "affiliation", "organisation",
@@ -98,7 +99,9 @@ SENSITIVE_TYPES = {
     "Message": {"pii": {"to"}, "public": {"id", "resident", "registration", "kind", "body",
                                           "segments", "encoding", "sendAfter", "status",
                                           "providerId", "errorCode", "attempts", "sentAt",
-                                          "deliveredAt", "skipReason", "skipReasonText"}},
+                                          "deliveredAt", "skipReason", "skipReasonText",
+                                          "channel", "voiceScript", "callOutcome",
+                                          "callOutcomeText", "callSeconds"}},
     "InboundMessage": {"pii": {"fromNumber"}, "public": {"id", "body", "action", "needsReview",
                                                          "receivedAt", "resident"}},
     "Registration": {"link": {"inviteUrl"}, "public": {
@@ -202,6 +205,7 @@ QUERIES = {
     "residentsToPhone": ("query ($s: ID!) { residentsToPhone(sessionId: $s) { reason } }",
                          {"s": "future"}),
     "smsUsage": ("{ smsUsage { month messages } }", {}),
+    "callUsage": ("{ callUsage { month calls minutes } }", {}),
     "smsReplies": ("{ smsReplies { totalCount } }", {}),
     "surveys": ("{ surveys { id title } }", {}),
     "activityReport": ('{ activityReport(from: "2026-01-01", to: "2027-12-31") '
@@ -264,6 +268,8 @@ MUTATIONS = {
                       "$m: ID!", {"m": "failed"}),
     "setSmsConsent": ("setSmsConsent(input: {residentId: $r, consent: true}) "
                       "{ resident { id } errors { code } }", "$r: ID!", {"r": "resident"}),
+    "setCallConsent": ("setCallConsent(input: {residentId: $r, consent: false}) "
+                       "{ resident { id } errors { code } }", "$r: ID!", {"r": "resident"}),
     "setSmsOptOut": ("setSmsOptOut(input: {residentId: $r, optedOut: false}) "
                      "{ resident { id } errors { code } }", "$r: ID!", {"r": "resident"}),
     "markReplyReviewed": ("markReplyReviewed(input: {replyId: $i}) { reply { id } errors { code } }",

@@ -18,6 +18,13 @@ class Municipality(Model):
     sms_quiet_from_minute = fields.IntField(default=21 * 60)
     sms_quiet_until_minute = fields.IntField(default=8 * 60)
     sms_per_second = fields.FloatField(default=1.0)
+    # Automated calls: only within this window (10:00-19:00 by default), never on Sundays,
+    # national holidays or the year-end closure (unless calls_on_closed_days); a slower
+    # pace of their own.
+    call_from_minute = fields.IntField(default=10 * 60)
+    call_until_minute = fields.IntField(default=19 * 60)
+    calls_on_closed_days = fields.BooleanField(default=False)
+    calls_per_minute = fields.FloatField(default=6.0)
     # Residents' rights: personal data of a resident with no activity for this many years is
     # erased by `divide-support purge`; erasing keeps the birth year only where allowed.
     retention_years = fields.IntField(default=3)

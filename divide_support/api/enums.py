@@ -46,6 +46,15 @@ MessageStatus = strawberry.enum(
 SkipReason = strawberry.enum(m.SkipReason, name="SkipReason",
                              description="Why a message was not sent (status SKIPPED).")
 InboundAction = strawberry.enum(m.InboundAction, name="InboundAction")
+MessageChannel = strawberry.enum(
+    m.Channel, name="MessageChannel",
+    description="SMS, or an automated voice call (residents who consented to calls and "
+                "prefer them, or have a landline and no mobile).")
+CallOutcome = strawberry.enum(
+    m.CallOutcome, name="CallOutcome",
+    description="What became of an automated call: CONFIRMED (pressed 1), GAVE_UP_SEAT "
+                "(pressed 2: the seat was cancelled), ANSWERED (no key), MACHINE (the message "
+                "was left on an answering machine), NO_ANSWER, BUSY, FAILED.")
 
 _E = TypeVar("_E", bound=Enum)
 _MEMBERS: dict[type[Enum], dict[Any, Enum]] = {}

@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_from: str | None = None
+    # The number automated calls come from (a voice-capable Twilio number; an alphanumeric
+    # SMS sender cannot call). Unset: TWILIO_FROM.
+    twilio_voice_from: str | None = None
     twilio_messaging_service_sid: str | None = None
     twilio_api_base: str | None = None
     sms_batch_size: int = Field(default=20, ge=1, le=500)

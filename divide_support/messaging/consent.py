@@ -1,4 +1,5 @@
-"""SMS consent and opt-out: set by staff, or by a reply or the provider (STOP, 21610)."""
+"""SMS consent and opt-out (set by staff, or by a reply or the provider: STOP, 21610), and
+consent to automated calls (set by staff, with who recorded it and when)."""
 
 from __future__ import annotations
 
@@ -59,6 +60,31 @@ async def set_sms_consent(*, actor: Actor, resident_id: int, consent: bool) -> R
         if consent:
             await revive_for_resident(resident)
         await audit.record(actor, "resident.sms_consent", "Resident", [resident.id],
+                           {"consent": consent})
+    return await Resident.get(id=resident.id)
+
+
+async def set_call_consent(*, actor: Actor, resident_id: int, consent: bool) -> Resident:
+    """Staff record that a resident agrees (or no longer agrees) to automated calls for the
+    confirmation and the day-before reminder. A landline alone is enough: calls are for
+    residents SMS cannot reach. Who recorded it and when is kept on the resident."""
+    require_staff(actor)
+    async with in_transaction():
+        resident = await get_scoped(Resident, resident_id, actor, what="住民",
+                                    field="resident_id", for_update=True)
+        ensure_not_erased(resident)
+        if consent and not (resident.landline or resident.phone):
+            raise DomainError(MessagingCode.NO_PHONE_NUMBER,
+                              "電話番号が登録されていないため、自動音声の電話をかけられません。",
+                              "resident_id", message_en="The resident has no phone number.")
+        resident.call_consent = consent
+        resident.call_consent_at = timeutil.now()
+        resident.call_consent_by_id = actor.user_id
+        await resident.save(update_fields=["call_consent", "call_consent_at",
+                                           "call_consent_by_id", "updated_at"])
+        if consent:
+            await revive_for_resident(resident)
+        await audit.record(actor, "resident.call_consent", "Resident", [resident.id],
                            {"consent": consent})
     return await Resident.get(id=resident.id)
 

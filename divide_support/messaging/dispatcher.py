@@ -24,8 +24,9 @@ import os
 import random
 import socket
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from tortoise import connections
 from tortoise.transactions import in_transaction
@@ -35,15 +36,24 @@ from divide_support.core import timeutil
 from divide_support.core.logging import log_scope
 from divide_support.core.metrics import Metric, OutboxState, outbox_families
 from divide_support.core.settings import Settings, get_settings
-from divide_support.messaging import consent, eligibility, occasions, timing
+from divide_support.messaging import channels, consent, occasions, timing
 from divide_support.messaging.backends import (
     Outcome,
+    OutgoingCall,
     OutgoingSms,
     ProviderRecord,
     SendResult,
     SmsBackend,
 )
-from divide_support.messaging.models import Message, MessageStatus, SkipReason
+from divide_support.messaging.models import (
+    CallOutcome,
+    Channel,
+    Message,
+    MessageKind,
+    MessageStatus,
+    SkipReason,
+)
+from divide_support.messaging.voice import is_fax, is_machine
 from divide_support.people.models import Resident
 
 log = logging.getLogger(__name__)
@@ -60,9 +70,27 @@ STATUS_FOR_PROVIDER = {
     "undelivered": MessageStatus.UNDELIVERED, "failed": MessageStatus.FAILED,
     "canceled": MessageStatus.FAILED,
 }
+# A call's states (Twilio's CallStatus), and what each means for the outbox and for staff.
+CALL_RANK = {"queued": 1, "initiated": 2, "ringing": 2, "in-progress": 3, "completed": 4,
+             "busy": 4, "no-answer": 4, "failed": 4, "canceled": 4}
+STATUS_FOR_CALL = {
+    "queued": MessageStatus.SENT, "initiated": MessageStatus.SENT,
+    "ringing": MessageStatus.SENT, "in-progress": MessageStatus.SENT,
+    "completed": MessageStatus.DELIVERED, "busy": MessageStatus.UNDELIVERED,
+    "no-answer": MessageStatus.UNDELIVERED, "failed": MessageStatus.FAILED,
+    "canceled": MessageStatus.FAILED,
+}
+OUTCOME_FOR_CALL = {"busy": CallOutcome.BUSY, "no-answer": CallOutcome.NO_ANSWER,
+                    "failed": CallOutcome.FAILED, "canceled": CallOutcome.FAILED}
 STATUS_RANK = {MessageStatus.PENDING: 0, MessageStatus.SENDING: 0, MessageStatus.UNKNOWN: 1,
                MessageStatus.SENT: 2, MessageStatus.DELIVERED: 3,
                MessageStatus.UNDELIVERED: 3, MessageStatus.FAILED: 3}
+
+# The send may still go: the resident has not opted out of SMS / still consents to calls.
+STILL_TEXTABLE = ("AND NOT EXISTS (SELECT 1 FROM resident WHERE resident.id = message.resident_id "
+                  "AND resident.sms_opted_out)")
+STILL_CALLABLE = ("AND EXISTS (SELECT 1 FROM resident WHERE resident.id = message.resident_id "
+                  "AND resident.call_consent)")
 
 # A message is due: what the dispatcher claims, and what its lag is measured against.
 DUE = ("status = 'PENDING' AND send_after <= now() "
@@ -95,14 +123,17 @@ WHERE status = 'SENDING' AND lease_until < now()
 RETURNING id, status
 """
 
+# One sender's pace per municipality and channel (sms_rate, call_rate), shared by workers.
 SLOT_SQL = """
-INSERT INTO sms_rate (municipality_id, next_slot_at)
+INSERT INTO {table} (municipality_id, next_slot_at)
 VALUES ($1, clock_timestamp() + make_interval(secs => $2))
 ON CONFLICT (municipality_id) DO UPDATE
-SET next_slot_at = GREATEST(sms_rate.next_slot_at, clock_timestamp()) + make_interval(secs => $2)
+SET next_slot_at = GREATEST({table}.next_slot_at, clock_timestamp()) + make_interval(secs => $2)
 RETURNING EXTRACT(EPOCH FROM (next_slot_at - make_interval(secs => $2) - clock_timestamp()))
           AS wait_seconds
 """
+SLOT_SQL_FOR = {Channel.SMS: SLOT_SQL.format(table="sms_rate"),
+                Channel.VOICE: SLOT_SQL.format(table="call_rate")}
 
 
 # One pass over the outbox (the index on municipality, status, kind) for /metrics: messages
@@ -172,15 +203,19 @@ def _backoff(retries: int) -> timedelta:
 
 
 async def _advance(message: Message, provider_status: str | None, *,
-                   provider_id: str | None = None, error_code: str | None = None) -> bool:
+                   provider_id: str | None = None, error_code: str | None = None,
+                   call_seconds: int | None = None, answered_by: str | None = None) -> bool:
     """Apply a provider status if it moves the message forward. Caller holds the row lock."""
     if provider_id and not message.provider_id:
         message.provider_id = provider_id
-    status = STATUS_FOR_PROVIDER.get(provider_status or "")
+    is_call = message.channel == Channel.VOICE
+    ranks, statuses = (CALL_RANK, STATUS_FOR_CALL) if is_call else (PROVIDER_RANK,
+                                                                     STATUS_FOR_PROVIDER)
+    status = statuses.get(provider_status or "")
     if status is None:
         return False
-    old_rank = PROVIDER_RANK.get(message.provider_status or "", 0)
-    new_rank = PROVIDER_RANK[provider_status or ""]
+    old_rank = ranks.get(message.provider_status or "", 0)
+    new_rank = ranks[provider_status or ""]
     if new_rank <= old_rank and message.status not in (MessageStatus.SENDING,
                                                         MessageStatus.UNKNOWN):
         return False
@@ -194,13 +229,47 @@ async def _advance(message: Message, provider_status: str | None, *,
         message.delivered_at = message.delivered_at or now
     if error_code:
         message.error_code = error_code
+    if is_call:
+        _settle_call(message, provider_status or "", call_seconds, answered_by)
     message.next_attempt_at = None
     _clear_claim(message)
     await message.save()
-    if error_code == UNSUBSCRIBED and message.to:
+    if error_code == UNSUBSCRIBED and message.to and not is_call:
         await consent.opt_out_by_phone(message.municipality_id, message.to, True,
                                        "provider-21610")
     return True
+
+
+def _settle_call(message: Message, call_status: str, call_seconds: int | None,
+                 answered_by: str | None) -> None:
+    """A call's length and outcome: a key pressed (1, 2) stands; otherwise a completed call
+    was answered by a person or a machine, and the rest did not reach anyone."""
+    if answered_by:
+        message.answered_by = answered_by[:32]
+    if call_seconds is not None:
+        message.call_seconds = call_seconds
+    if call_status == "completed":
+        if is_fax(message.answered_by):
+            message.call_outcome = CallOutcome.FAILED  # a fax line keeps no message
+        elif message.call_outcome in (None, CallOutcome.ANSWERED, CallOutcome.MACHINE):
+            message.call_outcome = (CallOutcome.MACHINE if is_machine(message.answered_by)
+                                    else CallOutcome.ANSWERED)
+    elif call_status in OUTCOME_FOR_CALL:
+        message.call_outcome = OUTCOME_FOR_CALL[call_status]
+
+
+async def apply_call_status(*, provider_id: str, call_status: str, message_id: int | None,
+                            attempt: int | None, call_seconds: int | None = None,
+                            answered_by: str | None = None) -> bool:
+    """A signed call status callback (initiated, ringing, answered, completed, busy, ...).
+    Like an SMS callback, it may settle a call whose placing ended ambiguously."""
+    call_status = call_status.lower()
+    async with in_transaction():
+        message = await _called_back(Channel.VOICE, provider_id, message_id, attempt)
+        if message is None:
+            return False
+        return await _advance(message, call_status, provider_id=provider_id,
+                              call_seconds=call_seconds, answered_by=answered_by)
 
 
 async def apply_status_callback(*, provider_id: str, provider_status: str,
@@ -210,18 +279,28 @@ async def apply_status_callback(*, provider_id: str, provider_status: str,
     an earlier attempt of a resent message is ignored too. Returns whether it applied."""
     provider_status = provider_status.lower()
     async with in_transaction():
-        message = await Message.filter(provider_id=provider_id).select_for_update().first()
-        if message is None and message_id is not None:
-            candidate = await Message.filter(id=message_id).select_for_update().first()
-            # Adopt the sid only while that attempt is in flight or unsettled.
-            if (candidate is not None and candidate.provider_id is None
-                    and attempt == candidate.attempts
-                    and candidate.status in (MessageStatus.SENDING, MessageStatus.UNKNOWN)):
-                message = candidate
+        message = await _called_back(Channel.SMS, provider_id, message_id, attempt)
         if message is None:
             return False
         return await _advance(message, provider_status, provider_id=provider_id,
                               error_code=error_code or None)
+
+
+async def _called_back(channel: Channel, provider_id: str, message_id: int | None,
+                       attempt: int | None) -> Message | None:
+    """The message a status callback is about, locked: by the provider's sid, or by our id
+    and attempt from the callback URL, adopting the sid only while that attempt is in flight
+    or unsettled (a callback for an earlier attempt of a resent message is ignored)."""
+    message = await Message.filter(provider_id=provider_id,
+                                   channel=channel).select_for_update().first()
+    if message is None and message_id is not None:
+        candidate = await Message.filter(id=message_id,
+                                         channel=channel).select_for_update().first()
+        if (candidate is not None and candidate.provider_id is None
+                and attempt == candidate.attempts
+                and candidate.status in (MessageStatus.SENDING, MessageStatus.UNKNOWN)):
+            message = candidate
+    return message
 
 
 class Dispatcher:
@@ -303,7 +382,10 @@ class Dispatcher:
                     await message.save(using_db=conn)
                     stats.skipped += 1
                     continue
-                reason = eligibility.skip_reason_for(resident)
+                way = channels.route_for(message, resident)
+                changed = (message.channel, message.to) != (way.channel, way.to)
+                message.channel = way.channel  # consent may have changed since planning
+                reason = way.skip_reason
                 if reason is None and message.expires_at is not None and message.expires_at <= now:
                     reason = SkipReason.TOO_LATE
                 if reason is not None:
@@ -312,16 +394,18 @@ class Dispatcher:
                     await message.save(using_db=conn)
                     stats.skipped += 1
                     continue
-                if timing.in_quiet_hours(now, municipality):
+                later = timing.earliest_send(way.channel, MessageKind(message.kind), now, now,
+                                             municipality)
+                if later > now:  # quiet hours, or outside the call window
                     message.status = MessageStatus.PENDING
-                    message.send_after = timing.after_quiet_hours(now, municipality)
+                    message.send_after = later
                     _clear_claim(message)
                     await message.save(using_db=conn)
                     stats.deferred += 1
                     continue
-                if message.to != resident.phone:  # the number as it is now
-                    message.to = resident.phone
-                    await message.save(using_db=conn, update_fields=["to"])
+                if changed:  # the way and the number as they are now
+                    message.to = way.to
+                    await message.save(using_db=conn, update_fields=["to", "channel"])
                 sendable.append(message)
         stats.claimed = len(sendable)
         return sendable
@@ -349,14 +433,25 @@ class Dispatcher:
             "updated_at = now() WHERE id = $1 AND status = 'SENDING' AND claimed_by = $2 "
             "AND send_started_at IS NULL RETURNING id", [message_id, self.worker_id])
 
-    async def _wait_for_slot(self, message_id: int, municipality: Municipality) -> bool:
-        """Wait for one send slot of the municipality's sender, shared by every worker,
-        keeping our claim alive meanwhile. False when the claim was lost or we are stopping."""
-        rate = municipality.sms_per_second
+    async def _defer(self, message_id: int, send_after: datetime) -> None:
+        """Give an unsent claim back for later (provably never reached the provider)."""
+        await connections.get("default").execute_query_dict(
+            "UPDATE message SET status = 'PENDING', send_after = $3, claimed_by = NULL, "
+            "lease_until = NULL, updated_at = now() WHERE id = $1 AND status = 'SENDING' "
+            "AND claimed_by = $2 AND send_started_at IS NULL RETURNING id",
+            [message_id, self.worker_id, send_after])
+
+    async def _wait_for_slot(self, message_id: int, municipality: Municipality,
+                             channel: Channel = Channel.SMS) -> bool:
+        """Wait for one send slot of the municipality's sender (SMS, or calls at their own
+        pace), shared by every worker, keeping our claim alive meanwhile. False when the
+        claim was lost or we are stopping."""
+        rate = (municipality.sms_per_second if channel == Channel.SMS
+                else municipality.calls_per_minute / 60)
         if not rate or rate <= 0:
             return True
         rows = await connections.get("default").execute_query_dict(
-            SLOT_SQL, [municipality.id, 1.0 / rate])
+            SLOT_SQL_FOR[channel], [municipality.id, 1.0 / rate])
         wait = float(rows[0]["wait_seconds"] or 0)
         # A long wait must not look like a dead worker: renew the lease as we go.
         step = max(1.0, self.settings.sms_lease_seconds / 3)
@@ -388,20 +483,32 @@ class Dispatcher:
 
     async def _send_one_logged(self, message: Message, municipality: Municipality
                                ) -> Outcome | None:
-        if not await self._wait_for_slot(message.id, municipality):
+        channel = Channel(message.channel)
+        if not await self._wait_for_slot(message.id, municipality, channel):
             return None
         now = timeutil.now()
+        if channel == Channel.VOICE and not timing.may_call_at(now, municipality):
+            # The window closed while we waited for a call slot: not at 19:03.
+            await self._defer(message.id, timing.next_call_moment(now, municipality))
+            return None
         lease = timedelta(seconds=self.settings.sms_lease_seconds)
         conn = connections.get("default")
         rows = await conn.execute_query_dict(
-            # Still ours, and the resident has not opted out while we waited for the slot.
+            # Still ours, and the resident has not opted out (or withdrawn call consent)
+            # while we waited for the slot.
             "UPDATE message SET send_started_at = $1, lease_until = $2, attempts = attempts + 1, "
             "updated_at = $1 WHERE id = $3 AND status = 'SENDING' AND claimed_by = $4 "
-            "AND NOT EXISTS (SELECT 1 FROM resident WHERE resident.id = message.resident_id "
-            "AND resident.sms_opted_out) RETURNING attempts",
+            + (STILL_CALLABLE if channel == Channel.VOICE else STILL_TEXTABLE)
+            + " RETURNING attempts",
             [now, now + lease, message.id, self.worker_id])
         if not rows:
             return None  # the claim was lost (lease ran out); whoever holds it settles it
+        if channel == Channel.VOICE:
+            call = OutgoingCall(message_id=message.id, attempt=rows[0]["attempts"],
+                                to=message.to or "", claimed_at=message.claimed_at or now)
+            result = await self._provider(self.backend.call(call), message.id)
+            await self._settle(message.id, result)
+            return result.outcome
         validity = None
         if message.expires_at is not None:
             validity = int((message.expires_at - now).total_seconds())
@@ -410,18 +517,23 @@ class Dispatcher:
         sms = OutgoingSms(message_id=message.id, attempt=rows[0]["attempts"], to=message.to or "",
                           body=message.body, claimed_at=message.claimed_at or now,
                           validity_seconds=validity)
-        try:
-            async with asyncio.timeout(self.settings.sms_send_timeout_seconds):
-                result = await self.backend.send(sms)
-        except TimeoutError:
-            result = SendResult(Outcome.UNKNOWN, error_code="TIMEOUT",
-                                error_message="no answer from the provider in time")
-        except Exception as error:  # anything else after the request left: ambiguous
-            log.exception("SMS message %s: send failed", message.id)
-            result = SendResult(Outcome.UNKNOWN, error_code="ERROR",
-                                error_message=type(error).__name__)
+        result = await self._provider(self.backend.send(sms), message.id)
         await self._settle(message.id, result)
         return result.outcome
+
+    async def _provider(self, request: Awaitable[SendResult], message_id: int) -> SendResult:
+        """The provider's answer to a send or a call, bounded in time; after the request
+        left, no answer in time or anything unexpected is ambiguous: UNKNOWN."""
+        try:
+            async with asyncio.timeout(self.settings.sms_send_timeout_seconds):
+                return await request
+        except TimeoutError:
+            return SendResult(Outcome.UNKNOWN, error_code="TIMEOUT",
+                              error_message="no answer from the provider in time")
+        except Exception as error:  # anything else after the request left: ambiguous
+            log.exception("message %s: send failed", message_id)
+            return SendResult(Outcome.UNKNOWN, error_code="ERROR",
+                              error_message=type(error).__name__)
 
     async def _settle(self, message_id: int, result: SendResult) -> None:
         now = timeutil.now()
@@ -465,7 +577,11 @@ class Dispatcher:
                     seconds=self.settings.sms_unknown_grace_seconds)
             _clear_claim(message)
             await message.save()
-            if result.outcome == Outcome.PERMANENT and result.error_code == UNSUBSCRIBED and message.to:
+            if result.outcome == Outcome.PERMANENT and message.channel == Channel.VOICE:
+                message.call_outcome = CallOutcome.FAILED
+                await message.save(update_fields=["call_outcome", "updated_at"])
+            elif result.outcome == Outcome.PERMANENT and result.error_code == UNSUBSCRIBED \
+                    and message.to:
                 await consent.opt_out_by_phone(message.municipality_id, message.to, True,
                                                "provider-21610")
 
@@ -485,13 +601,19 @@ class Dispatcher:
                 await message.save(update_fields=["next_attempt_at", "updated_at"])
         resolved = 0
         for message in messages:
-            sms = OutgoingSms(message_id=message.id, attempt=message.attempts,
-                              to=message.to or "", body=message.body,
-                              claimed_at=message.claimed_at or message.created_at)
+            claimed_at = message.claimed_at or message.created_at
+            if message.channel == Channel.VOICE:
+                looking = self.backend.lookup_call(OutgoingCall(
+                    message_id=message.id, attempt=message.attempts, to=message.to or "",
+                    claimed_at=claimed_at))
+            else:
+                looking = self.backend.lookup(OutgoingSms(
+                    message_id=message.id, attempt=message.attempts, to=message.to or "",
+                    body=message.body, claimed_at=claimed_at))
             try:
                 with log_scope(message=message.id):
                     async with asyncio.timeout(self.settings.sms_send_timeout_seconds):
-                        record: ProviderRecord | None = await self.backend.lookup(sms)
+                        record: ProviderRecord | None = await looking
             except Exception as error:  # the provider did not answer: next round
                 with log_scope(message=message.id):
                     log.warning("SMS message %s: look-up failed (%s)", message.id,
@@ -501,6 +623,9 @@ class Dispatcher:
                 current = await Message.filter(id=message.id).select_for_update().first()
                 if current is None or current.status != MessageStatus.UNKNOWN:
                     continue  # a status callback settled it meanwhile
+                if record is not None and await Message.filter(
+                        provider_id=record.provider_id).exclude(id=current.id).exists():
+                    continue  # another message's: wait for this one's own callback
                 if record is not None:
                     await _advance(current, record.provider_status,
                                    provider_id=record.provider_id, error_code=record.error_code)

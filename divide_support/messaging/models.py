@@ -29,6 +29,26 @@ class MessageStatus(StrEnum):
     CANCELLED = "CANCELLED"
 
 
+class Channel(StrEnum):
+    """How a message reaches the resident: a text, or an automated voice call (to those who
+    consented to calls and prefer them, or have a landline and no mobile)."""
+
+    SMS = "SMS"
+    VOICE = "VOICE"
+
+
+class CallOutcome(StrEnum):
+    """What became of an automated call, as staff read it."""
+
+    CONFIRMED = "CONFIRMED"  # answered, pressed 1: they will come
+    GAVE_UP_SEAT = "GAVE_UP_SEAT"  # answered, pressed 2: the seat was cancelled
+    ANSWERED = "ANSWERED"  # answered, heard it, pressed nothing (or 9 and hung up)
+    MACHINE = "MACHINE"  # an answering machine: the whole message was left on it
+    NO_ANSWER = "NO_ANSWER"
+    BUSY = "BUSY"
+    FAILED = "FAILED"
+
+
 class SkipReason(StrEnum):
     NO_CONSENT = "NO_CONSENT"
     NO_MOBILE = "NO_MOBILE"
@@ -69,11 +89,18 @@ class Message(Model):
         on_delete=fields.RESTRICT, db_index=True,
     )
     kind = fields.CharEnumField(MessageKind, max_length=24)
+    channel = fields.CharEnumField(Channel, max_length=8, default=Channel.SMS)
     # At most one message per (registration, kind, session sequence) or per follow-up.
     idempotency_key = fields.CharField(max_length=100, unique=True)
     session_sequence = fields.IntField(null=True)
     to = fields.CharField(max_length=20, null=True, description="E.164 at planning time")
     body = fields.TextField()
+    # The words a call speaks (confirmation and day-before reminder): kept beside the SMS
+    # body, so the channel can follow the resident's consent until the moment it goes.
+    voice_script = fields.TextField(null=True)
+    call_outcome = fields.CharEnumField(CallOutcome, max_length=16, null=True)
+    call_seconds = fields.IntField(null=True)
+    answered_by = fields.CharField(max_length=32, null=True, description="Twilio's AnsweredBy")
     segments = fields.IntField()
     encoding = fields.CharField(max_length=8)
     send_after = fields.DatetimeField()
@@ -139,6 +166,16 @@ class InboundMessage(Model):
     class Meta:
         table = "inbound_message"
         indexes = (("municipality_id", "needs_review", "received_at"),)
+
+
+class CallRate(Model):
+    """Per-municipality call slots (calls have their own, slower pace than SMS)."""
+
+    municipality_id = fields.IntField(primary_key=True)
+    next_slot_at = fields.DatetimeField()
+
+    class Meta:
+        table = "call_rate"
 
 
 class SmsRate(Model):

@@ -33,3 +33,25 @@ async def unwanted(messages: Sequence[Message]) -> dict[int, str]:
         for message_id, why in (await check(rest)).items():
             reasons.setdefault(message_id, why)
     return reasons
+
+
+# --- a resident's answer on a call: give up the seat -------------------------------------
+
+# message -> whether what it is about was still held and is now given up (as staff
+# cancelling it would: the freed seat goes to the next on the waitlist)
+SeatRelease = Callable[[Message], Awaitable[bool]]
+
+_RELEASES: dict[str, SeatRelease] = {}
+
+
+def register_release(area: str, release: SeatRelease) -> None:
+    _RELEASES[area] = release
+
+
+async def give_up(message: Message) -> bool:
+    """The resident pressed 2 on a call about `message`: False when nothing was held any more
+    (already cancelled, the session started), and nothing changes."""
+    for release in _RELEASES.values():
+        if await release(message):
+            return True
+    return False

@@ -1,15 +1,18 @@
-"""The staff's view of the outbox: the messages, who to phone instead, what SMS costs."""
+"""The staff's view of the outbox: the messages, who to phone instead, what SMS and
+automated calls cost."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from tortoise import connections
+from tortoise.expressions import Q
 
 from divide_support.core.actor import Actor, Role
 from divide_support.core.permissions import require_role, require_staff
-from divide_support.messaging.eligibility import SKIP_REASON_TEXT, skip_reason_for
-from divide_support.messaging.models import Message, MessageKind, MessageStatus
+from divide_support.messaging.channels import route
+from divide_support.messaging.eligibility import SKIP_REASON_TEXT
+from divide_support.messaging.models import CallOutcome, Channel, Message, MessageKind, MessageStatus
 from divide_support.people.models import Resident
 
 
@@ -34,25 +37,56 @@ def messages_query(
     return query.order_by("-send_after", "-id")
 
 
-async def reasons_to_phone(seats: Sequence[tuple[int, int]]) -> dict[int, str]:
-    """For each (registration id, resident id) whose resident SMS will not reach: why (the
-    skip reason, or the provider's failure for a message about that registration). Staff
-    phone these people instead."""
+CALL_OUTCOME_TEXT = {
+    CallOutcome.CONFIRMED: "電話に出て、参加すると答えました（1）",
+    CallOutcome.GAVE_UP_SEAT: "電話に出て、参加を取りやめました（2）",
+    CallOutcome.ANSWERED: "電話に出て、最後まで聞きました",
+    CallOutcome.MACHINE: "留守番電話に伝言を残しました",
+    CallOutcome.NO_ANSWER: "電話に出ませんでした",
+    CallOutcome.BUSY: "話し中でした",
+    CallOutcome.FAILED: "電話がかかりませんでした",
+}
+
+CALL_FAILURE_TEXT = {
+    CallOutcome.NO_ANSWER: "自動音声の電話に出ませんでした",
+    CallOutcome.BUSY: "自動音声の電話が話し中でした",
+    CallOutcome.FAILED: "自動音声の電話がかかりませんでした",
+}
+
+
+async def reasons_to_phone(seats: Sequence[tuple[int, int]], *,
+                           about: MessageKind = MessageKind.REMINDER_DAY_BEFORE
+                           ) -> dict[int, str]:
+    """For each (registration id, resident id) whom a message `about` this (the reminder,
+    by default; a change or a cancellation) will not reach, by SMS or by an automated call:
+    why (the skip reason, the provider's failure for an SMS about that registration, or the
+    last call that found nobody). Staff phone these people instead."""
     if not seats:
         return {}
     residents = {r.id: r for r in await Resident.filter(
         id__in=[resident_id for _, resident_id in seats])}
-    failed = {}
+    failed: dict[int, Message] = {}
+    last_call: dict[int, Message] = {}
     for message in await Message.filter(
+        Q(status__in=(MessageStatus.FAILED, MessageStatus.UNDELIVERED))
+        | Q(channel=Channel.VOICE, call_outcome__isnull=False),
         registration_id__in=[registration_id for registration_id, _ in seats],
-        status__in=(MessageStatus.FAILED, MessageStatus.UNDELIVERED),
     ).order_by("id"):
-        failed[message.registration_id] = message
+        if message.channel == Channel.VOICE:
+            last_call[message.registration_id] = message  # a later call that got through wins
+        else:
+            failed[message.registration_id] = message
     reasons: dict[int, str] = {}
     for registration_id, resident_id in seats:
-        reason = skip_reason_for(residents[resident_id])
-        if reason is not None:
-            reasons[registration_id] = SKIP_REASON_TEXT[reason]
+        # The confirmation and the day-before reminder go by call to those who take calls;
+        # changes and cancellations by SMS only.
+        way = route(residents[resident_id], about)
+        outcome = last_call[registration_id].call_outcome if registration_id in last_call \
+            else None
+        if way.skip_reason is not None:
+            reasons[registration_id] = SKIP_REASON_TEXT[way.skip_reason]
+        elif way.channel == Channel.VOICE and outcome in CALL_FAILURE_TEXT:
+            reasons[registration_id] = CALL_FAILURE_TEXT[CallOutcome(outcome)]
         elif registration_id in failed:
             message = failed[registration_id]
             reasons[registration_id] = f"SMSが届きませんでした（{message.error_code or '不明'}）"
@@ -72,7 +106,7 @@ async def sms_usage(*, actor: Actor, months: int = 12) -> list[dict[str, object]
         SELECT to_char(date_trunc('month', sent_at AT TIME ZONE $2), 'YYYY-MM') AS month,
                count(*) AS messages, coalesce(sum(segments), 0) AS segments
         FROM message
-        WHERE municipality_id = $1 AND sent_at IS NOT NULL
+        WHERE municipality_id = $1 AND sent_at IS NOT NULL AND channel = 'SMS'
           AND sent_at >= (date_trunc('month', now() AT TIME ZONE $2)
                           - make_interval(months => $3 - 1)) AT TIME ZONE $2
         GROUP BY 1 ORDER BY 1 DESC
@@ -81,3 +115,28 @@ async def sms_usage(*, actor: Actor, months: int = 12) -> list[dict[str, object]
     )
     return [{"month": r["month"], "messages": int(r["messages"]),
              "segments": int(r["segments"])} for r in rows]
+
+
+async def call_usage(*, actor: Actor, months: int = 12) -> list[dict[str, object]]:
+    """Automated calls placed per month (local time), newest first, with the minutes Twilio
+    bills (each call's length rounded up to a whole minute): the budget's other line."""
+    require_role(actor, Role.ADMIN, Role.COORDINATOR, Role.PLANNER)
+    months = max(1, min(months, SMS_USAGE_MAX_MONTHS))
+    rows = await connections.get("default").execute_query_dict(
+        """
+        SELECT to_char(date_trunc('month', sent_at AT TIME ZONE $2), 'YYYY-MM') AS month,
+               count(*) AS calls,
+               count(*) FILTER (WHERE call_outcome IN ('CONFIRMED', 'GAVE_UP_SEAT', 'ANSWERED'))
+                   AS answered,
+               count(*) FILTER (WHERE call_outcome = 'MACHINE') AS machine,
+               coalesce(sum(ceil(coalesce(call_seconds, 0) / 60.0)), 0) AS minutes
+        FROM message
+        WHERE municipality_id = $1 AND sent_at IS NOT NULL AND channel = 'VOICE'
+          AND sent_at >= (date_trunc('month', now() AT TIME ZONE $2)
+                          - make_interval(months => $3 - 1)) AT TIME ZONE $2
+        GROUP BY 1 ORDER BY 1 DESC
+        """,
+        [actor.municipality_id, actor.timezone, months],
+    )
+    return [{"month": r["month"], "calls": int(r["calls"]), "answered": int(r["answered"]),
+             "machine": int(r["machine"]), "minutes": int(r["minutes"])} for r in rows]

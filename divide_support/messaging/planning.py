@@ -18,11 +18,13 @@ from divide_support.accounts.models import Municipality
 from divide_support.core import timeutil
 from divide_support.core.bulk import insert_all
 from divide_support.messaging import occasions
-from divide_support.messaging.eligibility import ELIGIBILITY_REASONS, skip_reason_for
+from divide_support.messaging.channels import VOICE_KINDS, route, route_for
+from divide_support.messaging.eligibility import ELIGIBILITY_REASONS
 from divide_support.messaging.models import Message, MessageKind, MessageStatus, SkipReason
 from divide_support.messaging.segments import count_segments
 from divide_support.messaging.templates import MessageFacts, render
-from divide_support.messaging.timing import REMINDER_KINDS, after_quiet_hours
+from divide_support.messaging.timing import REMINDER_KINDS, earliest_send
+from divide_support.messaging.voice import voice_script
 from divide_support.people.models import Resident
 
 
@@ -52,8 +54,10 @@ def _planned(occasion: Occasion) -> Message:
     kind, resident, municipality = occasion.kind, occasion.resident, occasion.municipality
     moment, expires_at = occasion.moment, occasion.expires_at
     body = render(kind, occasion.facts)
-    send_after = after_quiet_hours(max(moment, now), municipality)
-    status, reason = MessageStatus.PENDING, skip_reason_for(resident)
+    script = voice_script(kind, occasion.facts) if kind in VOICE_KINDS else None
+    way = route(resident, kind, has_words=script is not None)
+    send_after = earliest_send(way.channel, kind, moment, now, municipality)
+    status, reason = MessageStatus.PENDING, way.skip_reason
     if reason is not None:
         status = MessageStatus.SKIPPED
     elif (kind in REMINDER_KINDS and moment < now) or (expires_at and send_after >= expires_at):
@@ -63,7 +67,8 @@ def _planned(occasion: Occasion) -> Message:
         municipality_id=municipality.id, resident_id=resident.id, kind=kind,
         idempotency_key=occasion.key, session_id=occasion.session_id,
         session_sequence=occasion.session_sequence, registration_id=occasion.registration_id,
-        follow_up_id=occasion.follow_up_id, to=resident.phone, body=body,
+        follow_up_id=occasion.follow_up_id, channel=way.channel, to=way.to, body=body,
+        voice_script=script,
         segments=count.segments, encoding=count.encoding, send_after=send_after,
         expires_at=expires_at, status=status, skip_reason=reason,
     )
@@ -104,10 +109,9 @@ async def cancel_for_follow_up(follow_up_id: int) -> int:
 
 
 async def revive_for_resident(resident: Resident) -> int:
-    """The resident can now receive SMS (consent given, opted back in): reminders and
-    follow-up messages skipped for that reason go out after all, if still in time."""
-    if skip_reason_for(resident) is not None:
-        return 0
+    """The resident can now be reached (SMS consent given, opted back in, calls consented
+    to): reminders and follow-up messages skipped for that reason go out after all, by the
+    way that now reaches them, if still in time."""
     now = timeutil.now()
     municipality = await Municipality.get(id=resident.municipality_id)
     revived = 0
@@ -118,16 +122,18 @@ async def revive_for_resident(resident: Resident) -> int:
     ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)).select_for_update()
     gone = await occasions.unwanted(list(rows))
     for message in rows:
-        if message.id in gone:
+        way = route_for(message, resident)
+        if message.id in gone or way.skip_reason is not None:
             continue
-        send_after = after_quiet_hours(max(message.send_after, now), municipality)
+        send_after = earliest_send(way.channel, MessageKind(message.kind), message.send_after,
+                                   now, municipality)
         if message.expires_at is not None and send_after >= message.expires_at:
             continue
         if message.kind in REMINDER_KINDS and message.send_after < now:
             continue  # its moment has passed
         message.status, message.skip_reason = MessageStatus.PENDING, None
-        message.send_after, message.to = send_after, resident.phone
+        message.send_after, message.to, message.channel = send_after, way.to, way.channel
         await message.save(update_fields=["status", "skip_reason", "send_after", "to",
-                                          "updated_at"])
+                                          "channel", "updated_at"])
         revived += 1
     return revived

@@ -24,7 +24,7 @@ async def erase_for_resident(resident: Resident) -> None:
     before the number is gone."""
     await _cancel_unsent(resident_id=resident.id)
     await Message.filter(resident_id=resident.id).update(
-        body=ERASED_BODY, to=None, last_error=None, updated_at=timeutil.now())
+        body=ERASED_BODY, voice_script=None, to=None, last_error=None, updated_at=timeutil.now())
     replies = Q(resident_id=resident.id)
     if resident.phone and not await Resident.filter(
             phone=resident.phone, erased_at__isnull=True).exclude(id=resident.id).exists():

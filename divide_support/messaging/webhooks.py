@@ -1,4 +1,5 @@
-"""Twilio webhooks: delivery status callbacks and replies from residents.
+"""Twilio webhooks: delivery status callbacks, replies from residents, and automated calls
+(the words when a call is answered, the key pressed, the call's progress).
 
 Both verify X-Twilio-Signature against the public URL (PUBLIC_BASE_URL, so it holds
 behind a proxy; core/publicurl.py) and the auth token; a missing or wrong signature gets 403 and changes
@@ -20,8 +21,10 @@ from divide_support.core.errors import DomainError
 from divide_support.core.publicurl import public_base_url
 from divide_support.core.settings import get_settings
 from divide_support.core.text import replace_refused
-from divide_support.messaging import replies
-from divide_support.messaging.dispatcher import apply_status_callback
+from divide_support.messaging import calls, replies, voice
+from divide_support.messaging.calls import KeyAnswer
+from divide_support.messaging.dispatcher import apply_call_status, apply_status_callback
+from divide_support.messaging.models import Message
 from divide_support.people import phones
 
 log = logging.getLogger(__name__)
@@ -100,3 +103,89 @@ async def twilio_inbound(request: Request) -> Response:
         if answer:
             twiml.message(answer)
     return Response(str(twiml), media_type="application/xml")
+
+
+# --- automated calls -------------------------------------------------------------------------
+
+def _twiml(body: str) -> Response:
+    return Response(body, media_type="application/xml")
+
+
+def _gather_url(message: Message) -> str:
+    return (f"{public_base_url()}/webhooks/twilio/voice/gather"
+            f"?message_id={message.id}&attempt={message.attempts}")
+
+
+async def _call(request: Request, *, answering: bool = False
+                ) -> tuple[dict[str, str] | None, Message | None]:
+    params = await _verified_form(request)
+    if params is None:
+        return None, None
+    sid = params.get("CallSid") or ""
+    message = await calls.call_message(
+        _int_or_none(request.query_params.get("message_id")),
+        _int_or_none(request.query_params.get("attempt")),
+        sid if len(sid) <= MAX_SID else None, answering=answering)
+    return params, message
+
+
+def _goodbye() -> Response:
+    """A call we cannot place (another call's request, or over): no alarm, no change."""
+    return _twiml(voice.goodbye())
+
+
+async def twilio_voice(request: Request) -> Response:
+    """The call was answered: the words for a person (with the keys), or for a machine."""
+    params, message = await _call(request, answering=True)
+    if params is None:
+        return _forbidden()
+    if message is None or not message.voice_script:
+        return _goodbye()
+    answered_by = (params.get("AnsweredBy") or "")[:32] or None
+    await calls.answered(message, params.get("CallSid"), answered_by)
+    if voice.is_fax(answered_by):
+        return _twiml(voice.hang_up())
+    if not await calls.still_held(message):  # given up while it rang
+        return _twiml(voice.answer(voice.KEY_NOT_ACTIVE))
+    if voice.is_machine(answered_by):
+        return _twiml(voice.for_machine(message.voice_script))
+    return _twiml(voice.for_person(message.voice_script, _gather_url(message)))
+
+
+KEY_WORDS = {KeyAnswer.CONFIRMED: voice.KEY_CONFIRMED, KeyAnswer.GAVE_UP: voice.KEY_GAVE_UP,
+             KeyAnswer.NOT_ACTIVE: voice.KEY_NOT_ACTIVE}
+
+
+async def twilio_gather(request: Request) -> Response:
+    """The key a person pressed: 1 confirm, 2 give up the seat, 9 hear it again."""
+    params, message = await _call(request)
+    if params is None:
+        return _forbidden()
+    if message is None or not message.voice_script:
+        return _goodbye()
+    answer = await calls.pressed(message, params.get("Digits", ""))
+    if answer == KeyAnswer.REPEAT:
+        return _twiml(voice.for_person(message.voice_script, _gather_url(message)))
+    if answer == KeyAnswer.UNKNOWN_KEY:
+        return _twiml(voice.answer(voice.KEY_UNKNOWN, ask_again_url=_gather_url(message)))
+    return _twiml(voice.answer(KEY_WORDS[answer]))
+
+
+async def twilio_call_status(request: Request) -> Response:
+    """A call's progress: initiated, ringing, in-progress, then completed, busy, no-answer,
+    failed or canceled (with its length and who answered)."""
+    params = await _verified_form(request)
+    if params is None:
+        return _forbidden()
+    sid = params.get("CallSid")
+    status = params.get("CallStatus")
+    if sid and status and len(sid) <= MAX_SID and len(status) <= 40:
+        applied = await apply_call_status(
+            provider_id=sid, call_status=status,
+            message_id=_int_or_none(request.query_params.get("message_id")),
+            attempt=_int_or_none(request.query_params.get("attempt")),
+            call_seconds=_int_or_none(params.get("CallDuration")),
+            answered_by=(params.get("AnsweredBy") or "")[:32] or None)
+        if not applied:
+            log.info("call status for %s (%s) ignored: unknown or not newer", sid, status)
+    return Response(status_code=204)

@@ -50,6 +50,14 @@ class Resident(Model):
                                               default=ContactPreference.PHONE_CALL)
     sms_consent = fields.BooleanField(default=False)
     sms_opted_out = fields.BooleanField(default=False)
+    # Automated voice calls (confirmation, day-before reminder), with who recorded the
+    # consent and when (the audit log keeps every change too).
+    call_consent = fields.BooleanField(default=False)
+    call_consent_at = fields.DatetimeField(null=True)
+    call_consent_by = fields.ForeignKeyField(
+        "divide_support.User", related_name="recorded_call_consents", null=True,
+        on_delete=fields.SET_NULL, db_index=True,
+    )
     device = fields.CharEnumField(Device, max_length=16, null=True)
     district = fields.CharField(max_length=100, null=True, db_index=True)
     notes = fields.TextField(null=True)

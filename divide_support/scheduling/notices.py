@@ -175,6 +175,7 @@ async def _gone(messages: Sequence[Message]) -> dict[int, str]:
 occasions.register("scheduling", _gone)
 
 
+
 # --- whom to phone instead -----------------------------------------------------------------
 
 async def residents_to_phone(*, actor: Actor, session_id: int) -> list[tuple[Registration, str]]:
@@ -209,12 +210,24 @@ async def _phone_instead(session_ids: list[int]) -> list[tuple[Registration, str
     registrations = sorted(await Registration.filter(
         session_id__in=session_ids, status__in=ACTIVE_STATUSES,
     ).order_by("id"), key=lambda registration: order[registration.session_id])
-    reasons = await _phone_reasons(registrations)
+    cancelled = set(await Session.filter(id__in=session_ids, status=SessionStatus.CANCELLED
+                                         ).values_list("id", flat=True))
+    reasons = await _phone_reasons(
+        [r for r in registrations if r.session_id not in cancelled])
+    if cancelled:  # they are told by SMS only: an automated call says no cancellation
+        reasons |= await _phone_reasons(
+            [r for r in registrations if r.session_id in cancelled],
+            about=MessageKind.SESSION_CANCELLED)
     return [(r, reasons[r.id]) for r in registrations if r.id in reasons]
 
 
-async def _phone_reasons(registrations: list[Registration]) -> dict[int, str]:
-    return await messaging.reasons_to_phone([(r.id, r.resident_id) for r in registrations])
+async def _phone_reasons(registrations: list[Registration], *,
+                         about: MessageKind = MessageKind.REMINDER_DAY_BEFORE
+                         ) -> dict[int, str]:
+    if not registrations:
+        return {}
+    return await messaging.reasons_to_phone([(r.id, r.resident_id) for r in registrations],
+                                            about=about)
 
 
 @dataclass(frozen=True)
@@ -242,5 +255,6 @@ async def notice_preview(*, actor: Actor, session_id: int, capacity: int | None 
         waiting = sorted((r for r in holders if r.status == RegistrationStatus.WAITLISTED),
                          key=lambda r: (r.waitlist_position or 0, r.id))
         holders = waiting[:max(0, capacity - confirmed)]
-    by_phone = len(await _phone_reasons(holders))
+    # What this change sends is a change, a cancellation or a promotion: SMS, never a call.
+    by_phone = len(await _phone_reasons(holders, about=MessageKind.SESSION_CHANGED))
     return NoticePreview(by_sms=len(holders) - by_phone, by_phone=by_phone)

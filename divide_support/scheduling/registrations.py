@@ -12,14 +12,16 @@ from tortoise.transactions import in_transaction
 from divide_support.accounts.models import Municipality
 from divide_support.audit import service as audit
 from divide_support.core import timeutil
-from divide_support.core.actor import Actor
+from divide_support.core.actor import Actor, Role
 from divide_support.core.errors import DomainError
 from divide_support.core.permissions import require_staff
 from divide_support.core.tenancy import get_scoped
 from divide_support.core.text import NOTES_MAX, clean_text
 from divide_support.followups import service as followups
 from divide_support.followups.models import FollowUpChannel, FollowUpPurpose
+from divide_support.messaging import occasions
 from divide_support.messaging import service as messaging
+from divide_support.messaging.models import Message, MessageKind
 from divide_support.people.models import Resident
 from divide_support.people.service import can_receive_sms, ensure_not_erased
 from divide_support.scheduling import notices
@@ -316,3 +318,28 @@ def registrations_in_order(registrations: list[Registration],
 async def may_see_attendees(actor: Actor, session_id: int) -> bool:
     """Staff see everyone; a supporter sees attendees of sessions they help at."""
     return actor.is_staff or await is_assigned(actor, session_id)
+
+
+# --- a resident's answer on an automated call ----------------------------------------------
+
+CALL_CANCEL_REASON = "自動音声の電話で取りやめ（2を押しました）"
+
+
+async def give_up_by_call(message: Message) -> bool:
+    """The resident pressed 2 on a call about their seat or waitlist place: cancelled exactly
+    as staff cancelling it would (the next on the waitlist is seated and told). Nothing
+    happens when it is no longer held or the session has started."""
+    if message.registration_id is None or message.kind == MessageKind.FOLLOW_UP:
+        return False
+    municipality = await Municipality.get(id=message.municipality_id)
+    actor = Actor(municipality_id=municipality.id, role=Role.COORDINATOR,
+                  email="voice-call", timezone=municipality.timezone)
+    try:
+        await cancel_registration(actor=actor, registration_id=message.registration_id,
+                                  reason=CALL_CANCEL_REASON)
+    except DomainError:
+        return False
+    return True
+
+
+occasions.register_release("scheduling", give_up_by_call)

@@ -5,7 +5,13 @@ import strawberry
 from divide_support.api.context import Info
 from divide_support.api.enums import MessageKind, MessageStatus
 from divide_support.api.errors import UserError, mutate, raise_as_graphql
-from divide_support.api.messaging.types import InboundMessage, Message, PhoneInstead, SmsUsage
+from divide_support.api.messaging.types import (
+    CallUsage,
+    InboundMessage,
+    Message,
+    PhoneInstead,
+    SmsUsage,
+)
 from divide_support.api.pagination import MAX_PAGE_SIZE, Connection, paginate_query
 from divide_support.api.people.schema import ResidentPayload
 from divide_support.api.people.types import Resident
@@ -23,6 +29,12 @@ class ResendMessageInput:
 
 @strawberry.input
 class SetSmsConsentInput:
+    resident_id: strawberry.ID
+    consent: bool
+
+
+@strawberry.input
+class SetCallConsentInput:
     resident_id: strawberry.ID
     consent: bool
 
@@ -101,6 +113,13 @@ class MessagingQuery:
         return [SmsUsage(month=r["month"], messages=r["messages"], segments=r["segments"],
                          _municipality_id=actor.municipality_id) for r in rows]
 
+    @strawberry.field(description="Automated calls placed per month, newest first, with the "
+                      "minutes billed: the budget's line beside smsUsage.")
+    async def call_usage(self, info: Info, months: int = 12) -> list[CallUsage]:
+        rows = await messaging.call_usage(actor=actor_of(info), months=months)
+        return [CallUsage(month=r["month"], calls=r["calls"], answered=r["answered"],
+                          machine=r["machine"], minutes=r["minutes"]) for r in rows]
+
     @strawberry.field(description="Replies from residents, newest first; needsReview: "
                       "they may want no more SMS.")
     async def sms_replies(self, info: Info, needs_review: bool | None = None,
@@ -130,6 +149,19 @@ class MessagingMutation:
         async def run():
             return await messaging.set_sms_consent(actor=actor, consent=input.consent,
                                                    resident_id=decode_id(
+                input.resident_id, "Resident", "resident_id", "住民"))
+
+        return await mutate(info, ResidentPayload, run, resident=Resident.from_model)
+
+    @strawberry.mutation(description="Record whether the resident agreed to automated voice "
+                         "calls for the confirmation and the day-before reminder (a landline "
+                         "is enough). Who recorded it and when is kept.")
+    async def set_call_consent(self, info: Info, input: SetCallConsentInput) -> ResidentPayload:
+        actor = actor_of(info)
+
+        async def run():
+            return await messaging.set_call_consent(actor=actor, consent=input.consent,
+                                                    resident_id=decode_id(
                 input.resident_id, "Resident", "resident_id", "住民"))
 
         return await mutate(info, ResidentPayload, run, resident=Resident.from_model)

@@ -9,7 +9,9 @@ from divide_support.api import personal_data
 from divide_support.api.accounts.types import Municipality
 from divide_support.api.context import Info
 from divide_support.api.enums import (
+    CallOutcome,
     InboundAction,
+    MessageChannel,
     MessageKind,
     MessageStatus,
     SkipReason,
@@ -25,7 +27,7 @@ from divide_support.api.node import Node
 from divide_support.api.permissions import actor_of, may_read_pii
 from divide_support.core.ids import to_global_id
 from divide_support.messaging import models
-from divide_support.messaging.service import SKIP_REASON_TEXT
+from divide_support.messaging.service import CALL_OUTCOME_TEXT, SKIP_REASON_TEXT
 from divide_support.people.phones import format_national, mask
 
 if TYPE_CHECKING:
@@ -36,7 +38,8 @@ _PEOPLE = "divide_support.api.people.types"
 _SCHEDULING = "divide_support.api.scheduling.types"
 
 
-@strawberry.type(description="One SMS in the outbox: planned, sent, or decided not to be sent.")
+@strawberry.type(description="One message in the outbox (an SMS or an automated call): planned, sent, or "
+                 "decided not to be sent.")
 class Message(Node):
     id: strawberry.ID
     kind: MessageKind
@@ -48,6 +51,12 @@ class Message(Node):
     error_code: str | None
     attempts: int
     skip_reason: SkipReason | None
+    channel: MessageChannel
+    voice_script: str | None = strawberry.field(
+        description="What an automated call says (the confirmation and the day-before "
+                    "reminder), kept beside the SMS body.")
+    call_outcome: CallOutcome | None
+    call_seconds: int | None = strawberry.field(description="The call's length, once over.")
     _model: strawberry.Private[models.Message]
 
     @classmethod
@@ -56,7 +65,10 @@ class Message(Node):
                    body=m.body, segments=m.segments, encoding=m.encoding,
                    status=as_member(MessageStatus, m.status), provider_id=m.provider_id,
                    error_code=m.error_code, attempts=m.attempts,
-                   skip_reason=as_member(SkipReason, m.skip_reason) if m.skip_reason else None, _model=m)
+                   skip_reason=as_member(SkipReason, m.skip_reason) if m.skip_reason else None,
+                   channel=as_member(MessageChannel, m.channel), voice_script=m.voice_script,
+                   call_outcome=as_member(CallOutcome, m.call_outcome) if m.call_outcome else None,
+                   call_seconds=m.call_seconds, _model=m)
 
     @strawberry.field(description="Masked for roles that may not read phone numbers.")
     def to(self, info: Info) -> str:
@@ -68,6 +80,11 @@ class Message(Node):
                                allowed=True)
             return format_national(number)
         return mask(number)
+
+    @strawberry.field(description="What became of the call, in Japanese, for staff.")
+    def call_outcome_text(self) -> str | None:
+        outcome = self._model.call_outcome
+        return CALL_OUTCOME_TEXT[models.CallOutcome(outcome)] if outcome else None
 
     @strawberry.field(description="Why it was not sent, in Japanese, for staff.")
     def skip_reason_text(self) -> str | None:
@@ -151,6 +168,16 @@ class PhoneInstead:
         from divide_support.api.scheduling.types import Registration
 
         return Registration.from_model(self._registration)  # type: ignore[arg-type]
+
+
+@strawberry.type(description="Automated calls placed in one month (local time), for budgeting: "
+                 "Twilio bills each call by the minute, rounded up.")
+class CallUsage:
+    month: str
+    calls: int
+    answered: int = strawberry.field(description="Calls a person answered.")
+    machine: int = strawberry.field(description="Calls an answering machine took.")
+    minutes: int
 
 
 @strawberry.type(description="SMS handed to the provider in one month (local time), for budgeting.")

@@ -20,6 +20,7 @@ from divide_support.api.loaders import (
     MessagesByResidentLoader,
     RegistrationsByResidentLoader,
     SessionLoader,
+    UserLoader,
     loader,
 )
 from divide_support.api.node import Node
@@ -105,6 +106,8 @@ class Resident(Node):
     contact_preference: ContactPreference
     sms_consent: bool
     sms_opted_out: bool
+    call_consent: bool = strawberry.field(
+        description="Agreed to automated voice calls (confirmation, day-before reminder).")
     device: Device | None
     district: str | None
     _model: strawberry.Private[models.Resident]
@@ -115,9 +118,21 @@ class Resident(Node):
             id=strawberry.ID(to_global_id("Resident", m.id)), family_name=m.family_name,
             given_name=m.given_name, kana=m.kana,
             contact_preference=as_member(ContactPreference, m.contact_preference),
-            sms_consent=m.sms_consent, sms_opted_out=m.sms_opted_out,
+            sms_consent=m.sms_consent, sms_opted_out=m.sms_opted_out, call_consent=m.call_consent,
             device=as_member(Device, m.device) if m.device else None, district=m.district, _model=m,
         )
+
+    @strawberry.field(description="When the call consent was last recorded (given or withdrawn).")
+    def call_consent_recorded_at(self, info: Info) -> datetime | None:
+        at = self._model.call_consent_at
+        return info.context.local(at) if at else None
+
+    @strawberry.field(description="Who recorded the call consent (the staff member's name).")
+    async def call_consent_recorded_by(self, info: Info) -> str | None:
+        if self._model.call_consent_by_id is None:
+            return None
+        user = await loader(info.context, UserLoader).load(self._model.call_consent_by_id)
+        return user.display_name if user else None
 
     def _pii(self, info: Info, field_name: str, value: object) -> object:
         """PII for ADMIN/COORDINATOR only; each read goes to the audit log."""

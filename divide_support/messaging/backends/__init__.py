@@ -1,4 +1,4 @@
-"""SMS providers behind one small protocol. The dispatcher decides what an outcome means
+"""SMS and call providers behind one small protocol. The dispatcher decides what an outcome means
 for the outbox; a backend only reports what happened at the provider."""
 
 from __future__ import annotations
@@ -30,6 +30,16 @@ class OutgoingSms:
 
 
 @dataclass(frozen=True)
+class OutgoingCall:
+    """An automated call: the provider fetches its words from our voice webhook."""
+
+    message_id: int
+    attempt: int
+    to: str
+    claimed_at: datetime
+
+
+@dataclass(frozen=True)
 class SendResult:
     outcome: Outcome
     provider_id: str | None = None
@@ -55,6 +65,12 @@ class SmsBackend(Protocol):
 
     async def lookup(self, sms: OutgoingSms) -> ProviderRecord | None:
         """The provider's record of this message, or None when it provably has none."""
+        ...
+
+    async def call(self, call: OutgoingCall) -> SendResult: ...
+
+    async def lookup_call(self, call: OutgoingCall) -> ProviderRecord | None:
+        """The provider's record of this call, or None when it provably has none."""
         ...
 
     async def close(self) -> None: ...

@@ -9,7 +9,13 @@ from __future__ import annotations
 import logging
 import uuid
 
-from divide_support.messaging.backends import Outcome, OutgoingSms, ProviderRecord, SendResult
+from divide_support.messaging.backends import (
+    Outcome,
+    OutgoingCall,
+    OutgoingSms,
+    ProviderRecord,
+    SendResult,
+)
 from divide_support.messaging.segments import count_segments
 
 log = logging.getLogger("divide_support.sms")
@@ -32,6 +38,15 @@ class ConsoleBackend:
 
     async def lookup(self, sms: OutgoingSms) -> ProviderRecord | None:
         return None  # nothing left the machine
+
+    async def call(self, call: OutgoingCall) -> SendResult:
+        log.info("Call placed (console backend, nothing left the machine): message %s, to %s",
+                 call.message_id, masked_number(call.to))
+        return SendResult(Outcome.ACCEPTED, provider_id=f"console-{uuid.uuid4().hex}",
+                          provider_status="completed")
+
+    async def lookup_call(self, call: OutgoingCall) -> ProviderRecord | None:
+        return None
 
     async def close(self) -> None:
         return None
