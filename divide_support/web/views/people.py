@@ -56,6 +56,8 @@ LABELS = {"devices": DEVICES, "preferences": PREFERENCES,
 NOTICES = {"created": "住民を登録しました。", "updated": "住民の情報を保存しました。",
            "consent": "SMSでのお知らせへの同意を記録しました。",
            "consent-withdrawn": "SMSでのお知らせへの同意を取り消しました。",
+           "call-consent": "自動音声の電話でのお知らせへの同意を記録しました。",
+           "call-consent-withdrawn": "自動音声の電話でのお知らせへの同意を取り消しました。",
            "opted-out": "SMSの配信を停止しました。", "opted-in": "SMSの配信停止を解除しました。",
            "scheduled": "フォローアップ（その後の確認）を予定しました。"}
 
@@ -252,6 +254,14 @@ async def set_consent(console: Console) -> Response:
 
 
 @page(STAFF)
+async def set_call_consent(console: Console) -> Response:
+    form = await console.form()
+    consent = form.get("consent") == "yes"
+    return await _change(console, "ResidentsSetCallConsent", {"consent": consent},
+                         "call-consent" if consent else "call-consent-withdrawn")
+
+
+@page(STAFF)
 async def set_opt_out(console: Console) -> Response:
     form = await console.form()
     opted_out = form.get("optedOut") == "yes"
@@ -332,6 +342,7 @@ ROUTES = [
     Route("/residents/{id}/edit", edit_resident, methods=["GET"]),
     Route("/residents/{id}/edit", update_resident, methods=["POST"]),
     Route("/residents/{id}/consent", set_consent, methods=["POST"]),
+    Route("/residents/{id}/call-consent", set_call_consent, methods=["POST"]),
     Route("/residents/{id}/opt-out", set_opt_out, methods=["POST"]),
     Route("/residents/{id}/follow-ups", schedule_follow_up, methods=["POST"]),
 ]
