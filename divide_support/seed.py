@@ -56,6 +56,10 @@ class MunicipalitySeed:
     sms_quiet_from_minute: int = 21 * 60
     sms_quiet_until_minute: int = 8 * 60
     sms_per_second: float = 1.0
+    call_from_minute: int = 10 * 60
+    call_until_minute: int = 19 * 60
+    calls_per_minute: float = 6.0
+    calls_on_closed_days: bool = False
     retention_years: int = 3
     erasure_keeps_birth_year: bool = False
 
@@ -140,7 +144,8 @@ def _entries(data: object, source: str, key: str) -> list[object]:
 
 def parse_municipalities(data: object, source: str = MUNICIPALITIES_FILE) -> list[MunicipalitySeed]:
     allowed = ("code", "name", "timezone", "phone", "follow_up_days", "sms_quiet_hours",
-               "sms_per_second", "retention_years", "erasure_keeps_birth_year")
+               "sms_per_second", "call_hours", "calls_per_minute", "calls_on_closed_days",
+               "retention_years", "erasure_keeps_birth_year")
     seeds: list[MunicipalitySeed] = []
     seen: set[str] = set()
     for index, raw in enumerate(_entries(data, source, "municipalities")):
@@ -178,6 +183,20 @@ def parse_municipalities(data: object, source: str = MUNICIPALITIES_FILE) -> lis
         rate = entry.raw.get("sms_per_second", 1)
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 100:
             entry.fail(f"'sms_per_second' must be a number from 0 (no limit) to 100, got {rate!r}")
+        call_hours = entry.text("call_hours", 11, required=False) or "10:00-19:00"
+        call_matched = _QUIET.match(call_hours)
+        if not call_matched:
+            entry.fail(f"'call_hours' must look like \"10:00-19:00\", got {call_hours!r}")
+        c1, c2, c3, c4 = (int(g) for g in call_matched.groups())
+        if c1 * 60 + c2 >= c3 * 60 + c4:
+            entry.fail(f"'call_hours' must end after it starts (a daytime window), got {call_hours!r}")
+        call_rate = entry.raw.get("calls_per_minute", 6)
+        if isinstance(call_rate, bool) or not isinstance(call_rate, int | float) \
+                or not 0 <= call_rate <= 60:
+            entry.fail(f"'calls_per_minute' must be a number from 0 (no limit) to 60, got {call_rate!r}")
+        closed_days = entry.raw.get("calls_on_closed_days", False)
+        if not isinstance(closed_days, bool):
+            entry.fail(f"'calls_on_closed_days' must be true or false, got {closed_days!r}")
         retention_years = entry.integer("retention_years", 1, 30, default=3)
         keeps_year = entry.raw.get("erasure_keeps_birth_year", False)
         if not isinstance(keeps_year, bool):
@@ -188,6 +207,10 @@ def parse_municipalities(data: object, source: str = MUNICIPALITIES_FILE) -> lis
                                       sms_quiet_from_minute=h1 * 60 + m1,
                                       sms_quiet_until_minute=h2 * 60 + m2,
                                       sms_per_second=float(rate),
+                                      call_from_minute=c1 * 60 + c2,
+                                      call_until_minute=c3 * 60 + c4,
+                                      calls_per_minute=float(call_rate),
+                                      calls_on_closed_days=closed_days,
                                       retention_years=retention_years,
                                       erasure_keeps_birth_year=keeps_year))
     return seeds
@@ -253,7 +276,12 @@ async def _upsert_municipality(seed: MunicipalitySeed) -> Municipality:
               "follow_up_days": seed.follow_up_days,
               "sms_quiet_from_minute": seed.sms_quiet_from_minute,
               "sms_quiet_until_minute": seed.sms_quiet_until_minute,
-              "sms_per_second": seed.sms_per_second, "retention_years": seed.retention_years,
+              "sms_per_second": seed.sms_per_second,
+              "call_from_minute": seed.call_from_minute,
+              "call_until_minute": seed.call_until_minute,
+              "calls_per_minute": seed.calls_per_minute,
+              "calls_on_closed_days": seed.calls_on_closed_days,
+              "retention_years": seed.retention_years,
               "erasure_keeps_birth_year": seed.erasure_keeps_birth_year}
     row = await Municipality.filter(code=seed.code).select_for_update().first()
     if row is None:

@@ -615,3 +615,23 @@ async def test_two_calls_to_one_home_phone_are_never_mixed_up(
     sids = [m.provider_id for m in await Message.filter(channel=Channel.VOICE,
                                                        kind=MessageKind.CONFIRMATION)]
     assert len(set(sids)) == 2
+
+
+def test_a_municipality_sets_its_own_call_hours_and_pace_in_its_seed():
+    from divide_support.seed import parse_municipalities
+
+    base = {"code": "142034", "name": "平塚市"}
+    [default] = parse_municipalities({"municipalities": [base]})
+    assert (default.call_from_minute, default.call_until_minute, default.calls_per_minute,
+            default.calls_on_closed_days) == (600, 1140, 6.0, False)
+    [own] = parse_municipalities({"municipalities": [
+        {**base, "call_hours": "09:30-17:00", "calls_per_minute": 2,
+         "calls_on_closed_days": True}]})
+    assert (own.call_from_minute, own.call_until_minute, own.calls_per_minute,
+            own.calls_on_closed_days) == (570, 1020, 2.0, True)
+    for wrong, says in (({"call_hours": "19:00-10:00"}, "must end after it starts"),
+                        ({"call_hours": "10時から"}, "must look like"),
+                        ({"calls_per_minute": 100}, r"from 0 \(no limit\) to 60"),
+                        ({"calls_on_closed_days": "yes"}, "true or false")):
+        with pytest.raises(ValueError, match=says):
+            parse_municipalities({"municipalities": [{**base, **wrong}]})
