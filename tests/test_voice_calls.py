@@ -635,3 +635,25 @@ def test_a_municipality_sets_its_own_call_hours_and_pace_in_its_seed():
                         ({"calls_on_closed_days": "yes"}, "true or false")):
         with pytest.raises(ValueError, match=says):
             parse_municipalities({"municipalities": [{**base, **wrong}]})
+
+
+def test_a_reminder_call_hours_after_the_confirmation_call_is_not_made():
+    """Booked the evening before: the confirmation call waits for 10:00, and the reminder
+    call would ring at 10:00 too. One call says it all."""
+    from divide_support.messaging.planning import no_second_call_soon
+
+    ten = _tokyo(2026, 12, 10, 10, 0)
+
+    def row(kind: MessageKind, send_after: datetime, registration: int = 1) -> Message:
+        return Message(kind=kind, channel=Channel.VOICE, status=MessageStatus.PENDING,
+                       registration_id=registration, send_after=send_after)
+
+    close = [row(MessageKind.CONFIRMATION, ten), row(MessageKind.REMINDER_DAY_BEFORE, ten)]
+    no_second_call_soon(close)
+    assert [(m.status, m.skip_reason) for m in close] == [
+        (MessageStatus.PENDING, None), (MessageStatus.SKIPPED, SkipReason.TOO_LATE)]
+    apart = [row(MessageKind.CONFIRMATION, ten),
+             row(MessageKind.REMINDER_DAY_BEFORE, _tokyo(2026, 12, 14, 10, 0)),
+             row(MessageKind.REMINDER_DAY_BEFORE, ten, registration=2)]  # another seat's
+    no_second_call_soon(apart)
+    assert [m.status for m in apart] == [MessageStatus.PENDING] * 3

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from tortoise.expressions import Q
 
@@ -20,7 +20,7 @@ from divide_support.core.bulk import insert_all
 from divide_support.messaging import occasions
 from divide_support.messaging.channels import VOICE_KINDS, route, route_for
 from divide_support.messaging.eligibility import ELIGIBILITY_REASONS
-from divide_support.messaging.models import Message, MessageKind, MessageStatus, SkipReason
+from divide_support.messaging.models import Channel, Message, MessageKind, MessageStatus, SkipReason
 from divide_support.messaging.segments import count_segments
 from divide_support.messaging.templates import MessageFacts, render
 from divide_support.messaging.timing import REMINDER_KINDS, earliest_send
@@ -76,7 +76,30 @@ def _planned(occasion: Occasion) -> Message:
 
 async def plan(occasions: Sequence[Occasion]) -> None:
     """One INSERT for all these messages; one already planned (same key) stays as it is."""
-    await insert_all([_planned(occasion) for occasion in occasions], ignore_conflicts=True)
+    rows = [_planned(occasion) for occasion in occasions]
+    no_second_call_soon(rows)
+    await insert_all(rows, ignore_conflicts=True)
+
+
+# A confirmation call names the date and time: a reminder call this soon after it would only
+# ring an older resident twice (booked the evening before, both would come at 10:00).
+REMINDER_CALL_GAP = timedelta(hours=12)
+
+
+def no_second_call_soon(rows: Sequence[Message]) -> None:
+    """Among messages planned together, a day-before reminder call within REMINDER_CALL_GAP
+    of the same seat's confirmation call is not made (SKIPPED, too late to be a reminder)."""
+    calls = {row.registration_id: row for row in rows
+             if row.channel == Channel.VOICE and row.kind == MessageKind.CONFIRMATION
+             and row.status == MessageStatus.PENDING and row.registration_id is not None}
+    for row in rows:
+        confirmation = calls.get(row.registration_id)
+        if (confirmation is not None and row.channel == Channel.VOICE
+                and row.kind == MessageKind.REMINDER_DAY_BEFORE
+                and row.status == MessageStatus.PENDING
+                and row.send_after - confirmation.send_after < REMINDER_CALL_GAP):
+            row.status, row.skip_reason = MessageStatus.SKIPPED, SkipReason.TOO_LATE
+            row.last_error = "the confirmation call just before says it"
 
 
 async def _cancel_unsent(**filters: object) -> int:
