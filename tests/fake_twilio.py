@@ -38,10 +38,12 @@ import re
 import secrets
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from functools import partial
 from typing import Any
 
 import pytest
@@ -282,14 +284,15 @@ class FakeTwilio:
             asyncio.set_event_loop(loop)
             try:
                 app = web.Application()
-                base = API + "/Accounts/{account}/Messages"
-                app.router.add_post(base + ".json", self._create)
-                app.router.add_get(base + ".json", self._list)
-                app.router.add_get(base + "/{sid}.json", self._fetch)
-                calls = API + "/Accounts/{account}/Calls"
-                app.router.add_post(calls + ".json", self._create_call)
-                app.router.add_get(calls + ".json", self._list_calls)
-                app.router.add_get(calls + "/{sid}.json", self._fetch_call)
+                for name, records, invalid, resource in (
+                        ("Messages", self.sent, self._invalid_message, self._resource),
+                        ("Calls", self.calls, self._invalid_call, self._call_resource)):
+                    base = API + "/Accounts/{account}/" + name
+                    app.router.add_post(base + ".json", partial(
+                        self._create, records=records, invalid=invalid, resource=resource))
+                    app.router.add_get(base + ".json", partial(
+                        self._list, records=records, key=name.lower(), resource_path=name))
+                    app.router.add_get(base + "/{sid}.json", partial(self._fetch, records=records))
                 self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
                 loop.run_until_complete(self._runner.setup())
                 loop.run_until_complete(web.SockSite(self._runner, sock).start())
@@ -386,7 +389,29 @@ class FakeTwilio:
     def _public(record: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in record.items() if not k.startswith("_")}
 
-    async def _create(self, http: web.Request) -> web.Response:
+    def _invalid_message(self, form: dict[str, str]) -> tuple[str, str | None] | None:
+        """Twilio's own validation of a new message: (error code, message) or None."""
+        to = form.get("To")
+        if not to:
+            return "21604", None
+        if not E164.match(to):
+            return "21211", f"The 'To' number {to} is not a valid phone number."
+        if not (form.get("From") or form.get("MessagingServiceSid")):
+            return "21603", None
+        if not form.get("Body"):
+            return "21602", None
+        if len(form["Body"]) > 1600:
+            return "21617", None
+        validity = form.get("ValidityPeriod")
+        if validity is not None and not (validity.isdigit() and 1 <= int(validity) <= 36000):
+            return "21623", None
+        return None
+
+    async def _create(self, http: web.Request, *, records: list[dict[str, Any]],
+                      invalid: Callable[[dict[str, str]], tuple[str, str | None] | None],
+                      resource: Callable[[dict[str, str]], dict[str, Any]]) -> web.Response:
+        """POST a message or a call: the planned failures first (a 429 before validation,
+        as Twilio's rate limit comes first), then Twilio's validation, then the record."""
         request = await self._record(http)
         if not self._authorised(http, request):
             return self._error("20003", request)
@@ -395,28 +420,16 @@ class FakeTwilio:
             plan = self._plans.pop(0) if self._plans else None
         if plan is not None and plan.kind == "error" and ERRORS[plan.code or ""][0] == 429:
             return self._error(plan.code or "20429", request)
-        # Twilio's own validation
-        to = form.get("To")
-        if not to:
-            return self._error("21604", request)
-        if not E164.match(to):
-            return self._error("21211", request, f"The 'To' number {to} is not a valid phone number.")
-        if not (form.get("From") or form.get("MessagingServiceSid")):
-            return self._error("21603", request)
-        if not form.get("Body"):
-            return self._error("21602", request)
-        if len(form["Body"]) > 1600:
-            return self._error("21617", request)
-        validity = form.get("ValidityPeriod")
-        if validity is not None and not (validity.isdigit() and 1 <= int(validity) <= 36000):
-            return self._error("21623", request)
-        record = self._resource(form)
+        problem = invalid(form)
+        if problem is not None:
+            return self._error(problem[0], request, problem[1])
+        record = resource(form)
         store = plan is None or plan.store
         if plan is not None and plan.kind == "error" and ERRORS[plan.code or ""][0] < 500:
             store = False
         if store:
             with self._lock:
-                self.sent.append(record)
+                records.append(record)
         if plan is not None and plan.kind == "delay":
             await asyncio.sleep(plan.seconds)
         if plan is not None and plan.kind == "error":
@@ -424,25 +437,26 @@ class FakeTwilio:
         request.status = 201
         return web.json_response(self._public(record), status=201)
 
-    async def _list(self, http: web.Request) -> web.Response:
+    async def _list(self, http: web.Request, *, records: list[dict[str, Any]], key: str,
+                    resource_path: str) -> web.Response:
         request = await self._record(http)
         if not self._authorised(http, request):
             return self._error("20003", request)
         query = request.query
         page_size = int(query.get("PageSize", "50"))
         with self._lock:
-            records = list(reversed(self.sent))  # newest first
+            found = list(reversed(records))  # newest first
         if "To" in query:
-            records = [r for r in records if r["to"] == query["To"]]
+            found = [r for r in found if r["to"] == query["To"]]
         if "From" in query:
-            records = [r for r in records if r["from"] == query["From"]]
-        page = [self._public(r) for r in records[:page_size]]
-        uri = f"{API}/Accounts/{self.account_sid}/Messages.json?PageSize={page_size}&Page=0"
+            found = [r for r in found if r["from"] == query["From"]]
+        page = [self._public(r) for r in found[:page_size]]
+        uri = f"{API}/Accounts/{self.account_sid}/{resource_path}.json?PageSize={page_size}&Page=0"
         request.status = 200
         return web.json_response({
             "end": max(0, len(page) - 1),
             "first_page_uri": uri,
-            "messages": page,
+            key: page,
             "next_page_uri": None,
             "page": 0,
             "page_size": page_size,
@@ -451,17 +465,16 @@ class FakeTwilio:
             "uri": uri,
         })
 
-    async def _fetch(self, http: web.Request) -> web.Response:
+    async def _fetch(self, http: web.Request, *, records: list[dict[str, Any]]) -> web.Response:
         request = await self._record(http)
         if not self._authorised(http, request):
             return self._error("20003", request)
         with self._lock:
-            found = [r for r in self.sent if r["sid"] == http.match_info["sid"]]
+            found = [r for r in records if r["sid"] == http.match_info["sid"]]
         if not found:
             return self._error("20404", request)
         request.status = 200
         return web.json_response(self._public(found[0]))
-
 
     # --- calls ---------------------------------------------------------------------------
 
@@ -483,66 +496,36 @@ class FakeTwilio:
             "_status_callback_event": form.get("StatusCallbackEvent"),
         }
 
-    async def _create_call(self, http: web.Request) -> web.Response:
-        request = await self._record(http)
-        if not self._authorised(http, request):
-            return self._error("20003", request)
-        form = request.form
-        with self._lock:
-            plan = self._plans.pop(0) if self._plans else None
-        if plan is not None and plan.kind == "error" and ERRORS[plan.code or ""][0] == 429:
-            return self._error(plan.code or "20429", request)
+    @staticmethod
+    def _invalid_call(form: dict[str, str]) -> tuple[str, str | None] | None:
+        """Twilio's own validation of a new call."""
         to = form.get("To")
         if not to:
-            return self._error("21604", request)
+            return "21604", None
         if not E164.match(to):
-            return self._error("21211", request, f"The 'To' number {to} is not a valid phone number.")
+            return "21211", f"The 'To' number {to} is not a valid phone number."
         if not form.get("From"):
-            return self._error("21213", request)
+            return "21213", None
         if not (form.get("Url") or form.get("Twiml")):
-            return self._error("21205", request)
-        record = self._call_resource(form)
-        store = plan is None or plan.store
-        if plan is not None and plan.kind == "error" and ERRORS[plan.code or ""][0] < 500:
-            store = False
-        if store:
-            with self._lock:
-                self.calls.append(record)
-        if plan is not None and plan.kind == "delay":
-            await asyncio.sleep(plan.seconds)
-        if plan is not None and plan.kind == "error":
-            return self._error(plan.code or "20500", request)
-        request.status = 201
-        return web.json_response(self._public(record), status=201)
+            return "21205", None
+        return None
 
-    async def _list_calls(self, http: web.Request) -> web.Response:
-        request = await self._record(http)
-        if not self._authorised(http, request):
-            return self._error("20003", request)
-        page_size = int(request.query.get("PageSize", "50"))
-        with self._lock:
-            records = list(reversed(self.calls))
-        if "To" in request.query:
-            records = [r for r in records if r["to"] == request.query["To"]]
-        page = [self._public(r) for r in records[:page_size]]
-        uri = f"{API}/Accounts/{self.account_sid}/Calls.json?PageSize={page_size}&Page=0"
-        request.status = 200
-        return web.json_response({
-            "calls": page, "end": max(0, len(page) - 1), "first_page_uri": uri,
-            "next_page_uri": None, "page": 0, "page_size": page_size,
-            "previous_page_uri": None, "start": 0, "uri": uri,
-        })
 
-    async def _fetch_call(self, http: web.Request) -> web.Response:
-        request = await self._record(http)
-        if not self._authorised(http, request):
-            return self._error("20003", request)
-        with self._lock:
-            found = [r for r in self.calls if r["sid"] == http.match_info["sid"]]
-        if not found:
-            return self._error("20404", request)
-        request.status = 200
-        return web.json_response(self._public(found[0]))
+@contextmanager
+def app_signed_by(monkeypatch: pytest.MonkeyPatch, token: str) -> Iterator[None]:
+    """While inside, the app checks Twilio's webhooks with `token`, for PUBLIC_BASE_URL (it
+    reads both through the cached get_settings(), cleared on the way in and out)."""
+    from divide_support.core.settings import get_settings
+
+    with monkeypatch.context() as env:
+        env.setenv("TWILIO_AUTH_TOKEN", token)
+        env.setenv("PUBLIC_BASE_URL", PUBLIC_BASE_URL)
+        get_settings.cache_clear()
+        try:
+            yield
+        finally:
+            get_settings.cache_clear()
+    get_settings.cache_clear()
 
 
 @pytest.fixture(name="fake_twilio")

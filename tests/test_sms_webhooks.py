@@ -18,6 +18,7 @@ from fake_twilio import (
     PUBLIC_BASE_URL,
     TWILIO_FROM,
     FakeTwilio,
+    app_signed_by,
     dispatch,
     fake_twilio_server,  # noqa: F401  (the fake_twilio fixture)
 )
@@ -48,12 +49,8 @@ INBOUND = "/webhooks/twilio/inbound?municipality=142034"  # 平塚市
 @pytest.fixture(autouse=True)
 def twilio_env(monkeypatch):
     """The app reads TWILIO_AUTH_TOKEN and PUBLIC_BASE_URL through the cached get_settings()."""
-    get_settings.cache_clear()
-    monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
-    monkeypatch.setenv("PUBLIC_BASE_URL", PUBLIC_BASE_URL)
-    yield
-    monkeypatch.undo()
-    get_settings.cache_clear()
+    with app_signed_by(monkeypatch, TOKEN):
+        yield
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from fake_twilio import (
     PUBLIC_BASE_URL,
     TWILIO_FROM,
     FakeTwilio,
+    app_signed_by,
     dispatch,
     fake_twilio_server,  # noqa: F401  (the fake_twilio fixture)
 )
@@ -23,7 +24,6 @@ from twilio.request_validator import RequestValidator
 from divide_support.accounts.models import Municipality
 from divide_support.audit.models import AuditEntry
 from divide_support.core.actor import Role
-from divide_support.core.settings import get_settings
 from divide_support.messaging import service as messaging
 from divide_support.messaging import timing
 from divide_support.messaging.models import (
@@ -47,12 +47,8 @@ LANDLINE_E164 = "+81463223333"
 @pytest.fixture
 def call_town_env(monkeypatch, fake_twilio: FakeTwilio):
     """The app checks webhooks with the fake's auth token, for the public URL."""
-    get_settings.cache_clear()
-    monkeypatch.setenv("TWILIO_AUTH_TOKEN", fake_twilio.auth_token)
-    monkeypatch.setenv("PUBLIC_BASE_URL", PUBLIC_BASE_URL)
-    yield
-    monkeypatch.undo()
-    get_settings.cache_clear()
+    with app_signed_by(monkeypatch, fake_twilio.auth_token):
+        yield
 
 
 async def calls_any_time(municipality_id: int) -> None:
@@ -541,13 +537,9 @@ async def test_staff_record_call_consent_on_the_residents_page_and_see_the_calls
     await booked(call_town, resident)
     await dispatch(fake_twilio.settings())
     [record] = fake_twilio.calls
-    with monkeypatch.context() as env:
-        env.setenv("TWILIO_AUTH_TOKEN", fake_twilio.auth_token)
-        env.setenv("PUBLIC_BASE_URL", PUBLIC_BASE_URL)
-        get_settings.cache_clear()
+    with app_signed_by(monkeypatch, fake_twilio.auth_token):
         await fake_twilio.answer_call(client, record["sid"], "machine_end_silence")
         await fake_twilio.end_call(client, record["sid"], duration=20)
-    get_settings.cache_clear()
     await console.get(path)
     text = console.text()
     assert "（自動音声の電話）" in text

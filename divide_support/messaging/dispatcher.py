@@ -426,20 +426,14 @@ class Dispatcher:
             [self.settings.sms_lease_seconds, message_id, self.worker_id])
         return bool(rows)
 
-    async def _release(self, message_id: int) -> None:
-        """Give an unsent claim back (we are stopping): provably never reached the provider."""
+    async def _release(self, message_id: int, send_after: datetime | None = None) -> None:
+        """Give an unsent claim back (we are stopping; or for `send_after`, when the call
+        window closed meanwhile): provably never reached the provider."""
         await connections.get("default").execute_query_dict(
-            "UPDATE message SET status = 'PENDING', claimed_by = NULL, lease_until = NULL, "
-            "updated_at = now() WHERE id = $1 AND status = 'SENDING' AND claimed_by = $2 "
-            "AND send_started_at IS NULL RETURNING id", [message_id, self.worker_id])
-
-    async def _defer(self, message_id: int, send_after: datetime) -> None:
-        """Give an unsent claim back for later (provably never reached the provider)."""
-        await connections.get("default").execute_query_dict(
-            "UPDATE message SET status = 'PENDING', send_after = $3, claimed_by = NULL, "
-            "lease_until = NULL, updated_at = now() WHERE id = $1 AND status = 'SENDING' "
-            "AND claimed_by = $2 AND send_started_at IS NULL RETURNING id",
-            [message_id, self.worker_id, send_after])
+            "UPDATE message SET status = 'PENDING', send_after = COALESCE($3, send_after), "
+            "claimed_by = NULL, lease_until = NULL, updated_at = now() WHERE id = $1 "
+            "AND status = 'SENDING' AND claimed_by = $2 AND send_started_at IS NULL "
+            "RETURNING id", [message_id, self.worker_id, send_after])
 
     async def _wait_for_slot(self, message_id: int, municipality: Municipality,
                              channel: Channel = Channel.SMS) -> bool:
@@ -489,7 +483,7 @@ class Dispatcher:
         now = timeutil.now()
         if channel == Channel.VOICE and not timing.may_call_at(now, municipality):
             # The window closed while we waited for a call slot: not at 19:03.
-            await self._defer(message.id, timing.next_call_moment(now, municipality))
+            await self._release(message.id, timing.next_call_moment(now, municipality))
             return None
         lease = timedelta(seconds=self.settings.sms_lease_seconds)
         conn = connections.get("default")

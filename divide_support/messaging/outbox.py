@@ -96,47 +96,41 @@ async def reasons_to_phone(seats: Sequence[tuple[int, int]], *,
 SMS_USAGE_MAX_MONTHS = 60
 
 
-async def sms_usage(*, actor: Actor, months: int = 12) -> list[dict[str, object]]:
-    """Messages and segments handed to the provider per month (local time), newest first:
-    the last `months` months, at least one and at most five years'."""
+async def _per_month(actor: Actor, months: int, channel: Channel, counts: str
+                     ) -> list[dict[str, object]]:
+    """Messages of `channel` handed to the provider, per month (local time), newest first:
+    the last `months` months, at least one and at most five years', with `counts` (SQL
+    aggregates named as the answer's keys) beside the month."""
     require_role(actor, Role.ADMIN, Role.COORDINATOR, Role.PLANNER)
     months = max(1, min(months, SMS_USAGE_MAX_MONTHS))
     rows = await connections.get("default").execute_query_dict(
-        """
+        f"""
         SELECT to_char(date_trunc('month', sent_at AT TIME ZONE $2), 'YYYY-MM') AS month,
-               count(*) AS messages, coalesce(sum(segments), 0) AS segments
+               {counts}
         FROM message
-        WHERE municipality_id = $1 AND sent_at IS NOT NULL AND channel = 'SMS'
+        WHERE municipality_id = $1 AND sent_at IS NOT NULL AND channel = $4
           AND sent_at >= (date_trunc('month', now() AT TIME ZONE $2)
                           - make_interval(months => $3 - 1)) AT TIME ZONE $2
         GROUP BY 1 ORDER BY 1 DESC
         """,
-        [actor.municipality_id, actor.timezone, months],
+        [actor.municipality_id, actor.timezone, months, channel.value],
     )
-    return [{"month": r["month"], "messages": int(r["messages"]),
-             "segments": int(r["segments"])} for r in rows]
+    return [{key: value if key == "month" else int(value) for key, value in row.items()}
+            for row in rows]
+
+
+async def sms_usage(*, actor: Actor, months: int = 12) -> list[dict[str, object]]:
+    """SMS and their segments per month, for the budget (billed per segment)."""
+    return await _per_month(actor, months, Channel.SMS,
+                            "count(*) AS messages, coalesce(sum(segments), 0) AS segments")
 
 
 async def call_usage(*, actor: Actor, months: int = 12) -> list[dict[str, object]]:
-    """Automated calls placed per month (local time), newest first, with the minutes Twilio
-    bills (each call's length rounded up to a whole minute): the budget's other line."""
-    require_role(actor, Role.ADMIN, Role.COORDINATOR, Role.PLANNER)
-    months = max(1, min(months, SMS_USAGE_MAX_MONTHS))
-    rows = await connections.get("default").execute_query_dict(
-        """
-        SELECT to_char(date_trunc('month', sent_at AT TIME ZONE $2), 'YYYY-MM') AS month,
-               count(*) AS calls,
-               count(*) FILTER (WHERE call_outcome IN ('CONFIRMED', 'GAVE_UP_SEAT', 'ANSWERED'))
-                   AS answered,
-               count(*) FILTER (WHERE call_outcome = 'MACHINE') AS machine,
-               coalesce(sum(ceil(coalesce(call_seconds, 0) / 60.0)), 0) AS minutes
-        FROM message
-        WHERE municipality_id = $1 AND sent_at IS NOT NULL AND channel = 'VOICE'
-          AND sent_at >= (date_trunc('month', now() AT TIME ZONE $2)
-                          - make_interval(months => $3 - 1)) AT TIME ZONE $2
-        GROUP BY 1 ORDER BY 1 DESC
-        """,
-        [actor.municipality_id, actor.timezone, months],
-    )
-    return [{"month": r["month"], "calls": int(r["calls"]), "answered": int(r["answered"]),
-             "machine": int(r["machine"]), "minutes": int(r["minutes"])} for r in rows]
+    """Automated calls placed per month, with the minutes Twilio bills (each call's length
+    rounded up to a whole minute): the budget's other line."""
+    return await _per_month(actor, months, Channel.VOICE, """
+        count(*) AS calls,
+        count(*) FILTER (WHERE call_outcome IN ('CONFIRMED', 'GAVE_UP_SEAT', 'ANSWERED'))
+            AS answered,
+        count(*) FILTER (WHERE call_outcome = 'MACHINE') AS machine,
+        coalesce(sum(ceil(coalesce(call_seconds, 0) / 60.0)), 0) AS minutes""")

@@ -20,7 +20,6 @@ The modules never import this one; callers look names up here when they call.
 
 from __future__ import annotations
 
-from divide_support.messaging.channels import VOICE_KINDS, route, takes_calls
 from divide_support.messaging.consent import (
     opt_out_by_phone,
     set_call_consent,
@@ -92,7 +91,6 @@ __all__ = [
     "STOP_WISH",
     "STOP_WORDS",
     "UNATTRIBUTED_REPLY_DAYS",
-    "VOICE_KINDS",
     "Occasion",
     "after_quiet_hours",
     "at_local",
@@ -118,11 +116,9 @@ __all__ = [
     "reply_text",
     "resend",
     "revive_for_resident",
-    "route",
     "set_call_consent",
     "set_opt_out",
     "set_sms_consent",
     "skip_reason_for",
     "sms_usage",
-    "takes_calls",
 ]

@@ -245,28 +245,30 @@ async def _change(console: Console, operation: str, variables: dict[str, Any], n
     return redirect(f"/residents/{quote(resident_id, safe='')}?done={notice}")
 
 
+async def _toggle(console: Console, operation: str, field: str, on: str, off: str
+                  ) -> Response:
+    """A yes/no button on the resident's page (`field` = "yes" or "no"): the change, then
+    the page with notice `on` or `off`."""
+    form = await console.form()
+    value = form.get(field) == "yes"
+    return await _change(console, operation, {field: value}, on if value else off)
+
+
 @page(STAFF)
 async def set_consent(console: Console) -> Response:
-    form = await console.form()
-    consent = form.get("consent") == "yes"
-    return await _change(console, "ResidentsSetConsent", {"consent": consent},
-                         "consent" if consent else "consent-withdrawn")
+    return await _toggle(console, "ResidentsSetConsent", "consent", "consent",
+                         "consent-withdrawn")
 
 
 @page(STAFF)
 async def set_call_consent(console: Console) -> Response:
-    form = await console.form()
-    consent = form.get("consent") == "yes"
-    return await _change(console, "ResidentsSetCallConsent", {"consent": consent},
-                         "call-consent" if consent else "call-consent-withdrawn")
+    return await _toggle(console, "ResidentsSetCallConsent", "consent", "call-consent",
+                         "call-consent-withdrawn")
 
 
 @page(STAFF)
 async def set_opt_out(console: Console) -> Response:
-    form = await console.form()
-    opted_out = form.get("optedOut") == "yes"
-    return await _change(console, "ResidentsSetOptOut", {"optedOut": opted_out},
-                         "opted-out" if opted_out else "opted-in")
+    return await _toggle(console, "ResidentsSetOptOut", "optedOut", "opted-out", "opted-in")
 
 
 @page(STAFF)
